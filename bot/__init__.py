@@ -1,0 +1,1 @@
+"""gke-bot: the Slack edge (app, command grammar, rendering, actions, worker entry)."""

@@ -1,0 +1,143 @@
+"""The Bolt app: listeners grouped by kind (commands, events, actions). `ack()` first, work after.
+
+The HTTP server (bot.server) and Socket Mode (bot.cli socket) serve the same app.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from slack_bolt import App
+from slack_sdk.errors import SlackApiError
+
+from bot import render
+from bot.config import Settings
+from bot.grammar import Command, GrammarError, parse
+from bot.metrics import COMMANDS, ENQUEUED, HANDLER_SECONDS, QUEUE_ERRORS
+from bot.queue import QueueUnavailable
+from bot.slackclient import NOT_IN_CHANNEL, invite_hint, web_client
+
+log = logging.getLogger(__name__)
+_MENTION = re.compile(r"^\s*<@[A-Z0-9]+(?:\|[^>]*)?>\s*")
+QUEUE_DOWN = ":hourglass: The job queue is unavailable right now, so I could not start the diagnosis. Try again in a minute."
+
+
+def create_app(settings: Settings, queue) -> App:
+    settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+    # Listeners ack first and keep working after (post the parent, enqueue); Bolt's default
+    # executor has cpu+4 threads, which would queue acknowledgements behind that work.
+    app = App(signing_secret=settings.slack_signing_secret, client=web_client(settings),
+              process_before_response=False,
+              listener_executor=ThreadPoolExecutor(max_workers=64, thread_name_prefix="listener"))
+    Edge(settings, queue).register(app)
+    return app
+
+
+class Edge:
+    def __init__(self, settings: Settings, queue):
+        self.settings = settings
+        self.queue = queue
+
+    def register(self, app: App) -> None:
+        # commands
+        app.command("/gke")(self.on_command)
+        # events
+        app.event("app_mention")(self.on_mention)
+        # actions (remediation buttons arrive with the remediation issue)
+        app.action(re.compile(r"^remediate:"))(self.on_remediate)
+
+    # ---- commands ---------------------------------------------------------------------------
+    def on_command(self, ack, command, client, respond, body):
+        t0 = time.perf_counter()
+        text = command.get("text", "")
+        try:
+            cmd = parse(text)
+        except GrammarError as err:
+            ack(response_type="ephemeral", text=render.error_text(render.escape(str(err))))
+            COMMANDS.labels("invalid", "rejected").inc()
+            return
+        if cmd.name == "help":
+            ack(**render.help_blocks(cmd.args.get("topic", "")))
+            COMMANDS.labels("help", "answered").inc()
+            return
+        if cmd.name == "audit":
+            ack(response_type="ephemeral", text=render.error_text("`audit` is not built yet."))
+            return
+        ack()
+        HANDLER_SECONDS.labels("command").observe(time.perf_counter() - t0)
+        key = f"cmd:{body.get('team_id', '')}:{command.get('trigger_id') or command.get('user_id') + text}"
+        self.start(client, cmd, key, channel=command["channel_id"], user=command["user_id"], thread_ts=None,
+                   private=lambda msg: respond(text=msg, response_type="ephemeral", replace_original=False))
+
+    # ---- events -------------------------------------------------------------------------------
+    def on_mention(self, event, body, client):
+        text = _MENTION.sub("", event.get("text", ""), count=1)
+        channel, user = event["channel"], event.get("user", "")
+        thread_ts = event.get("thread_ts") or event["ts"]
+        try:
+            cmd = parse(text)
+        except GrammarError as err:
+            self._say(client, channel, thread_ts, render.error_text(render.escape(str(err))))
+            return
+        if cmd.name in ("help", "audit"):
+            blocks = render.help_blocks(cmd.args.get("topic", ""))
+            self._say(client, channel, thread_ts, blocks["text"], blocks["blocks"])
+            return
+        key = f"evt:{body.get('event_id') or event['ts']}"
+        self.start(client, cmd, key, channel=channel, user=user, thread_ts=thread_ts,
+                   private=lambda msg: self._ephemeral(client, channel, user, msg))
+
+    # ---- actions ----------------------------------------------------------------------------
+    def on_remediate(self, ack, respond):
+        ack()
+        respond(text=render.error_text("Remediation buttons are not built yet."), response_type="ephemeral",
+                replace_original=False)
+
+    # ---- shared -------------------------------------------------------------------------------
+    def start(self, client, cmd: Command, key: str, *, channel: str, user: str, thread_ts: str | None, private):
+        """Post the status message, then queue the job. Exactly once per Slack request (retries dropped)."""
+        try:
+            if not self.queue.claim(key):
+                COMMANDS.labels(cmd.name, "duplicate").inc()
+                return
+        except QueueUnavailable:
+            QUEUE_ERRORS.inc()
+            private(QUEUE_DOWN)
+            return
+        try:
+            resp = client.chat_postMessage(channel=channel, thread_ts=thread_ts,
+                                           text=render.parent_text(user, cmd.text))
+        except SlackApiError as exc:
+            error = exc.response.get("error", "")
+            log.warning("cannot post in %s: %s", channel, error)
+            private(invite_hint(error) if error in NOT_IN_CHANNEL else
+                    render.error_text(f"I could not post in this channel ({render.escape(error)})."))
+            COMMANDS.labels(cmd.name, "not_in_channel").inc()
+            return
+        status_ts = resp["ts"]
+        payload = {"channel": channel, "thread_ts": thread_ts or status_ts, "status_ts": status_ts,
+                   "user": user, "text": cmd.text, "command": cmd.to_json()}
+        try:
+            self.queue.enqueue(payload)
+        except QueueUnavailable:
+            QUEUE_ERRORS.inc()
+            client.chat_update(channel=channel, ts=status_ts, text=render.parent_text(user, cmd.text, QUEUE_DOWN))
+            return
+        ENQUEUED.labels(self.queue.backend).inc()
+        COMMANDS.labels(cmd.name, "queued").inc()
+
+    @staticmethod
+    def _say(client, channel, thread_ts, text, blocks=None):
+        try:
+            client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=blocks)
+        except SlackApiError as exc:
+            log.warning("cannot reply in %s: %s", channel, exc.response.get("error"))
+
+    @staticmethod
+    def _ephemeral(client, channel, user, text):
+        try:
+            client.chat_postEphemeral(channel=channel, user=user, text=text)
+        except SlackApiError as exc:
+            log.warning("cannot answer %s privately: %s", user, exc.response.get("error"))

@@ -1,0 +1,125 @@
+"""`gke-bot`: serve | socket | worker | check."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from bot.config import ConfigError, Settings
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"level": record.levelname, "logger": record.name, "msg": record.getMessage()}
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info).splitlines()[-1]
+        for key in ("audit",):
+            if hasattr(record, key):
+                out[key] = getattr(record, key)
+        return json.dumps(out)
+
+
+def _logging() -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    for noisy in ("urllib3", "google.auth", "rq.worker"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gke-bot", description="Slack chat-ops: why is my GKE cluster refusing me?")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz, GET /metrics")
+    s.add_argument("--port", type=int)
+    s.add_argument("--host", default="0.0.0.0")
+    sub.add_parser("socket", help="the same app over Socket Mode (SLACK_APP_TOKEN)")
+    w = sub.add_parser("worker", help="RQ worker on REDIS_URL")
+    w.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    c = sub.add_parser("check", help="run a diagnosis in the terminal")
+    c.add_argument("command")
+    c.add_argument("cluster")
+    c.add_argument("extra", nargs="*", help="command arguments (e.g. NAMESPACE/KSA for wi)")
+    c.add_argument("--project")
+    c.add_argument("--location")
+    c.add_argument("--as", dest="principal")
+    c.add_argument("-n", "--namespace")
+    c.add_argument("--format", choices=("text", "json"), default="text")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        if args.cmd == "check":
+            return check(settings, args)
+        _logging()
+        if args.cmd == "serve":
+            from bot.server import serve
+            serve(settings, args.port, args.host)
+        elif args.cmd == "socket":
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+            from bot.app import create_app
+            from bot.queue import make_queue
+            settings.require("SLACK_APP_TOKEN")
+            SocketModeHandler(create_app(settings, make_queue(settings)), settings.slack_app_token).start()
+        elif args.cmd == "worker":
+            return worker(settings, args.burst)
+    except ConfigError as err:
+        print(f"gke-bot: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def worker(settings: Settings, burst: bool) -> int:
+    from redis import Redis
+    from rq import Queue, Worker
+    from rq.serializers import JSONSerializer
+    from bot.queue import QUEUE_NAME
+
+    settings.require("REDIS_URL", "SLACK_BOT_TOKEN")
+    conn = Redis.from_url(settings.redis_url)
+    queue = Queue(QUEUE_NAME, connection=conn, serializer=JSONSerializer)
+    Worker([queue], connection=conn, serializer=JSONSerializer).work(burst=burst, logging_level="WARNING")
+    return 0
+
+
+def check(settings: Settings, args) -> int:
+    from bot.grammar import DIAGNOSES, GrammarError, parse
+    from checks.engine import run_command
+    from checks.gateway import Gateway
+    from bot.render_text import render_text
+
+    if args.command not in DIAGNOSES:
+        print(f"gke-bot: unknown command {args.command!r}; one of {', '.join(DIAGNOSES)}", file=sys.stderr)
+        return 2
+    words = [args.command, args.cluster, *args.extra]
+    for flag, val in (("--project", args.project), ("--location", args.location), ("--as", args.principal),
+                      ("-n", args.namespace)):
+        if val:
+            words += [flag, val]
+    try:
+        cmd = parse(" ".join(words))
+    except GrammarError as err:
+        print(f"gke-bot: {err}", file=sys.stderr)
+        return 2
+    try:
+        gw = Gateway(settings.google_api_url)
+    except Exception as exc:  # google.auth.exceptions.DefaultCredentialsError and friends
+        print(f"gke-bot: no Google credentials: {exc}".splitlines()[0], file=sys.stderr)
+        return 2
+    report = run_command(gw, cmd.name, cmd.cluster, settings.projects, cmd.principal, cmd.args)
+    if not report.findings:
+        print(f"gke-bot: {report.note}".replace("`", ""), file=sys.stderr)
+        return 2
+    if args.format == "json":
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(render_text(report))
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

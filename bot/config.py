@@ -1,0 +1,72 @@
+"""Configuration from the environment. Missing required settings fail with one clear line."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one line naming the variable."""
+
+
+def _csv(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
+
+
+def _bool(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str = ""
+    slack_signing_secret: str = ""
+    slack_app_token: str = ""
+    slack_api_url: str = "https://slack.com/api/"
+    redis_url: str = ""
+    projects: tuple[str, ...] = ()
+    approvers: tuple[str, ...] = ()
+    allow_self_approval: bool = False
+    google_api_url: str = ""
+    port: int = 3000
+    job_timeout: int = 300
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        port = env.get("PORT", "3000")
+        if not port.isdigit():
+            raise ConfigError(f"PORT must be a number, got {port!r}")
+        timeout = env.get("GKE_BOT_JOB_TIMEOUT", "300")
+        if not timeout.isdigit():
+            raise ConfigError(f"GKE_BOT_JOB_TIMEOUT must be a number of seconds, got {timeout!r}")
+        api = env.get("SLACK_API_URL") or "https://slack.com/api/"
+        if not api.endswith("/"):
+            api += "/"
+        return cls(
+            slack_bot_token=env.get("SLACK_BOT_TOKEN", ""),
+            slack_signing_secret=env.get("SLACK_SIGNING_SECRET", ""),
+            slack_app_token=env.get("SLACK_APP_TOKEN", ""),
+            slack_api_url=api,
+            redis_url=env.get("REDIS_URL", ""),
+            projects=_csv(env.get("GKE_BOT_PROJECTS")),
+            approvers=_csv(env.get("GKE_BOT_APPROVERS")),
+            allow_self_approval=_bool(env.get("GKE_BOT_ALLOW_SELF_APPROVAL")),
+            google_api_url=(env.get("GKE_BOT_GOOGLE_API_URL") or "").rstrip("/"),
+            port=int(port),
+            job_timeout=int(timeout),
+        )
+
+    def require(self, *names: str) -> "Settings":
+        """Raise ConfigError naming the first missing variable among `names` (env names)."""
+        attrs = {
+            "SLACK_BOT_TOKEN": self.slack_bot_token,
+            "SLACK_SIGNING_SECRET": self.slack_signing_secret,
+            "SLACK_APP_TOKEN": self.slack_app_token,
+            "REDIS_URL": self.redis_url,
+        }
+        for name in names:
+            if not attrs.get(name):
+                raise ConfigError(f"{name} is not set (see README, 'Configuration')")
+        return self

@@ -1,0 +1,95 @@
+"""The work a queued job does: diagnose, then answer in the Slack thread.
+
+Runs on the RQ worker (or the in-process pool). Every path ends in a thread reply and an
+updated parent message: a result, or what failed. Never silence.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from slack_sdk.errors import SlackApiError
+
+from bot import render
+from bot.config import Settings
+from bot.grammar import Command
+from bot.slackclient import web_client
+from checks.engine import run_command
+from checks.gateway import Gateway
+from checks.model import Report
+
+log = logging.getLogger(__name__)
+_email_cache: dict[str, tuple[float, str]] = {}
+EMAIL_TTL = 3600.0
+
+
+def asker_principal(client, user_id: str) -> str:
+    """`user:EMAIL` from the Slack profile (cached), or '' when the profile shows no email."""
+    hit = _email_cache.get(user_id)
+    if hit and hit[0] > time.monotonic():
+        return hit[1]
+    resp = client.users_info(user=user_id)
+    email = (resp.get("user") or {}).get("profile", {}).get("email", "")
+    principal = f"user:{email}" if email else ""
+    _email_cache[user_id] = (time.monotonic() + EMAIL_TTL, principal)
+    return principal
+
+
+class Thread:
+    """Where a job answers: a channel thread and the status message to update."""
+
+    def __init__(self, client, payload: dict):
+        self.client = client
+        self.channel = payload["channel"]
+        self.thread_ts = payload["thread_ts"]
+        self.status_ts = payload.get("status_ts") or payload["thread_ts"]
+        self.user = payload.get("user", "")
+        self.text = payload.get("text", "")
+
+    def reply(self, text: str, blocks: list | None = None) -> None:
+        self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, text=text, blocks=blocks)
+
+    def status(self, state: str) -> None:
+        try:
+            self.client.chat_update(channel=self.channel, ts=self.status_ts,
+                                    text=render.parent_text(self.user, self.text, state))
+        except SlackApiError as exc:
+            log.warning("could not update the parent message: %s", exc.response.get("error"))
+
+
+def run_job(payload: dict) -> dict:
+    """Entry point of a queued diagnosis (the payload is plain JSON)."""
+    settings = Settings.from_env()
+    client = web_client(settings)
+    thread = Thread(client, payload)
+    started = time.monotonic()
+    try:
+        cmd = Command.from_json(payload["command"])
+        principal = cmd.principal or (asker_principal(client, thread.user) if thread.user else "")
+        args = dict(cmd.args)
+        if not cmd.principal and not principal:
+            args["principal_note"] = ("Your Slack profile shows no email address, so I cannot tell which Google "
+                                      "account is yours: add `--as user:EMAIL`.")
+        gw = Gateway(settings.google_api_url, deadline=started + max(10, settings.job_timeout - 20))
+        report = run_command(gw, cmd.name, cmd.cluster, settings.projects, principal, args)
+        post_report(thread, report)
+        return {"ok": True, "counts": report.counts(), "calls": len(gw.calls)}
+    except Exception as exc:  # noqa: BLE001 - the user must hear about it
+        log.exception("job failed")
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+        try:
+            thread.reply(render.error_text(f"The diagnosis failed: {render.escape(reason)}"))
+            thread.status(":warning: failed (see thread)")
+        except SlackApiError:
+            log.exception("could not report the failure to Slack")
+        return {"ok": False, "error": reason}
+
+
+def post_report(thread: Thread, report: Report) -> None:
+    if not report.findings:
+        thread.reply(render.error_text(render.escape(report.note or "No findings.")))
+        thread.status(":warning: " + render.escape((report.note or "no findings").splitlines()[0])[:300])
+        return
+    for message in render.report_messages(report):
+        thread.reply(message["text"], message["blocks"])
+    thread.status(render.summary(report))

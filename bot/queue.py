@@ -1,0 +1,98 @@
+"""The job queue: RQ on Redis when REDIS_URL is set, else a bounded in-process thread pool.
+
+Both run the same job function (`bot.jobs.run_job`) with the same JSON payload. The queue also
+offers `claim(key)`, a once-only marker (Redis SET NX) used to drop Slack retries and double
+submissions.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from bot.config import Settings
+
+QUEUE_NAME = "gke-bot"
+JOB_FUNC = "bot.jobs.run_job"
+
+
+class QueueUnavailable(Exception):
+    """The queue backend cannot take the job now."""
+
+
+class InProcessQueue:
+    backend = "inprocess"
+
+    def __init__(self, settings: Settings, max_workers: int = 4):
+        self.settings = settings
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="job")
+        self._claims: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def enqueue(self, payload: dict) -> str:
+        from bot.jobs import run_job
+        self._pool.submit(run_job, payload)
+        return "inprocess"
+
+    def claim(self, key: str, ttl: int = 600) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            for k in [k for k, exp in self._claims.items() if exp < now]:
+                del self._claims[k]
+            if key in self._claims:
+                return False
+            self._claims[key] = now + ttl
+            return True
+
+    def healthy(self) -> bool:
+        return True
+
+    @property
+    def redis(self):
+        return None
+
+
+class RQQueue:
+    backend = "rq"
+
+    def __init__(self, settings: Settings):
+        from redis import Redis
+        self.settings = settings
+        self._redis = Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2,
+                                     health_check_interval=10)
+
+    @property
+    def redis(self):
+        return self._redis
+
+    def _queue(self):
+        from rq import Queue
+        from rq.serializers import JSONSerializer
+        return Queue(QUEUE_NAME, connection=self._redis, serializer=JSONSerializer)
+
+    def enqueue(self, payload: dict) -> str:
+        from redis.exceptions import RedisError
+        try:
+            job = self._queue().enqueue(JOB_FUNC, payload, job_timeout=self.settings.job_timeout,
+                                        result_ttl=3600, failure_ttl=86400)
+        except RedisError as exc:
+            raise QueueUnavailable(str(exc)) from exc
+        return job.id
+
+    def claim(self, key: str, ttl: int = 600) -> bool:
+        from redis.exceptions import RedisError
+        try:
+            return bool(self._redis.set(f"gke-bot:claim:{key}", "1", nx=True, ex=ttl))
+        except RedisError as exc:
+            raise QueueUnavailable(str(exc)) from exc
+
+    def healthy(self) -> bool:
+        from redis.exceptions import RedisError
+        try:
+            return bool(self._redis.ping())
+        except RedisError:
+            return False
+
+
+def make_queue(settings: Settings):
+    return RQQueue(settings) if settings.redis_url else InProcessQueue(settings)

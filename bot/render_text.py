@@ -1,0 +1,27 @@
+"""Terminal rendering of a Report, gcpdiag style: `[ OK ] id  resource: reason`."""
+from __future__ import annotations
+
+import textwrap
+
+from checks.model import Report, Status
+
+_TAG = {Status.OK: "[ OK ]", Status.WARN: "[WARN]", Status.FAIL: "[FAIL]", Status.SKIP: "[SKIP]", Status.ERROR: "[ERR ]"}
+
+
+def render_text(report: Report) -> str:
+    lines = [f"gke-bot {report.command} {report.cluster}", ""]
+    for f in report.findings:
+        lines.append(f"{_TAG[f.status]} {f.id}: {f.title}")
+        if f.resource:
+            lines.append(f"       {f.resource}")
+        for part in (f.detail, f.evidence and "evidence: " + f.evidence):
+            if part:
+                lines += textwrap.indent(part.replace("`", ""), "       ").splitlines()
+        if f.remedy and f.status not in (Status.OK, Status.SKIP):
+            lines.append("       fix:")
+            lines += textwrap.indent(f.remedy.replace("```", "").strip(), "         ").splitlines()
+        if f.doc_url and f.status not in (Status.OK, Status.SKIP):
+            lines.append(f"       {f.doc_url}")
+    c = report.counts()
+    lines += ["", "  ".join(f"{c[s.value]} {s.value}" for s in Status)]
+    return "\n".join(lines)

@@ -1,0 +1,314 @@
+"""The one gateway through which checks read facts from Google Cloud and Kubernetes.
+
+One `Gateway` serves one job. Every fact is fetched at most once per job (a per-job memo of
+futures, so concurrent checks asking for the same fact share one request), errors are memoised
+too, and every failed call becomes an `ApiError` that names the API call and the permission the
+bot needed, so a check can report it instead of crashing or claiming "OK".
+
+Google clients use the REST transport (RQ forks per job; gRPC is not fork-safe) and honour
+GKE_BOT_GOOGLE_API_URL. google-cloud-iam has no REST transport, so IAM v1 is called through
+google-auth's AuthorizedSession.
+"""
+from __future__ import annotations
+
+import base64
+import logging
+import random
+import re
+import threading
+import time
+from concurrent.futures import Future
+from typing import Any, Callable
+
+import google.auth
+import google.auth.transport.requests
+import requests
+from google.api_core import exceptions as gexc
+from google.cloud import container_v1, resourcemanager_v3, service_usage_v1
+from google.iam.v1 import iam_policy_pb2, options_pb2, policy_pb2
+
+from checks.model import ClusterRef
+
+log = logging.getLogger(__name__)
+
+SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+RETRYABLE = {429, 500, 502, 503, 504}
+_ROLE_TTL = 3600.0
+_role_cache: dict[str, tuple[float, dict]] = {}  # across jobs in one process
+_role_lock = threading.Lock()
+
+
+class ApiError(Exception):
+    """A Google or Kubernetes API call the bot made failed."""
+
+    def __init__(self, api: str, call: str, code: int, status: str, message: str, permission: str = ""):
+        super().__init__(f"{call}: {code} {status}: {message}")
+        self.api, self.call, self.code, self.status = api, call, code, status
+        self.message, self.permission = message, permission
+
+    @property
+    def denied(self) -> bool:
+        return self.code == 403
+
+    @property
+    def not_found(self) -> bool:
+        return self.code == 404
+
+    def explain(self) -> str:
+        """One sentence for a finding: which call failed, and what the bot needs."""
+        text = f"`{self.call}` ({self.api}) answered {self.code} {self.status}: {self.message}"
+        if self.code in (401, 403) and self.permission:
+            text += f" The bot's own identity needs `{self.permission}` for this check."
+        return text
+
+
+_PERM_RE = re.compile(r"[Pp]ermission[s]?\(?s?\)? ?['\"]?([a-z]+\.[a-zA-Z]+\.[a-zA-Z]+)")
+
+
+def _from_google(exc: gexc.GoogleAPICallError, api: str, call: str, permission: str) -> ApiError:
+    code = int(exc.code or 500)
+    status = getattr(exc, "grpc_status_code", None)
+    status_name = status.name if status is not None else ""
+    if not status_name:  # REST transports raise HTTP-code classes; Google's status is in the body
+        try:
+            status_name = exc.response.json()["error"]["status"]
+        except Exception:  # noqa: BLE001 - no JSON body
+            status_name = type(exc).__name__
+    meta_perm = (getattr(exc, "metadata", None) or {}).get("permission", "")
+    m = _PERM_RE.search(exc.message or "")
+    return ApiError(api, call, code, status_name, exc.message or str(exc), meta_perm or (m.group(1) if m else permission))
+
+
+def keep_auth_on_endpoint() -> None:
+    """With GKE_BOT_GOOGLE_API_URL set, every Google request must go to that base URL.
+
+    google-auth (2.4x+) looks up a "regional access boundary" at iamcredentials.googleapis.com in
+    a background thread after each token refresh, whatever endpoint the clients use; behind a
+    private endpoint (or in tests) that host must not be contacted. Without the lookup the
+    credentials simply send no x-allowed-locations header.
+    """
+    try:
+        from google.auth import _regional_access_boundary_utils as rab
+    except ImportError:  # older google-auth: no such lookup
+        return
+    manager = getattr(rab, "_RegionalAccessBoundaryManager", None)
+    if manager is not None:
+        manager.maybe_start_refresh = lambda self, credentials, request: None
+
+
+class Gateway:
+    """Facts about one job's world. Construct one per job; it is thread-safe."""
+
+    def __init__(self, google_api_url: str = "", credentials=None, deadline: float | None = None):
+        self.google_api_url = google_api_url.rstrip("/")
+        if self.google_api_url:
+            keep_auth_on_endpoint()
+        if credentials is None:
+            credentials, _ = google.auth.default(scopes=SCOPES)
+        self.credentials = credentials
+        self.deadline = deadline  # time.monotonic() by which retries stop
+        self._memo: dict[tuple, Future] = {}
+        self._lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
+        self._session: requests.Session | None = None
+        self.calls: list[str] = []  # every request issued, for tests and benchmarks
+
+    # ---- plumbing -------------------------------------------------------------------------
+    def _opts(self) -> dict | None:
+        return {"api_endpoint": self.google_api_url} if self.google_api_url else None
+
+    def _client(self, name: str, factory: Callable[..., Any]):
+        with self._lock:
+            if name not in self._clients:
+                self._clients[name] = factory(credentials=self.credentials, transport="rest", client_options=self._opts())
+            return self._clients[name]
+
+    def memo(self, key: tuple, fn: Callable[[], Any]) -> Any:
+        """Run fn once per key for this job; later callers get the same result or error."""
+        with self._lock:
+            fut = self._memo.get(key)
+            owner = fut is None
+            if owner:
+                fut = self._memo[key] = Future()
+        if owner:
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - memoise the failure as well
+                fut.set_exception(exc)
+        return fut.result()
+
+    def _retrying(self, api: str, call: str, permission: str, fn: Callable[[], Any]) -> Any:
+        """Call fn with bounded retries (backoff and jitter) on 429/5xx within the deadline."""
+        attempt = 0
+        while True:
+            attempt += 1
+            self.calls.append(call)
+            try:
+                return fn()
+            except gexc.GoogleAPICallError as exc:
+                err = _from_google(exc, api, call, permission)
+            except ApiError as exc:
+                err = exc
+            except requests.RequestException as exc:
+                err = ApiError(api, call, 503, "UNAVAILABLE", f"connection failed: {type(exc).__name__}", permission)
+            delay = min(4.0, 0.25 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+            out_of_time = self.deadline is not None and time.monotonic() + delay > self.deadline
+            if err.code not in RETRYABLE or attempt >= 4 or out_of_time:
+                raise err
+            log.info("retrying %s after %s (attempt %d)", call, err.code, attempt)
+            time.sleep(delay)
+
+    def _fact(self, key: tuple, api: str, call: str, permission: str, fn: Callable[[], Any]) -> Any:
+        return self.memo(key, lambda: self._retrying(api, call, permission, fn))
+
+    def session(self) -> requests.Session:
+        with self._lock:
+            if self._session is None:
+                self._session = google.auth.transport.requests.AuthorizedSession(self.credentials)
+            return self._session
+
+    def _rest(self, api: str, call: str, permission: str, method: str, url: str, body: dict | None = None,
+              missing_ok: bool = False) -> dict | None:
+        def go():
+            resp = self.session().request(method, url, json=body, timeout=30)
+            if resp.status_code == 404 and missing_ok:
+                return None
+            if resp.status_code >= 400:
+                try:
+                    err = resp.json().get("error", {})
+                except ValueError:
+                    err = {}
+                info = next((d for d in err.get("details", []) if "metadata" in d), {})
+                raise ApiError(api, call, resp.status_code, err.get("status", "HTTP_ERROR"),
+                               err.get("message", resp.text[:200]),
+                               info.get("metadata", {}).get("permission", permission))
+            return resp.json() if resp.content else {}
+        return self._retrying(api, call, permission, go)
+
+    def _base(self, host: str) -> str:
+        return self.google_api_url or f"https://{host}"
+
+    # ---- Kubernetes Engine ----------------------------------------------------------------
+    @property
+    def container(self) -> container_v1.ClusterManagerClient:
+        return self._client("container", container_v1.ClusterManagerClient)
+
+    def cluster(self, ref: ClusterRef) -> container_v1.Cluster:
+        return self._fact(("cluster", ref.path), "container.googleapis.com", f"clusters.get {ref.path}",
+                          "container.clusters.get", lambda: self.container.get_cluster(name=ref.path))
+
+    def clusters(self, project: str, location: str = "-") -> list[container_v1.Cluster]:
+        parent = f"projects/{project}/locations/{location}"
+        return self._fact(("clusters", parent), "container.googleapis.com", f"clusters.list {parent}",
+                          "container.clusters.list",
+                          lambda: list(self.container.list_clusters(parent=parent).clusters))
+
+    def operations(self, project: str, location: str) -> list[container_v1.Operation]:
+        parent = f"projects/{project}/locations/{location}"
+        return self._fact(("operations", parent), "container.googleapis.com", f"operations.list {parent}",
+                          "container.operations.list",
+                          lambda: list(self.container.list_operations(parent=parent).operations))
+
+    # ---- Resource Manager -----------------------------------------------------------------
+    @property
+    def projects(self) -> resourcemanager_v3.ProjectsClient:
+        return self._client("projects", resourcemanager_v3.ProjectsClient)
+
+    def project(self, project: str) -> resourcemanager_v3.Project:
+        return self._fact(("project", project), "cloudresourcemanager.googleapis.com", f"projects.get projects/{project}",
+                          "resourcemanager.projects.get",
+                          lambda: self.projects.get_project(name=f"projects/{project}"))
+
+    def project_number(self, project: str) -> str:
+        return self.project(project).name.split("/", 1)[1]
+
+    def project_iam_policy(self, project: str) -> policy_pb2.Policy:
+        req = iam_policy_pb2.GetIamPolicyRequest(
+            resource=f"projects/{project}", options=options_pb2.GetPolicyOptions(requested_policy_version=3))
+        return self._fact(("project_policy", project), "cloudresourcemanager.googleapis.com",
+                          f"projects.getIamPolicy projects/{project}", "resourcemanager.projects.getIamPolicy",
+                          lambda: self.projects.get_iam_policy(request=req))
+
+    # ---- Service Usage --------------------------------------------------------------------
+    def service_enabled(self, project: str, service: str) -> bool:
+        client = self._client("serviceusage", service_usage_v1.ServiceUsageClient)
+        name = f"projects/{project}/services/{service}"
+        svc = self._fact(("service", name), "serviceusage.googleapis.com", f"services.get {name}",
+                         "serviceusage.services.get", lambda: client.get_service(request={"name": name}))
+        return svc.state == service_usage_v1.State.ENABLED
+
+    # ---- IAM (REST through AuthorizedSession) -------------------------------------------
+    def service_account(self, email: str) -> dict | None:
+        """The service account resource, or None when it does not exist (deleted)."""
+        url = f"{self._base('iam.googleapis.com')}/v1/projects/-/serviceAccounts/{email}"
+        return self.memo(("sa", email), lambda: self._rest(
+            "iam.googleapis.com", f"serviceAccounts.get {email}", "iam.serviceAccounts.get", "GET", url, missing_ok=True))
+
+    def service_account_policy(self, email: str) -> dict:
+        url = f"{self._base('iam.googleapis.com')}/v1/projects/-/serviceAccounts/{email}:getIamPolicy"
+        return self.memo(("sa_policy", email), lambda: self._rest(
+            "iam.googleapis.com", f"serviceAccounts.getIamPolicy {email}", "iam.serviceAccounts.getIamPolicy",
+            "POST", url, {"options": {"requestedPolicyVersion": 3}}))
+
+    def role(self, name: str) -> dict | None:
+        """A role definition (predefined `roles/X` or custom `projects/P/roles/X`), cached across jobs."""
+        now = time.monotonic()
+        with _role_lock:
+            hit = _role_cache.get(name)
+        if hit and hit[0] > now:
+            return hit[1]
+        url = f"{self._base('iam.googleapis.com')}/v1/{name}"
+        role = self.memo(("role", name), lambda: self._rest(
+            "iam.googleapis.com", f"roles.get {name}", "iam.roles.get", "GET", url, missing_ok=True))
+        if role is not None:
+            with _role_lock:
+                _role_cache[name] = (now + _ROLE_TTL, role)
+        return role
+
+    # ---- Kubernetes API -------------------------------------------------------------------
+    def access_token(self) -> str:
+        """A valid OAuth access token of the bot's identity, refreshed before expiry."""
+        with self._lock:
+            creds = self.credentials
+            if not creds.valid or (creds.expiry and creds.expiry.timestamp() - time.time() < 300):
+                creds.refresh(google.auth.transport.requests.Request())
+            return creds.token
+
+    def kube(self, ref: ClusterRef):
+        """A kubernetes ApiClient for the cluster: its endpoint, its CA (in memory), ADC token."""
+        import urllib3
+        from kubernetes import client as k8s
+
+        def build():
+            cluster = self.cluster(ref)
+            cfg = k8s.Configuration()
+            cfg.host = f"https://{cluster.endpoint}"
+            cfg.ca_cert_data = base64.b64decode(cluster.master_auth.cluster_ca_certificate).decode()
+            cfg.api_key = {"authorization": self.access_token()}
+            cfg.api_key_prefix = {"authorization": "Bearer"}
+
+            def refresh(conf):
+                conf.api_key["authorization"] = self.access_token()
+            cfg.refresh_api_key_hook = refresh
+            # Never follow redirects (a redirect is a finding to report, not a request to make),
+            # and retry a connection failure once.
+            cfg.retries = urllib3.Retry(total=1, redirect=False)
+            return k8s.ApiClient(cfg)
+        return self.memo(("kube", ref.path), build)
+
+    def kube_call(self, ref: ClusterRef, key: tuple, call: str, permission: str, fn: Callable[[Any], Any]) -> Any:
+        """Run fn(api_client) once per job, mapping Kubernetes errors to ApiError."""
+        from kubernetes.client.exceptions import ApiException
+        import urllib3
+
+        def go():
+            api = self.kube(ref)
+            try:
+                return fn(api)
+            except ApiException as exc:
+                raise ApiError("kubernetes", call, exc.status or 500, exc.reason or "Error",
+                               (exc.body or b"")[:300] if isinstance(exc.body, str) else str(exc.reason), permission)
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise ApiError("kubernetes", call, 503, "UNREACHABLE",
+                               f"the cluster's API server could not be reached ({type(exc).__name__})", permission)
+        return self.memo(("kube",) + key, go)

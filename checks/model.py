@@ -1,0 +1,140 @@
+"""The Slack-neutral finding model.
+
+A check returns `Finding`s; the terminal (`gke-bot check`) and Slack (`bot.render`) each render
+them their own way. Nothing here knows about Block Kit.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class Status(str, enum.Enum):
+    OK = "OK"
+    WARN = "WARN"
+    FAIL = "FAIL"
+    SKIP = "SKIP"
+    ERROR = "ERROR"
+
+    @property
+    def rank(self) -> int:
+        """Severity order, worst first (used for sorting and summaries)."""
+        return _RANK[self]
+
+
+_RANK = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.SKIP: 3, Status.OK: 4}
+
+
+@dataclass(frozen=True)
+class ClusterRef:
+    """A fully resolved cluster: projects/P/locations/L/clusters/C."""
+
+    project: str
+    location: str
+    name: str
+
+    @property
+    def path(self) -> str:
+        return f"projects/{self.project}/locations/{self.location}/clusters/{self.name}"
+
+    def __str__(self) -> str:
+        return self.path
+
+
+@dataclass(frozen=True)
+class Remediation:
+    """A structured, machine-executable fix proposal ("safe fix") that an approver may run.
+
+    `kind` is one of the remediation kinds the bot knows (e.g. ``grant_service_agent``);
+    `params` holds everything needed to execute and re-verify it; `label` is the button text.
+    """
+
+    kind: str
+    label: str
+    summary: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Finding:
+    id: str
+    status: Status
+    title: str
+    detail: str = ""
+    remedy: str = ""
+    doc_url: str = ""
+    resource: str = ""
+    evidence: str = ""
+    remediation: Remediation | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "status": self.status.value,
+            "title": self.title,
+            "detail": self.detail,
+            "remedy": self.remedy,
+            "doc_url": self.doc_url,
+        }
+        if self.resource:
+            out["resource"] = self.resource
+        if self.evidence:
+            out["evidence"] = self.evidence
+        if self.remediation:
+            out["remediation"] = asdict(self.remediation)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Finding":
+        rem = data.get("remediation")
+        return cls(
+            id=data["id"],
+            status=Status(data["status"]),
+            title=data["title"],
+            detail=data.get("detail", ""),
+            remedy=data.get("remedy", ""),
+            doc_url=data.get("doc_url", ""),
+            resource=data.get("resource", ""),
+            evidence=data.get("evidence", ""),
+            remediation=Remediation(**rem) if rem else None,
+        )
+
+
+@dataclass
+class Report:
+    """The outcome of one diagnosis command."""
+
+    command: str
+    cluster: str  # projects/P/locations/L/clusters/C, or what the user typed when unresolved
+    findings: list[Finding] = field(default_factory=list)
+    note: str = ""  # a one-line message for the user when no cluster could be diagnosed
+
+    def counts(self) -> dict[str, int]:
+        out = {s.value: 0 for s in Status}
+        for f in self.findings:
+            out[f.status.value] += 1
+        return out
+
+    @property
+    def failed(self) -> bool:
+        return any(f.status is Status.FAIL for f in self.findings)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "command": self.command,
+            "cluster": self.cluster,
+            "findings": [f.to_json() for f in self.findings],
+        }
+        if self.note:
+            out["note"] = self.note
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Report":
+        return cls(
+            command=data["command"],
+            cluster=data["cluster"],
+            findings=[Finding.from_json(f) for f in data.get("findings", [])],
+            note=data.get("note", ""),
+        )

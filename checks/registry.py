@@ -1,0 +1,67 @@
+"""The registry of checks: every module in `checks.rules` that defines ID is a check.
+
+A check module (gcpdiag style) has:
+- a docstring whose first line states the good state and whose body explains the check;
+- ID (stable, e.g. ``gke/service-agent-role``), TITLE (one line), DOC_URL;
+- COMMANDS: the diagnosis commands that run it, in the order given by ORDER (lower first);
+- ``run(ctx) -> Finding | list[Finding]``.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Callable
+
+from checks import rules
+
+COMMANDS = ("why-403", "why-401", "why-400", "why-404", "wi", "rbac", "ingress", "doctor")
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    title: str
+    doc_url: str
+    description: str
+    commands: tuple[str, ...]
+    order: int
+    run: Callable
+    cluster_level: bool
+
+    @classmethod
+    def from_module(cls, mod: ModuleType) -> "Check":
+        doc = (mod.__doc__ or "").strip()
+        cmds = tuple(mod.COMMANDS)
+        unknown = set(cmds) - set(COMMANDS)
+        if unknown:
+            raise ValueError(f"{mod.__name__}: unknown commands {sorted(unknown)}")
+        return cls(mod.ID, mod.TITLE, mod.DOC_URL, doc, cmds, getattr(mod, "ORDER", 50), mod.run,
+                   getattr(mod, "CLUSTER_LEVEL", True))
+
+
+def _load() -> dict[str, Check]:
+    found: dict[str, Check] = {}
+    for info in pkgutil.iter_modules(rules.__path__):
+        mod = importlib.import_module(f"{rules.__name__}.{info.name}")
+        if not hasattr(mod, "ID"):
+            continue
+        chk = Check.from_module(mod)
+        if chk.id in found:
+            raise ValueError(f"duplicate check id {chk.id}")
+        found[chk.id] = chk
+    return found
+
+
+CHECKS: dict[str, Check] = _load()
+
+
+def for_command(command: str) -> list[Check]:
+    """Checks of a command, in their stable order. `doctor` runs every cluster-level check."""
+    if command == "doctor":
+        chosen = [c for c in CHECKS.values() if c.cluster_level and ("doctor" in c.commands or any(
+            cmd.startswith("why-") for cmd in c.commands))]
+    else:
+        chosen = [c for c in CHECKS.values() if command in c.commands]
+    return sorted(chosen, key=lambda c: (c.order, c.id))

@@ -1,0 +1,84 @@
+"""Find the cluster a user means: NAME, LOCATION/NAME or PROJECT/LOCATION/NAME."""
+from __future__ import annotations
+
+import difflib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from checks.gateway import ApiError, Gateway
+from checks.model import ClusterRef
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """What the user typed, validated but not yet looked up."""
+
+    name: str
+    location: str = ""
+    project: str = ""
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.project, self.location, self.name) if p)
+
+
+@dataclass
+class Resolution:
+    ref: ClusterRef | None = None
+    message: str = ""  # why there is no ref: not found (with suggestions), ambiguous, API error
+    candidates: list[ClusterRef] = field(default_factory=list)
+    errors: list[ApiError] = field(default_factory=list)
+
+
+def _suggest(name: str, refs: list[ClusterRef]) -> list[ClusterRef]:
+    names = {r.name for r in refs}
+    close = difflib.get_close_matches(name, sorted(names), n=3, cutoff=0.6)
+    return [r for n in close for r in refs if r.name == n]
+
+
+def _refs(clusters, project: str) -> list[ClusterRef]:
+    return [ClusterRef(project, c.location, c.name) for c in clusters]
+
+
+def resolve(gw: Gateway, spec: ClusterSpec, projects: tuple[str, ...]) -> Resolution:
+    if spec.project and spec.location:
+        ref = ClusterRef(spec.project, spec.location, spec.name)
+        try:
+            gw.cluster(ref)
+            return Resolution(ref=ref)
+        except ApiError as err:
+            if not err.not_found:
+                return Resolution(message=f"Could not look up `{ref.path}`: {err.explain()}", errors=[err])
+        search = [spec.project]
+    else:
+        search = [spec.project] if spec.project else list(projects)
+    if not search:
+        return Resolution(message="No project to search: name it as `PROJECT/LOCATION/NAME` or `--project P`, "
+                                  "or set GKE_BOT_PROJECTS.")
+
+    def listing(project: str):
+        try:
+            return project, gw.clusters(project), None
+        except ApiError as err:
+            return project, [], err
+
+    with ThreadPoolExecutor(max_workers=min(8, len(search))) as pool:
+        results = list(pool.map(listing, search))
+    every: list[ClusterRef] = []
+    errors = [err for _, _, err in results if err]
+    for project, clusters, _ in results:
+        every.extend(_refs(clusters, project))
+    matches = [r for r in every if r.name == spec.name and (not spec.location or r.location == spec.location)]
+    if len(matches) == 1:
+        return Resolution(ref=matches[0], errors=errors)
+    if len(matches) > 1:
+        listed = ", ".join(f"`{r.project}/{r.location}/{r.name}`" for r in matches)
+        return Resolution(message=f"`{spec.name}` exists in more than one place: {listed}. Which one? "
+                                  "Name it as PROJECT/LOCATION/NAME.", candidates=matches, errors=errors)
+    where = ", ".join(f"`{p}`" for p in search)
+    msg = f"No cluster `{spec}` in {where}."
+    near = _suggest(spec.name, every)
+    if near:
+        msg += " Did you mean " + " or ".join(f"`{r.project}/{r.location}/{r.name}`" for r in near) + "?"
+    for err in errors:
+        msg += f"\n• {err.explain()}"
+    return Resolution(message=msg, candidates=near, errors=errors)

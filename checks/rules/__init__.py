@@ -1,0 +1,1 @@
+"""One module per check. See checks.registry for the conventions."""

@@ -1,0 +1,54 @@
+"""The GKE service agent holds roles/container.serviceAgent on the project.
+
+When the Kubernetes Engine API is enabled, Google Cloud creates the GKE service agent
+`service-PROJECT_NUMBER@container-engine-robot.iam.gserviceaccount.com` and grants it the
+Kubernetes Engine Service Agent role on the project. If that binding was edited away or removed,
+cluster creation and every management function fail with "400/403: the account has no edit
+permission", and Workload Identity fails with "DeployPatch failed". The fix is to grant the role
+again; if that is not possible, disable and re-enable the Kubernetes Engine API, which restores
+the service account and its permissions.
+"""
+from __future__ import annotations
+
+from checks.iam import grant_command, has_role
+from checks.model import Remediation
+
+ID = "gke/service-agent-role"
+TITLE = "GKE service agent has roles/container.serviceAgent"
+DOC_URL = ("https://cloud.google.com/kubernetes-engine/docs/troubleshooting/"
+           "permission-errors#gke_service_account_deleted")
+COMMANDS = ("why-403", "wi", "doctor")
+ORDER = 20
+ROLE = "roles/container.serviceAgent"
+
+
+def agent_member(number: str) -> str:
+    return f"serviceAccount:service-{number}@container-engine-robot.iam.gserviceaccount.com"
+
+
+def run(ctx):
+    project = ctx.ref.project
+    number = ctx.gw.project_number(project)
+    policy = ctx.gw.project_iam_policy(project)
+    member = agent_member(number)
+    binding = has_role(policy, member, ROLE)
+    resource = f"projects/{project}"
+    if binding and not binding.condition:
+        return ctx.ok(f"`{member}` has `{ROLE}` on `{resource}`.", resource=resource)
+    evidence = (f"`gcloud projects get-iam-policy {project}` shows no unconditional binding of `{ROLE}` "
+                f"for `{member}`" + (f" (only one with condition '{binding.condition}')" if binding else "") + ".")
+    remedy = (f"Grant the role back:\n```\n{grant_command(project, member, ROLE)}\n```\n"
+              f"If that does not restore it, disable and re-enable the Kubernetes Engine API "
+              f"(`gcloud services disable container.googleapis.com --project {project}` then "
+              f"`gcloud services enable container.googleapis.com --project {project}`): "
+              f"this recreates the service agent and its permissions.")
+    return ctx.fail(
+        f"The GKE service agent `{member}` lacks `{ROLE}` on project `{project}` (number {number}). "
+        "Cluster creation and every management operation fail with 400/403 "
+        "(\"the account has no edit permission\"); Workload Identity fails with \"DeployPatch failed\".",
+        remedy, evidence=evidence, resource=resource,
+        remediation=Remediation(
+            kind="grant_service_agent", label=f"Re-grant {ROLE}",
+            summary=f"Add one binding to project {project}: {ROLE} → {member}",
+            params={"project": project, "member": member, "role": ROLE}),
+    )

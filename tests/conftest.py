@@ -1,0 +1,250 @@
+"""The test rig: real redis-server, fake Slack / Google / Kubernetes on loopback, the product's
+own processes (`gke-bot serve`, `gke-bot worker`) where a test needs them end to end."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from bot.config import Settings
+from tests.fakes.google import FakeGoogle
+
+GUARD_DIR = Path(__file__).resolve().parent / "loopback_guard"
+sys.path.insert(0, str(GUARD_DIR))
+from tests_loopback import blocked as _blocked, install as _install_guard  # noqa: E402
+
+_install_guard()  # this process: loopback only (subprocesses get it through PYTHONPATH, see Proc)
+
+SIGNING_SECRET = "test-signing-secret"
+BOT_TOKEN = "xoxb-test"
+APP_TOKEN = "xapp-test"
+GKE1 = "gcpdiag-gke1-aaaa"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout: float = 15.0, interval: float = 0.05, what: str = "condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        got = pred()
+        if got:
+            return got
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class RedisServer:
+    def __init__(self):
+        exe = shutil.which("redis-server")
+        if not exe:
+            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+        self.exe = exe
+        self.port = free_port()
+        self.proc = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> "RedisServer":
+        self.proc = subprocess.Popen(
+            [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--daemonize", "no", "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import redis
+        client = redis.Redis(port=self.port)
+        wait_until(lambda: _ping(client), 10, what="redis-server")
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def _ping(client) -> bool:
+    import redis
+    try:
+        return client.ping()
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    import redis
+    redis.Redis.from_url(redis_server.url).flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def google():
+    fake = FakeGoogle()
+    fake.start()
+    fake.load_fixture("gke1")
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def sa_key(google, tmp_path) -> str:
+    return str(google.write_service_account_key(tmp_path / "sa-key.json"))
+
+
+@pytest.fixture
+def kube(google):
+    from tests.fakes.kube import FakeKube
+    fake = FakeKube(token_ok=google.token_valid)
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def slack():
+    from tests.fakes.slack import FakeSlack
+    fake = FakeSlack(bot_token=BOT_TOKEN, app_token=APP_TOKEN)
+    fake.start()
+    fake.add_channel("C123", member=True)
+    fake.add_user("U123", email="alice@example.com", name="alice")
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def env(google, slack, sa_key, monkeypatch) -> dict:
+    """The product's environment, also applied to this process (for in-process parts)."""
+    values = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_APP_TOKEN": APP_TOKEN,
+        "SLACK_API_URL": slack.api_url,
+        "GKE_BOT_GOOGLE_API_URL": google.url,
+        "GOOGLE_APPLICATION_CREDENTIALS": sa_key,
+        "GKE_BOT_PROJECTS": GKE1,
+        "GKE_BOT_APPROVERS": "UAPPROVER",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    for k, v in values.items():
+        monkeypatch.setenv(k, v)
+    return values
+
+
+@pytest.fixture
+def settings(env) -> Settings:
+    return Settings.from_env()
+
+
+def serve_cluster(google: FakeGoogle, kube, project: str, name: str) -> dict:
+    """Point a recorded cluster at the fake Kubernetes API (endpoint and CA)."""
+    cluster = google.cluster(project, name)
+    cluster["endpoint"] = kube.endpoint
+    cluster.setdefault("masterAuth", {})["clusterCaCertificate"] = kube.ca_b64
+    return cluster
+
+
+def product_env(env: dict) -> dict:
+    """The environment of a product subprocess: `env` plus the loopback guard, nothing inherited
+    from this process's Slack/Google/Redis settings."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GKE_BOT_", "REDIS_"))}
+    full.update(env)
+    full["PYTHONUNBUFFERED"] = "1"
+    full["PYTHONPATH"] = os.pathsep.join(filter(None, [str(GUARD_DIR), str(ROOT), full.get("PYTHONPATH")]))
+    return full
+
+
+class Proc:
+    """A `gke-bot` subprocess with its output captured to a file (shown when a test fails)."""
+
+    def __init__(self, args: list[str], env: dict, log: Path):
+        self.log_path = log
+        self._log = open(log, "wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot", *args], env=product_env(env),
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+
+    def output(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def assert_loopback_only(self) -> None:
+        assert "loopback guard: refused" not in self.output(), self.output()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, sig=None) -> None:
+        if self.alive():
+            self.proc.terminate() if sig is None else self.proc.send_signal(sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+
+
+@pytest.fixture
+def spawn(tmp_path):
+    procs: list[Proc] = []
+
+    def start(args: list[str], env: dict, name: str) -> Proc:
+        p = Proc(args, env, tmp_path / f"{name}.log")
+        procs.append(p)
+        return p
+
+    yield start
+    for p in procs:
+        p.stop()
+        if os.environ.get("GKE_BOT_TEST_LOGS"):
+            print(p.output())
+    for p in procs:
+        p.assert_loopback_only()
+
+
+@pytest.fixture(autouse=True)
+def _no_traffic_beyond_loopback():
+    before = len(_blocked)
+    yield
+    assert _blocked[before:] == [], f"non-loopback traffic attempted: {_blocked[before:]}"
+
+
+@pytest.fixture
+def served(spawn, env, redis_url):
+    """A real `gke-bot serve` on a free port backed by the real Redis, plus a real `gke-bot worker`."""
+    full = dict(env, REDIS_URL=redis_url)
+    port = free_port()
+    server = spawn(["serve", "--port", str(port), "--host", "127.0.0.1"], full, "serve")
+    worker = spawn(["worker"], full, "worker")
+    base = f"http://127.0.0.1:{port}"
+
+    def ready():
+        try:
+            return requests.get(f"{base}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+    try:
+        wait_until(ready, 20, what="gke-bot serve /healthz")
+    except AssertionError:
+        raise AssertionError("serve did not start:\n" + server.output())
+    return {"url": base, "server": server, "worker": worker, "env": full}

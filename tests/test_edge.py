@@ -1,0 +1,173 @@
+"""The Slack edge over the real wire: signed requests to the real WSGI app served on loopback,
+the in-process queue, the fake Slack Web API and the fake Google APIs."""
+from __future__ import annotations
+
+import copy
+import json
+import time
+
+import pytest
+import requests
+
+from bot.queue import InProcessQueue
+from bot.server import make_wsgi
+from tests.conftest import SIGNING_SECRET
+from tests.fakes.base import ServerThread
+from tests.fakes.slack import event_callback_body, sign, slash_command_body
+from tests.helpers import AGENT, GKE1, drop_binding
+
+
+@pytest.fixture
+def edge(settings, google, slack):
+    srv = ServerThread(make_wsgi(settings, InProcessQueue(settings))).start()
+    yield f"http://127.0.0.1:{srv.port}"
+    srv.stop()
+
+
+def add_cluster_x(google):
+    """cluster-x: a copy of the recorded gke1 cluster under another name."""
+    cx = copy.deepcopy(google.cluster(GKE1, "gke1"))
+    cx["name"] = "cluster-x"
+    cx["selfLink"] = cx["selfLink"].replace("/clusters/gke1", "/clusters/cluster-x")
+    google.projects[GKE1].clusters.append(cx)
+    return cx
+
+
+def command(edge, slack, text, *, user="U123", channel="C123", trigger="t-1", secret=SIGNING_SECRET,
+            timestamp=None, headers=None):
+    response_url = slack.new_response_url()
+    body = slash_command_body(text=text, user_id=user, channel_id=channel, response_url=response_url,
+                              trigger_id=trigger)
+    h = sign(secret, body, timestamp)
+    h.update(headers or {})
+    resp = requests.post(f"{edge}/slack/events", data=body, headers=h, timeout=10)
+    resp.response_url = response_url
+    return resp
+
+
+def final_parent(slack, channel="C123"):
+    """Wait until the parent message is no longer 'checking…'; return it."""
+    def done():
+        msgs = [m for m in slack.messages(channel) if not m.get("thread_ts") or m.get("thread_ts") == m["ts"]]
+        return msgs and "checking…" not in msgs[0]["text"] and msgs[0]
+    return slack.wait_for(done, timeout=20)
+
+
+def test_why_403_answers_in_a_thread_with_the_service_agent_fail(edge, slack, google):
+    add_cluster_x(google)
+    drop_binding(google.projects[GKE1].iam_policy, "roles/container.serviceAgent", AGENT)
+    resp = command(edge, slack, "why-403 cluster-x")
+    assert resp.status_code == 200
+    parent = final_parent(slack)
+    assert parent["text"].startswith("<@U123> asked `/gke why-403 cluster-x`")
+    assert "1 FAIL" in parent["text"]
+    replies = slack.thread("C123", parent["ts"])
+    assert len(replies) == 1, "one thread reply of blocks, not a message per finding"
+    text = json.dumps(replies[0]["blocks"])
+    assert "[FAIL] GKE service agent has roles/container.serviceAgent" in text
+    assert f"gcloud projects add-iam-policy-binding {GKE1}" in text
+    assert "projects/gcpdiag-gke1-aaaa/locations/europe-west4-a/clusters/cluster-x" in text
+
+
+def test_help_is_answered_at_once_without_a_job(edge, slack):
+    resp = command(edge, slack, "help")
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["response_type"] == "ephemeral"
+    assert "why-403 CLUSTER" in json.dumps(body["blocks"])
+    time.sleep(0.2)
+    assert slack.calls_to("chat.postMessage") == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("why-403 Bad_Name", "not a valid cluster name"),
+    ("why-403 " + "a" * 41, "at most 40 characters"),
+    ("wyh-403 cluster-x", "Did you mean `why-403`?"),
+    ("why-403", "Which cluster?"),
+    ("why-403 p/europe-west4/x", "not a valid project id"),
+])
+def test_bad_input_gets_a_clear_message_and_no_job(edge, slack, text, expected):
+    resp = command(edge, slack, text)
+    assert resp.status_code == 200
+    assert expected in resp.json()["text"]
+    time.sleep(0.2)
+    assert slack.calls_to("chat.postMessage") == []
+
+
+def test_user_text_never_pings_anyone(edge, slack):
+    for text in ("why-403 <!channel>", "<!here> why-403", "why-403 x --as <@U999>"):
+        resp = command(edge, slack, text)
+        assert "<!" not in resp.text and "<@" not in resp.text
+    assert slack.calls_to("chat.postMessage") == []
+
+
+def test_forged_and_stale_signatures_get_401_and_nothing_posted(edge, slack):
+    assert command(edge, slack, "why-403 gke1", secret="wrong-secret").status_code == 401
+    assert command(edge, slack, "why-403 gke1", timestamp=int(time.time()) - 600).status_code == 401
+    body = slash_command_body(text="why-403 gke1")
+    assert requests.post(f"{edge}/slack/events", data=body, timeout=5).status_code == 401
+    time.sleep(0.2)
+    assert slack.calls_to("chat.postMessage") == []
+
+
+def test_bot_not_in_channel_answers_privately(edge, slack):
+    slack.add_channel("COUT", member=False)
+    resp = command(edge, slack, "why-403 gke1", channel="COUT")
+    assert resp.status_code == 200
+    answers = slack.wait_for(lambda: slack.responses_to(resp.response_url))
+    assert "/invite @gke-bot" in answers[0]["text"]
+    assert answers[0].get("response_type") == "ephemeral"
+    assert slack.messages("COUT") == []
+
+
+def test_slack_retry_of_a_handled_command_starts_no_second_job(edge, slack):
+    command(edge, slack, "why-403 gke1", trigger="trig-7")
+    command(edge, slack, "why-403 gke1", trigger="trig-7",
+            headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+    final_parent(slack)
+    time.sleep(0.3)
+    parents = [m for m in slack.messages("C123") if not m.get("thread_ts") or m["thread_ts"] == m["ts"]]
+    assert len(parents) == 1
+
+
+def test_not_found_suggests_the_closest_names(edge, slack):
+    command(edge, slack, "why-403 gke-1")
+    parent = final_parent(slack)
+    reply = slack.thread("C123", parent["ts"])[0]
+    assert "No cluster `gke-1`" in reply["text"]
+    assert "gcpdiag-gke1-aaaa/europe-west4-a/gke1" in reply["text"]
+
+
+def test_api_error_is_reported_in_the_thread_never_silence(edge, slack, google):
+    google.deny("GET", r"/v1/projects/[^/]+/locations/-/clusters$", "container.clusters.list")
+    command(edge, slack, "why-403 gke1")
+    parent = final_parent(slack)
+    reply = slack.thread("C123", parent["ts"])[0]
+    assert "container.clusters.list" in reply["text"]
+    assert "403" in reply["text"]
+
+
+def test_mention_inside_a_thread_answers_in_that_thread(edge, slack, google):
+    drop_binding(google.projects[GKE1].iam_policy, "roles/container.serviceAgent", AGENT)
+    event = {"type": "app_mention", "user": "U123", "text": "<@UBOT> why-403 gke1", "ts": "1600000100.000200",
+             "thread_ts": "1600000000.000100", "channel": "C123", "event_ts": "1600000100.000200"}
+    body = event_callback_body(event, event_id="Ev42")
+    resp = requests.post(f"{edge}/slack/events", data=body, headers=sign(SIGNING_SECRET, body) | {
+        "Content-Type": "application/json"}, timeout=5)
+    assert resp.status_code == 200
+
+    def answered():
+        replies = slack.thread("C123", "1600000000.000100")
+        return len(replies) >= 2 and "checking…" not in replies[0]["text"] and replies
+    replies = slack.wait_for(answered, timeout=20)
+    assert "1 FAIL" in replies[0]["text"]
+    assert "[FAIL]" in json.dumps(replies[1]["blocks"])
+    assert all(m.get("thread_ts") == "1600000000.000100" for m in slack.messages("C123"))
+
+
+def test_healthz_and_metrics(edge):
+    health = requests.get(f"{edge}/healthz", timeout=5)
+    assert health.status_code == 200 and health.json() == {"ok": True, "queue": "inprocess"}
+    metrics = requests.get(f"{edge}/metrics", timeout=5)
+    assert metrics.status_code == 200
+    assert "gke_bot_commands_total" in metrics.text
