@@ -35,6 +35,13 @@ def asker_principal(client, user_id: str) -> str:
     return principal
 
 
+def shared_cache(settings: Settings):
+    if not settings.redis_url:
+        return None
+    from redis import Redis
+    return Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
+
+
 class Thread:
     """Where a job answers: a channel thread and the status message to update."""
 
@@ -70,7 +77,8 @@ def run_job(payload: dict) -> dict:
         if not cmd.principal and not principal:
             args["principal_note"] = ("Your Slack profile shows no email address, so I cannot tell which Google "
                                       "account is yours: add `--as user:EMAIL`.")
-        gw = Gateway(settings.google_api_url, deadline=started + max(10, settings.job_timeout - 20))
+        gw = Gateway(settings.google_api_url, deadline=started + max(10, settings.job_timeout - 20),
+                     shared_cache=shared_cache(settings))
         report = run_command(gw, cmd.name, cmd.cluster, settings.projects, principal, args)
         post_report(thread, report)
         return {"ok": True, "counts": report.counts(), "calls": len(gw.calls)}

@@ -132,7 +132,7 @@ def report_messages(report: Report, plans: dict[int, str] | None = None) -> list
     ok_lines = []
     for i in order:
         f = report.findings[i]
-        if f.status in (Status.OK, Status.SKIP) and not f.remediation:
+        if f.status in (Status.OK, Status.SKIP) and not f.remediation and not f.remedy:
             ok_lines.append(f"{EMOJI[f.status]} {escape(f.title)} — {escape(f.detail)}")
             continue
         blocks.append({"type": "divider"})

@@ -84,6 +84,15 @@ def run_command(gw: Gateway, command: str, spec, projects: tuple[str, ...], prin
     from checks.resolve import resolve
 
     res = resolve(gw, spec, projects)
+    args = dict(args or {})
     if res.ref is None:
-        return Report(command=command, cluster=str(spec), note=res.message)
-    return diagnose(command, Context(gw, res.ref, command, principal, dict(args or {})))
+        if command != "why-404":
+            return Report(command=command, cluster=str(spec), note=res.message)
+        # why-404 diagnoses exactly this: run its checks on what the user typed.
+        args["resolution"] = res
+        ref = ClusterRef(spec.project or (projects[0] if len(projects) == 1 else ""), spec.location, spec.name)
+        report = diagnose(command, Context(gw, ref, command, principal, args))
+        report.cluster = str(spec)
+        return report
+    args["resolution"] = res
+    return diagnose(command, Context(gw, res.ref, command, principal, args))

@@ -12,6 +12,7 @@ google-auth's AuthorizedSession.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import random
 import re
@@ -99,8 +100,10 @@ def keep_auth_on_endpoint() -> None:
 class Gateway:
     """Facts about one job's world. Construct one per job; it is thread-safe."""
 
-    def __init__(self, google_api_url: str = "", credentials=None, deadline: float | None = None):
+    def __init__(self, google_api_url: str = "", credentials=None, deadline: float | None = None,
+                 shared_cache=None):
         self.google_api_url = google_api_url.rstrip("/")
+        self.shared_cache = shared_cache  # a redis.Redis for cross-job caches, or None
         if self.google_api_url:
             keep_auth_on_endpoint()
         if credentials is None:
@@ -251,18 +254,38 @@ class Gateway:
             "POST", url, {"options": {"requestedPolicyVersion": 3}}))
 
     def role(self, name: str) -> dict | None:
-        """A role definition (predefined `roles/X` or custom `projects/P/roles/X`), cached across jobs."""
+        """A role definition (predefined `roles/X` or custom `projects/P/roles/X`), or None if absent.
+
+        Definitions are cached across jobs for an hour: in this process, and in Redis when the
+        gateway has a shared cache (RQ forks a fresh process per job, so only Redis outlives one).
+        """
         now = time.monotonic()
         with _role_lock:
             hit = _role_cache.get(name)
         if hit and hit[0] > now:
             return hit[1]
+        rkey = f"gke-bot:role:{name}"
+        if self.shared_cache is not None:
+            try:
+                raw = self.shared_cache.get(rkey)
+            except Exception:  # noqa: BLE001 - a cache miss, not an error
+                raw = None
+            if raw:
+                role = json.loads(raw)
+                with _role_lock:
+                    _role_cache[name] = (now + _ROLE_TTL, role)
+                return role
         url = f"{self._base('iam.googleapis.com')}/v1/{name}"
         role = self.memo(("role", name), lambda: self._rest(
             "iam.googleapis.com", f"roles.get {name}", "iam.roles.get", "GET", url, missing_ok=True))
         if role is not None:
             with _role_lock:
                 _role_cache[name] = (now + _ROLE_TTL, role)
+            if self.shared_cache is not None:
+                try:
+                    self.shared_cache.set(rkey, json.dumps(role), ex=int(_ROLE_TTL))
+                except Exception:  # noqa: BLE001
+                    log.info("role cache write failed for %s", name)
         return role
 
     # ---- Kubernetes API -------------------------------------------------------------------
@@ -296,19 +319,77 @@ class Gateway:
             return k8s.ApiClient(cfg)
         return self.memo(("kube", ref.path), build)
 
-    def kube_call(self, ref: ClusterRef, key: tuple, call: str, permission: str, fn: Callable[[Any], Any]) -> Any:
-        """Run fn(api_client) once per job, mapping Kubernetes errors to ApiError."""
-        from kubernetes.client.exceptions import ApiException
+    def k8s(self, ref: ClusterRef, call: str, fn: Callable[[Any], Any], permission: str = "") -> Any:
+        """Run fn(api_client) once per job (memoised by `call`), mapping Kubernetes errors to ApiError.
+
+        `call` names the request for people ("pods.list kube-system"); `permission` is the RBAC the
+        bot needs for it ("list pods in kube-system").
+        """
         import urllib3
+        from kubernetes.client.exceptions import ApiException
 
         def go():
+            self.calls.append(f"k8s {call}")
             api = self.kube(ref)
             try:
                 return fn(api)
             except ApiException as exc:
-                raise ApiError("kubernetes", call, exc.status or 500, exc.reason or "Error",
-                               (exc.body or b"")[:300] if isinstance(exc.body, str) else str(exc.reason), permission)
+                message = str(exc.reason or "")
+                try:
+                    message = json.loads(exc.body).get("message", message)
+                except (TypeError, ValueError, AttributeError):
+                    pass
+                raise ApiError("kubernetes", call, exc.status or 500, exc.reason or "Error", message, permission)
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 raise ApiError("kubernetes", call, 503, "UNREACHABLE",
-                               f"the cluster's API server could not be reached ({type(exc).__name__})", permission)
-        return self.memo(("kube",) + key, go)
+                               f"the cluster's API server at {self.cluster(ref).endpoint} could not be reached "
+                               f"({type(exc).__name__}): a private endpoint or master authorized networks may "
+                               "keep the bot out", permission)
+        return self.memo(("k8s", ref.path, call), go)
+
+    def subject_access_review(self, ref: ClusterRef, *, user: str, verb: str, resource: str, namespace: str = "",
+                              group: str = "", subresource: str = "", name: str = "",
+                              groups: tuple[str, ...] = ()) -> dict:
+        """SubjectAccessReview status for `user`: {"allowed": bool, "denied"?: bool, "reason"?: str}."""
+        from kubernetes import client as k8s
+
+        attrs = {"verb": verb, "resource": resource, "group": group, "namespace": namespace or None,
+                 "subresource": subresource or None, "name": name or None}
+        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                "spec": {"user": user, "groups": list(groups) or None,
+                         "resourceAttributes": {k: v for k, v in attrs.items() if v is not None}}}
+        where = f" in {namespace}" if namespace else " cluster-wide"
+        call = f"subjectaccessreviews.create {user} {verb} {group + '/' if group else ''}{resource}{where}"
+
+        def go(api):
+            out = k8s.AuthorizationV1Api(api).create_subject_access_review(body)
+            status = out.status
+            return {"allowed": bool(status.allowed), "denied": bool(status.denied),
+                    "reason": status.reason or "", "evaluationError": status.evaluation_error or ""}
+        return self.k8s(ref, call, go, "create subjectaccessreviews (cluster-wide)")
+
+    # ---- Policy Troubleshooter ----------------------------------------------------------
+    def troubleshoot(self, principal: str, full_resource_name: str, permission: str) -> dict:
+        """Policy Troubleshooter's answer as JSON (camelCase), e.g. {"access": "GRANTED", ...}."""
+        from google.cloud import policytroubleshooter_v1 as pt
+
+        client = self._client("troubleshooter", pt.IamCheckerClient)
+        req = pt.TroubleshootIamPolicyRequest(access_tuple=pt.AccessTuple(
+            principal=principal.partition(":")[2] or principal, full_resource_name=full_resource_name,
+            permission=permission))
+        resp = self._fact(("troubleshoot", principal, full_resource_name, permission), "policytroubleshooter.googleapis.com",
+                          f"iam.troubleshoot {principal} {permission}", "policytroubleshooter.iam.troubleshoot",
+                          lambda: client.troubleshoot_iam_policy(request=req))
+        return type(resp).to_dict(resp, use_integers_for_enums=False, preserving_proto_field_name=False)
+
+    # ---- Compute ------------------------------------------------------------------------------
+    def effective_firewalls(self, project: str, network: str) -> dict:
+        """compute v1 networks.getEffectiveFirewalls as JSON (camelCase)."""
+        from google.cloud import compute_v1
+
+        client = self._client("networks", compute_v1.NetworksClient)
+        resp = self._fact(("firewalls", project, network), "compute.googleapis.com",
+                          f"networks.getEffectiveFirewalls projects/{project}/global/networks/{network}",
+                          "compute.networks.getEffectiveFirewalls",
+                          lambda: client.get_effective_firewalls(project=project, network=network))
+        return json.loads(type(resp).to_json(resp))

@@ -186,6 +186,15 @@ def test_request_builders_drive_bolt(slack):
     assert bad.status == 401
 
 
+def close_socket_mode(handler, slack) -> None:
+    """Close a SocketModeHandler quickly, and without racing slack_sdk's receive thread (which
+    disconnects without a lock): let the server drop the socket, wait until the client saw it."""
+    handler.client.auto_reconnect_enabled = False
+    slack.socket_disconnect(reason=None)
+    slack.wait_for(lambda: not handler.client.is_connected(), timeout=5)
+    handler.close()
+
+
 def test_socket_mode_round_trip(slack):
     app = App(client=WebClient(token="xoxb-test", base_url=slack.api_url))
     app.command("/gke")(lambda ack, command: ack(f"on it: {command['text']}"))
@@ -197,6 +206,4 @@ def test_socket_mode_round_trip(slack):
         acks = slack.wait_for(lambda: [a for a in slack.socket_acks if a["envelope_id"] == envelope_id], timeout=5)
         assert acks[0]["payload"] == {"text": "on it: why-403 cluster-x"}
     finally:
-        handler.client.auto_reconnect_enabled = False
-        slack.socket_disconnect(reason=None)
-        handler.close()
+        close_socket_mode(handler, slack)
