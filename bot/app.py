@@ -26,11 +26,10 @@ QUEUE_DOWN = ":hourglass: The job queue is unavailable right now, so I could not
 
 def create_app(settings: Settings, queue) -> App:
     settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
-    # Listeners ack first and keep working after (post the parent, enqueue); Bolt's default
-    # executor has cpu+4 threads, which would queue acknowledgements behind that work.
+    # Listeners only parse, ack, and hand the rest (post the parent, enqueue) to Edge.after_ack,
+    # so they run in the request thread: no hand-off to Bolt's listener pool and its ack polling.
     app = App(signing_secret=settings.slack_signing_secret, client=web_client(settings),
-              process_before_response=False,
-              listener_executor=ThreadPoolExecutor(max_workers=64, thread_name_prefix="listener"))
+              process_before_response=True)
     Edge(settings, queue).register(app)
     return app
 
@@ -39,6 +38,9 @@ class Edge:
     def __init__(self, settings: Settings, queue):
         self.settings = settings
         self.queue = queue
+        # Work after ack (post the parent message, enqueue) runs on a small pool of its own, so a
+        # burst of commands is acknowledged first and never waits behind Slack or Redis calls.
+        self.after_ack = ThreadPoolExecutor(max_workers=4, thread_name_prefix="after-ack")
 
     def register(self, app: App) -> None:
         # commands
@@ -68,26 +70,28 @@ class Edge:
         ack()
         HANDLER_SECONDS.labels("command").observe(time.perf_counter() - t0)
         key = f"cmd:{body.get('team_id', '')}:{command.get('trigger_id') or command.get('user_id') + text}"
-        self.start(client, cmd, key, channel=command["channel_id"], user=command["user_id"], thread_ts=None,
-                   private=lambda msg: respond(text=msg, response_type="ephemeral", replace_original=False))
+        self.after_ack.submit(
+            self.start, client, cmd, key, channel=command["channel_id"], user=command["user_id"], thread_ts=None,
+            private=lambda msg: respond(text=msg, response_type="ephemeral", replace_original=False))
 
     # ---- events -------------------------------------------------------------------------------
-    def on_mention(self, event, body, client):
+    def on_mention(self, ack, event, body, client):
+        ack()
         text = _MENTION.sub("", event.get("text", ""), count=1)
         channel, user = event["channel"], event.get("user", "")
         thread_ts = event.get("thread_ts") or event["ts"]
         try:
             cmd = parse(text)
         except GrammarError as err:
-            self._say(client, channel, thread_ts, render.error_text(render.escape(str(err))))
+            self.after_ack.submit(self._say, client, channel, thread_ts, render.error_text(render.escape(str(err))))
             return
         if cmd.name in ("help", "audit"):
             blocks = render.help_blocks(cmd.args.get("topic", ""))
-            self._say(client, channel, thread_ts, blocks["text"], blocks["blocks"])
+            self.after_ack.submit(self._say, client, channel, thread_ts, blocks["text"], blocks["blocks"])
             return
         key = f"evt:{body.get('event_id') or event['ts']}"
-        self.start(client, cmd, key, channel=channel, user=user, thread_ts=thread_ts,
-                   private=lambda msg: self._ephemeral(client, channel, user, msg))
+        self.after_ack.submit(self.start, client, cmd, key, channel=channel, user=user, thread_ts=thread_ts,
+                              private=lambda msg: self._ephemeral(client, channel, user, msg))
 
     # ---- actions ----------------------------------------------------------------------------
     def on_remediate(self, ack, respond):
@@ -98,6 +102,13 @@ class Edge:
     # ---- shared -------------------------------------------------------------------------------
     def start(self, client, cmd: Command, key: str, *, channel: str, user: str, thread_ts: str | None, private):
         """Post the status message, then queue the job. Exactly once per Slack request (retries dropped)."""
+        try:
+            self._start(client, cmd, key, channel=channel, user=user, thread_ts=thread_ts, private=private)
+        except Exception:  # noqa: BLE001 - runs on a pool: log, never lose the error silently
+            log.exception("could not start %s", cmd.name)
+            private(render.error_text("Something went wrong starting the diagnosis; please try again."))
+
+    def _start(self, client, cmd: Command, key: str, *, channel: str, user: str, thread_ts: str | None, private):
         try:
             if not self.queue.claim(key):
                 COMMANDS.labels(cmd.name, "duplicate").inc()

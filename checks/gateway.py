@@ -304,9 +304,20 @@ class Gateway:
 
         def build():
             cluster = self.cluster(ref)
+            if not cluster.endpoint:
+                raise ApiError("kubernetes", "connect", 503, "NO_ENDPOINT",
+                               f"cluster {ref.name} has no API server endpoint (status {cluster.status.name})")
+            try:
+                ca = base64.b64decode(cluster.master_auth.cluster_ca_certificate, validate=True).decode()
+                if "BEGIN CERTIFICATE" not in ca:
+                    raise ValueError("not PEM")
+            except (ValueError, UnicodeDecodeError):
+                raise ApiError("kubernetes", "connect", 502, "BAD_CA",
+                               "the cluster's masterAuth.clusterCaCertificate is not a PEM certificate, so the bot "
+                               "cannot verify the API server") from None
             cfg = k8s.Configuration()
             cfg.host = f"https://{cluster.endpoint}"
-            cfg.ca_cert_data = base64.b64decode(cluster.master_auth.cluster_ca_certificate).decode()
+            cfg.ca_cert_data = ca
             cfg.api_key = {"authorization": self.access_token()}
             cfg.api_key_prefix = {"authorization": "Bearer"}
 

@@ -8,6 +8,7 @@ import requests
 
 from tests.conftest import SIGNING_SECRET
 from tests.fakes.slack import sign, slash_command_body
+from tests.test_edge import assert_summary_matches
 from tests.helpers import AGENT, GKE1, drop_binding
 from tests.test_edge import add_cluster_x, final_parent
 
@@ -26,8 +27,8 @@ def test_why_403_travels_through_redis_and_a_worker_process(served, slack, googl
         parent = final_parent(slack)
     except AssertionError:
         raise AssertionError("no answer:\n" + served["server"].output() + served["worker"].output())
-    assert "1 FAIL" in parent["text"]
     reply = slack.thread("C123", parent["ts"])[0]
+    assert_summary_matches(parent, reply)
     blocks = json.dumps(reply["blocks"])
     assert "[FAIL] GKE service agent has roles/container.serviceAgent" in blocks
     assert AGENT.split(":", 1)[1] in blocks

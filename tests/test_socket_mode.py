@@ -1,0 +1,35 @@
+"""`gke-bot socket`: the same app over Socket Mode, as a real process against the fake Slack's
+websocket endpoint."""
+from __future__ import annotations
+
+import json
+
+from tests.fakes.slack import slash_command_payload
+from tests.test_edge import assert_summary_matches
+from tests.helpers import AGENT, GKE1, drop_binding
+
+
+def test_socket_mode_command_is_acked_and_answered_in_a_thread(spawn, env, slack, google):
+    drop_binding(google.projects[GKE1].iam_policy, "roles/container.serviceAgent", AGENT)
+    proc = spawn(["socket"], env, "socket")
+    try:
+        slack.wait_socket_connected(timeout=20)
+    except Exception:
+        raise AssertionError(proc.output())
+    envelope = slack.socket_send("slash_commands", slash_command_payload(
+        text="why-403 gke1", user_id="U123", channel_id="C123", response_url=slack.new_response_url()))
+    slack.wait_for(lambda: [a for a in slack.socket_acks if a["envelope_id"] == envelope], timeout=10)
+
+    def answered():
+        parents = [m for m in slack.messages("C123") if not m.get("thread_ts") or m["thread_ts"] == m["ts"]]
+        return parents and "checking…" not in parents[0]["text"] and parents[0]
+    parent = slack.wait_for(answered, timeout=30)
+    reply = slack.thread("C123", parent["ts"])[0]
+    assert_summary_matches(parent, reply)
+    assert "service-12340002@container-engine-robot" in json.dumps(reply["blocks"])
+
+
+def test_socket_mode_needs_the_app_token(spawn, env):
+    proc = spawn(["socket"], {k: v for k, v in env.items() if k != "SLACK_APP_TOKEN"}, "socket")
+    assert proc.proc.wait(30) == 2
+    assert "SLACK_APP_TOKEN is not set" in proc.output()
