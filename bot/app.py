@@ -13,11 +13,13 @@ from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 
 from bot import render
+from bot.actions import Remediations
 from bot.config import Settings
 from bot.grammar import Command, GrammarError, parse
 from bot.metrics import COMMANDS, ENQUEUED, HANDLER_SECONDS, QUEUE_ERRORS
 from bot.queue import QueueUnavailable
 from bot.slackclient import NOT_IN_CHANNEL, invite_hint, web_client
+from bot.store import store_for
 
 log = logging.getLogger(__name__)
 _MENTION = re.compile(r"^\s*<@[A-Z0-9]+(?:\|[^>]*)?>\s*")
@@ -41,13 +43,14 @@ class Edge:
         # Work after ack (post the parent message, enqueue) runs on a small pool of its own, so a
         # burst of commands is acknowledged first and never waits behind Slack or Redis calls.
         self.after_ack = ThreadPoolExecutor(max_workers=4, thread_name_prefix="after-ack")
+        self.remediations = Remediations(settings, store_for(settings), queue)
 
     def register(self, app: App) -> None:
         # commands
         app.command("/gke")(self.on_command)
         # events
         app.event("app_mention")(self.on_mention)
-        # actions (remediation buttons arrive with the remediation issue)
+        # actions
         app.action(re.compile(r"^remediate:"))(self.on_remediate)
 
     # ---- commands ---------------------------------------------------------------------------
@@ -65,7 +68,10 @@ class Edge:
             COMMANDS.labels("help", "answered").inc()
             return
         if cmd.name == "audit":
-            ack(response_type="ephemeral", text=render.error_text("`audit` is not built yet."))
+            ack()
+            self.after_ack.submit(lambda: respond(
+                text=self.remediations.audit_text(client, command["user_id"], cmd.args["n"]),
+                response_type="ephemeral", replace_original=False))
             return
         ack()
         HANDLER_SECONDS.labels("command").observe(time.perf_counter() - t0)
@@ -94,10 +100,10 @@ class Edge:
                               private=lambda msg: self._ephemeral(client, channel, user, msg))
 
     # ---- actions ----------------------------------------------------------------------------
-    def on_remediate(self, ack, respond):
+    def on_remediate(self, ack, body, action, client, respond):
         ack()
-        respond(text=render.error_text("Remediation buttons are not built yet."), response_type="ephemeral",
-                replace_original=False)
+        self.after_ack.submit(self.remediations.click, client, body, action,
+                              lambda msg: respond(text=msg, response_type="ephemeral", replace_original=False))
 
     # ---- shared -------------------------------------------------------------------------------
     def start(self, client, cmd: Command, key: str, *, channel: str, user: str, thread_ts: str | None, private):

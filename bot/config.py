@@ -30,6 +30,8 @@ class Settings:
     google_api_url: str = ""
     port: int = 3000
     job_timeout: int = 300
+    plan_ttl: int = 24 * 3600
+    op_poll_seconds: float = 10.0
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -41,6 +43,13 @@ class Settings:
         timeout = env.get("GKE_BOT_JOB_TIMEOUT", "300")
         if not timeout.isdigit():
             raise ConfigError(f"GKE_BOT_JOB_TIMEOUT must be a number of seconds, got {timeout!r}")
+        plan_ttl = env.get("GKE_BOT_PLAN_TTL", str(24 * 3600))
+        if not plan_ttl.isdigit():
+            raise ConfigError(f"GKE_BOT_PLAN_TTL must be a number of seconds, got {plan_ttl!r}")
+        try:
+            poll = float(env.get("GKE_BOT_OPERATION_POLL_SECONDS", "10"))
+        except ValueError:
+            raise ConfigError("GKE_BOT_OPERATION_POLL_SECONDS must be a number of seconds") from None
         api = env.get("SLACK_API_URL") or "https://slack.com/api/"
         if not api.endswith("/"):
             api += "/"
@@ -56,6 +65,8 @@ class Settings:
             google_api_url=(env.get("GKE_BOT_GOOGLE_API_URL") or "").rstrip("/"),
             port=int(port),
             job_timeout=int(timeout),
+            plan_ttl=int(plan_ttl),
+            op_poll_seconds=poll,
         )
 
     def require(self, *names: str) -> "Settings":

@@ -14,6 +14,7 @@ from bot import render
 from bot.config import Settings
 from bot.grammar import Command
 from bot.slackclient import web_client
+from bot.store import store_for
 from checks.engine import run_command
 from checks.gateway import Gateway
 from checks.model import Report
@@ -65,9 +66,16 @@ class Thread:
 
 
 def run_job(payload: dict) -> dict:
-    """Entry point of a queued diagnosis (the payload is plain JSON)."""
+    """Entry point of every queued job (the payload is plain JSON): a diagnosis or a remediation."""
     settings = Settings.from_env()
     client = web_client(settings)
+    if payload.get("kind") == "remediate":
+        from bot.actions import run_remediation
+        return run_remediation(settings, client, payload)
+    return run_diagnosis(settings, client, payload)
+
+
+def run_diagnosis(settings: Settings, client, payload: dict) -> dict:
     thread = Thread(client, payload)
     started = time.monotonic()
     try:
@@ -80,7 +88,7 @@ def run_job(payload: dict) -> dict:
         gw = Gateway(settings.google_api_url, deadline=started + max(10, settings.job_timeout - 20),
                      shared_cache=shared_cache(settings))
         report = run_command(gw, cmd.name, cmd.cluster, settings.projects, principal, args)
-        post_report(thread, report)
+        post_report(thread, report, store_for(settings))
         return {"ok": True, "counts": report.counts(), "calls": len(gw.calls)}
     except Exception as exc:  # noqa: BLE001 - the user must hear about it
         log.exception("job failed")
@@ -93,11 +101,19 @@ def run_job(payload: dict) -> dict:
         return {"ok": False, "error": reason}
 
 
-def post_report(thread: Thread, report: Report) -> None:
+def post_report(thread: Thread, report: Report, store=None) -> None:
     if not report.findings:
         thread.reply(render.error_text(render.escape(report.note or "No findings.")))
         thread.status(":warning: " + render.escape((report.note or "no findings").splitlines()[0])[:300])
         return
-    for message in render.report_messages(report):
+    plans = {}
+    if store is not None:
+        for i, f in enumerate(report.findings):
+            if f.remediation:
+                rem = f.remediation
+                plans[i] = store.new_plan(kind=rem.kind, label=rem.label, summary=rem.summary, params=rem.params,
+                                          channel=thread.channel, thread_ts=thread.thread_ts,
+                                          requester=thread.user, cluster=report.cluster).id
+    for message in render.report_messages(report, plans):
         thread.reply(message["text"], message["blocks"])
     thread.status(render.summary(report))

@@ -126,6 +126,11 @@ def slack():
     fake.start()
     fake.add_channel("C123", member=True)
     fake.add_user("U123", email="alice@example.com", name="alice")
+    fake.add_user("UAPPROVER", email="olga@example.com", name="olga")
+    fake.add_user("UAPPROVER2", email="pat@example.com", name="pat")
+    fake.add_user("UGROUPIE", email="gus@example.com", name="gus")
+    fake.add_user("UNOBODY", email="nobody@example.com", name="nobody")
+    fake.add_usergroup("SAPPROVERS", ["UGROUPIE"])
     yield fake
     fake.stop()
 
@@ -141,7 +146,8 @@ def env(google, slack, sa_key, monkeypatch) -> dict:
         "GKE_BOT_GOOGLE_API_URL": google.url,
         "GOOGLE_APPLICATION_CREDENTIALS": sa_key,
         "GKE_BOT_PROJECTS": GKE1,
-        "GKE_BOT_APPROVERS": "UAPPROVER",
+        "GKE_BOT_APPROVERS": "UAPPROVER,UAPPROVER2,SAPPROVERS",
+        "GKE_BOT_OPERATION_POLL_SECONDS": "0.05",
         "NO_PROXY": "127.0.0.1,localhost",
     }
     monkeypatch.delenv("REDIS_URL", raising=False)

@@ -1,0 +1,157 @@
+"""Safe fixes that approvers may run: Slack-neutral executors that write to Google Cloud.
+
+Each executor re-checks live state first (already fixed → nothing done; drifted from the plan →
+nothing done) and changes exactly one thing:
+- grant_service_agent: one IAM binding, read-modify-write with the policy etag and
+  requestedPolicyVersion 3, retried on 409 concurrent-change conflicts, every other binding,
+  condition, auditConfig and the policy version kept exactly as read;
+- upgrade_node_pool: one node pool to the control-plane version (recreates it), refused while
+  another operation runs on the cluster, the operation polled and its error reported verbatim;
+- enable_http_load_balancing: the HTTP load balancing addon, with the cluster etag.
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from google.api_core import exceptions as gexc
+from google.cloud import container_v1
+from google.iam.v1 import iam_policy_pb2, options_pb2
+
+from checks.gateway import Gateway, _from_google
+from checks.iam import has_role
+from checks.model import ClusterRef
+
+DONE, ALREADY, DRIFTED, REFUSED, FAILED = "done", "already_fixed", "drifted", "refused", "failed"
+IAM_RETRIES = 6
+
+
+@dataclass
+class Outcome:
+    status: str
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (DONE, ALREADY)
+
+
+Progress = Callable[[str], None]
+
+
+def in_flight(ops, cluster: str) -> list:
+    """Operations PENDING or RUNNING on the named cluster (or its node pools)."""
+    live = (container_v1.Operation.Status.PENDING, container_v1.Operation.Status.RUNNING)
+    return [op for op in ops if op.status in live and
+            (f"/clusters/{cluster}/" in op.target_link + "/" or op.target_link.endswith(f"/clusters/{cluster}"))]
+
+
+def _describe(ops) -> str:
+    return ", ".join(f"`{op.name}` ({op.operation_type.name}, started {op.start_time or '?'})" for op in ops)
+
+
+def grant_service_agent(gw: Gateway, params: dict, progress: Progress, poll: float) -> Outcome:
+    project, member, role = params["project"], params["member"], params["role"]
+    resource = f"projects/{project}"
+    client = gw.projects
+    for attempt in range(IAM_RETRIES):
+        policy = client.get_iam_policy(request=iam_policy_pb2.GetIamPolicyRequest(
+            resource=resource, options=options_pb2.GetPolicyOptions(requested_policy_version=3)))
+        found = has_role(policy, member, role)
+        if found and not found.condition:
+            if attempt == 0:
+                return Outcome(ALREADY, f"`{member}` already has `{role}` on `{resource}`: nothing done.")
+            return Outcome(DONE, f"`{member}` has `{role}` on `{resource}` (a concurrent change added it).")
+        binding = next((b for b in policy.bindings if b.role == role and not b.HasField("condition")), None)
+        if binding is None:
+            binding = policy.bindings.add(role=role)
+        binding.members.append(member)
+        try:
+            client.set_iam_policy(request=iam_policy_pb2.SetIamPolicyRequest(resource=resource, policy=policy))
+            return Outcome(DONE, f"Added one binding to `{resource}`: `{role}` → `{member}`.")
+        except (gexc.Conflict, gexc.Aborted):
+            progress(f"The IAM policy of `{resource}` changed while I was editing it; reading it again "
+                     f"(attempt {attempt + 2} of {IAM_RETRIES}).")
+            time.sleep(min(8.0, 0.2 * 2 ** attempt) * (0.5 + random.random() / 2))
+    return Outcome(FAILED, f"The IAM policy of `{resource}` kept changing ({IAM_RETRIES} conflicts): nothing changed.")
+
+
+def _poll(gw: Gateway, ref: ClusterRef, op, progress: Progress, poll: float, what: str) -> Outcome:
+    name = f"projects/{ref.project}/locations/{ref.location}/operations/{op.name}"
+    progress(f"{what}: operation `{op.name}` is running…")
+    while op.status != container_v1.Operation.Status.DONE:
+        time.sleep(poll)
+        op = gw.container.get_operation(name=name)
+    error = op.error.message if op.error and op.error.message else op.status_message
+    if error:
+        return Outcome(FAILED, f"{what}: operation `{op.name}` failed: {error}")
+    return Outcome(DONE, f"{what}: operation `{op.name}` finished.")
+
+
+def _busy(gw: Gateway, ref: ClusterRef) -> Outcome | None:
+    ops = in_flight(gw.container.list_operations(parent=f"projects/{ref.project}/locations/{ref.location}").operations,
+                    ref.name)
+    if ops:
+        return Outcome(REFUSED, f"Another operation is running on `{ref.name}`: {_describe(ops)}. Nothing done; "
+                                "try again when it has finished.")
+    return None
+
+
+def upgrade_node_pool(gw: Gateway, params: dict, progress: Progress, poll: float) -> Outcome:
+    ref = ClusterRef(params["project"], params["location"], params["cluster"])
+    pool_name, target, before = params["pool"], params["to_version"], params["from_version"]
+    cluster = gw.container.get_cluster(name=ref.path)
+    if cluster.current_master_version != target:
+        return Outcome(DRIFTED, f"The control plane of `{ref.name}` is now `{cluster.current_master_version}`, "
+                                f"not `{target}` as planned: nothing done. Run `why-400` again.")
+    pool = next((p for p in cluster.node_pools if p.name == pool_name), None)
+    if pool is None:
+        return Outcome(DRIFTED, f"Node pool `{pool_name}` no longer exists in `{ref.name}`: nothing done.")
+    if pool.version == target:
+        return Outcome(ALREADY, f"Node pool `{pool_name}` already runs `{target}`: nothing done.")
+    if pool.version != before:
+        return Outcome(DRIFTED, f"Node pool `{pool_name}` now runs `{pool.version}`, not `{before}` as planned: "
+                                "nothing done. Run `why-400` again.")
+    busy = _busy(gw, ref)
+    if busy:
+        return busy
+    op = gw.container.update_node_pool(request=container_v1.UpdateNodePoolRequest(
+        name=f"{ref.path}/nodePools/{pool_name}", node_version=target, image_type=pool.config.image_type))
+    return _poll(gw, ref, op, progress, poll, f"Upgrade of `{pool_name}` to `{target}`")
+
+
+def enable_http_load_balancing(gw: Gateway, params: dict, progress: Progress, poll: float) -> Outcome:
+    ref = ClusterRef(params["project"], params["location"], params["cluster"])
+    cluster = gw.container.get_cluster(name=ref.path)
+    if not cluster.addons_config.http_load_balancing.disabled:
+        return Outcome(ALREADY, f"HTTP load balancing is already enabled on `{ref.name}`: nothing done.")
+    busy = _busy(gw, ref)
+    if busy:
+        return busy
+    update = container_v1.ClusterUpdate(
+        desired_addons_config=container_v1.AddonsConfig(
+            http_load_balancing=container_v1.HttpLoadBalancing(disabled=False)),
+        etag=cluster.etag)
+    op = gw.container.update_cluster(request=container_v1.UpdateClusterRequest(name=ref.path, update=update))
+    return _poll(gw, ref, op, progress, poll, f"Enabling HTTP load balancing on `{ref.name}`")
+
+
+EXECUTORS: dict[str, Callable[[Gateway, dict, Progress, float], Outcome]] = {
+    "grant_service_agent": grant_service_agent,
+    "upgrade_node_pool": upgrade_node_pool,
+    "enable_http_load_balancing": enable_http_load_balancing,
+}
+
+
+def execute(gw: Gateway, kind: str, params: dict, progress: Progress, poll: float = 10.0) -> Outcome:
+    """Run one fix. Google API errors become a FAILED outcome quoting the error verbatim."""
+    fn = EXECUTORS.get(kind)
+    if fn is None:
+        return Outcome(FAILED, f"Unknown remediation `{kind}`.")
+    try:
+        return fn(gw, params, progress, poll)
+    except gexc.GoogleAPICallError as exc:
+        err = _from_google(exc, "google", kind, "")
+        return Outcome(FAILED, f"Google answered {err.code} {err.status}: {err.message}")
