@@ -152,8 +152,12 @@ def parse(text: str) -> Command:
         if verb not in {"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "*",
                         "impersonate", "bind", "escalate", "use", "approve"}:
             raise GrammarError("That is not a Kubernetes verb (get, list, watch, create, update, patch, delete…).")
-        group, _, res = resource.rpartition(".") if "." in resource and "/" not in resource else ("", "", resource)
+        # kubectl's RESOURCE[.GROUP][/SUBRESOURCE], e.g. pods, deployments.apps, pods/log
+        res, _, group = resource.partition(".")
+        group, _, sub_of_group = group.partition("/")
         res_name, _, sub = res.partition("/")
+        sub = sub or sub_of_group
+        res = f"{res_name}/{sub}" if sub else res_name
         if not DNS_LABEL_RE.match(res_name) or (sub and not DNS_LABEL_RE.match(sub)) or (
                 group and not DNS_SUBDOMAIN_RE.match(group)):
             raise GrammarError("That is not a Kubernetes resource name (e.g. `pods`, `deployments.apps`, `pods/log`).")

@@ -41,21 +41,20 @@ def context(text: str) -> dict:
 
 
 def _chunks(text: str, size: int = MAX_SECTION) -> list[str]:
-    """Split text into pieces of at most `size` characters, at line ends where possible."""
+    """Split text into pieces of at most `size` characters, at line ends where possible, keeping
+    code fences balanced in every piece (a fence cut open is closed and reopened)."""
     out = []
     while len(text) > size:
-        cut = text.rfind("\n", 0, size)
-        cut = cut if cut > size // 2 else size
-        piece = text[:cut]
-        # keep code fences balanced across the cut
+        limit = size - 4  # room to close a fence
+        cut = text.rfind("\n", 0, limit)
+        if cut <= limit // 2:
+            cut = limit
+        piece, rest = text[:cut], text[cut:].lstrip("\n")
         if piece.count("```") % 2:
             piece += "\n```"
-            text = "```\n" + text[cut:].lstrip("\n")
-        else:
-            text = text[cut:].lstrip("\n")
+            rest = "```\n" + rest
         out.append(piece)
-        if len(piece) > size:  # a fence pushed it over: hard cut
-            out[-1] = piece[:size]
+        text = rest
     out.append(text)
     return [p for p in out if p.strip()]
 
