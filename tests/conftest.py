@@ -229,6 +229,16 @@ def spawn(tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_process_caches():
+    """Caches that outlive one job in a real process must not leak between tests."""
+    from bot import jobs
+    from checks import gateway
+    gateway._role_cache.clear()
+    jobs._email_cache.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _no_traffic_beyond_loopback():
     before = len(_blocked)
     yield

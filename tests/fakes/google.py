@@ -695,12 +695,17 @@ class FakeGoogle:
 
     # ---- Policy Troubleshooter v1 ---------------------------------------------------------
     def _access(self, st: ProjectState, principal: str, permission: str) -> tuple[str, list]:
-        """(access, bindingExplanations) of the project policy for one principal and permission."""
+        """(access, bindingExplanations) of the project policy for one principal and permission.
+
+        `principal` is a member (`user:EMAIL`) or, as the real v1 AccessTuple carries it, a bare email,
+        which matches `user:` and `serviceAccount:` members."""
+        forms = [principal] if ":" in principal else [f"user:{principal}", f"serviceAccount:{principal}"]
         explanations = []
         for b in self._policy(st).get("bindings", []):
             perms = self._role_permissions(b["role"])
             has_perm = perms is not None and permission in perms
-            member = principal in b.get("members", [])
+            found = next((f for f in forms if f in b.get("members", [])), None)
+            member = found is not None
             access = "NOT_GRANTED"
             if has_perm and member:
                 access = "UNKNOWN_CONDITIONAL" if "condition" in b else "GRANTED"
@@ -708,7 +713,7 @@ class FakeGoogle:
                    "rolePermission": ("ROLE_PERMISSION_UNKNOWN_INFO_DENIED" if perms is None else
                                       "ROLE_PERMISSION_INCLUDED" if has_perm else "ROLE_PERMISSION_NOT_INCLUDED"),
                    "rolePermissionRelevance": "HIGH" if has_perm else "NORMAL",
-                   "memberships": {principal: {
+                   "memberships": {found or forms[0]: {
                        "membership": "MEMBERSHIP_INCLUDED" if member else "MEMBERSHIP_NOT_INCLUDED",
                        "relevance": "HIGH" if member else "NORMAL"}},
                    "relevance": "HIGH" if has_perm or member else "NORMAL"}

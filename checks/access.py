@@ -1,0 +1,191 @@
+"""Shared IAM-permission analysis: what may a principal do on a project or a cluster, and why.
+
+`project_access` reads the project's IAM policy, keeps the bindings that name the principal
+(directly, or through `allUsers`, `allAuthenticatedUsers` or `domain:`), and expands each role to its
+permissions with IAM `roles.get` (role definitions are cached across jobs by the gateway).
+`cluster_access` answers "does the principal hold PERMISSION on this cluster?": first with Policy
+Troubleshooter (which sees groups and inherited folder/organization policies), else with
+`project_access`. Both are memoised per job, so every check that asks shares one answer.
+"""
+from __future__ import annotations
+
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from checks.gateway import ApiError, Gateway
+from checks.iam import Binding, bindings
+from checks.model import ClusterRef
+
+CLUSTER_GET = "container.clusters.get"
+# The smallest predefined role that grants each permission the checks ask about.
+SMALLEST_ROLE = {CLUSTER_GET: "roles/container.clusterViewer"}
+VIEWER_ROLE = "roles/container.viewer"  # read access to every Kubernetes object, through IAM
+LOCAL_LIMITS = ("Group membership and policies inherited from folders and the organization cannot be seen "
+                "locally: access that comes through a Google group or a folder/organization binding is not "
+                "shown here.")
+# Policy Troubleshooter's words for the outcomes; the local analysis uses the same ones.
+GRANTED, CONDITIONAL, NOT_GRANTED = "GRANTED", "UNKNOWN_CONDITIONAL", "NOT_GRANTED"
+
+
+def email_of(principal: str) -> str:
+    return principal.partition(":")[2] or principal
+
+
+def full_cluster_name(ref: ClusterRef) -> str:
+    return f"//container.googleapis.com/{ref.path}"
+
+
+def members_for(principal: str) -> set[str]:
+    """Policy members that include `principal` without group expansion."""
+    out = {principal, "allUsers"}
+    if not principal.startswith("group:"):
+        out.add("allAuthenticatedUsers")
+    if principal.startswith("user:"):
+        out.add("domain:" + principal.rpartition("@")[2])
+    return out
+
+
+def describe(b: Binding, where: str = "") -> str:
+    """`roles/x` on `projects/p` (condition 'title'), for people."""
+    cond = f" (condition '{b.condition}')" if b.condition else ""
+    return f"`{b.role}`" + (f" on `{where}`" if where else "") + cond
+
+
+@dataclass
+class ProjectAccess:
+    """The bindings of one project's IAM policy that name a principal, with their roles' permissions."""
+
+    project: str
+    principal: str
+    bindings: list[Binding]
+    role_permissions: dict[str, frozenset[str] | None]  # None: the role no longer exists
+    unreadable: dict[str, ApiError] = field(default_factory=dict)  # roles the bot could not read
+
+    @property
+    def resource(self) -> str:
+        return f"projects/{self.project}"
+
+    def granting(self, permission: str, conditional: bool = False) -> list[Binding]:
+        """Bindings whose role includes `permission`: unconditional ones, or only conditional ones."""
+        return [b for b in self.bindings if bool(b.condition) == conditional
+                and permission in (self.role_permissions.get(b.role) or ())]
+
+    def permissions(self) -> dict[str, list[Binding]]:
+        """Every permission the unconditional bindings grant, with the bindings that grant it."""
+        out: dict[str, list[Binding]] = {}
+        for b in self.bindings:
+            if not b.condition:
+                for perm in self.role_permissions.get(b.role) or ():
+                    out.setdefault(perm, []).append(b)
+        return out
+
+    def missing_roles(self) -> list[str]:
+        return sorted(r for r, perms in self.role_permissions.items() if perms is None)
+
+
+def project_access(gw: Gateway, project: str, principal: str) -> ProjectAccess:
+    """Memoised per job: the project's bindings for `principal`, expanded to permissions."""
+    def build() -> ProjectAccess:
+        wanted = members_for(principal)
+        found = [b for b in bindings(gw.project_iam_policy(project)) if wanted.intersection(b.members)]
+        roles = sorted({b.role for b in found})
+        perms: dict[str, frozenset[str] | None] = {}
+        errors: dict[str, ApiError] = {}
+
+        def fetch(role: str):
+            try:
+                definition = gw.role(role)
+            except ApiError as err:
+                errors[role] = err
+                return
+            perms[role] = None if definition is None else frozenset(definition.get("includedPermissions", []))
+        if roles:
+            with ThreadPoolExecutor(max_workers=min(8, len(roles)), thread_name_prefix="roles") as pool:
+                list(pool.map(fetch, roles))
+        return ProjectAccess(project, principal, found, perms, errors)
+    return gw.memo(("project_access", project, principal), build)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a principal holds a permission on a resource, who says so, and through what."""
+
+    principal: str
+    permission: str
+    resource: str  # full resource name
+    access: str  # GRANTED | UNKNOWN_CONDITIONAL | NOT_GRANTED
+    via: tuple[str, ...] = ()  # granting bindings, for people
+    conditional: tuple[str, ...] = ()  # conditional bindings that would grant it
+    source: str = ""  # "Policy Troubleshooter" or "the project IAM policy"
+    fallback: str = ""  # why Policy Troubleshooter was not used ("" when it was)
+    local: ProjectAccess | None = None
+
+    @property
+    def granted(self) -> bool:
+        return self.access == GRANTED
+
+
+def _troubleshooter_verdict(gw: Gateway, principal: str, resource: str, permission: str) -> Verdict | str:
+    """The troubleshooter's Verdict, or why it could not give one."""
+    if principal.startswith("group:"):
+        return "Policy Troubleshooter only checks Google accounts and service accounts, not groups."
+    try:
+        resp = gw.troubleshoot(principal, resource, permission)
+    except ApiError as err:
+        need = f": the bot needs `{err.permission}` to use it" if err.denied and err.permission else ""
+        return f"Policy Troubleshooter answered {err.code} {err.status}{need}"
+    access = resp.get("access", "")
+    if access not in (GRANTED, CONDITIONAL, NOT_GRANTED):
+        return f"Policy Troubleshooter could not decide (`{access or 'no answer'}`)."
+    via, cond = [], []
+    for policy in resp.get("explainedPolicies") or []:
+        where = re.sub(r"^//[^/]+/", "", policy.get("fullResourceName", ""))
+        for b in policy.get("bindingExplanations") or []:
+            c = b.get("condition") or {}
+            line = describe(Binding(b.get("role", ""), (), c.get("title") or c.get("expression", "")), where)
+            {GRANTED: via, CONDITIONAL: cond}.get(b.get("access"), []).append(line)
+    return Verdict(principal, permission, resource, access, tuple(via), tuple(cond), "Policy Troubleshooter")
+
+
+def cluster_access(gw: Gateway, ref: ClusterRef, principal: str, permission: str = CLUSTER_GET) -> Verdict:
+    """Memoised per job: does `principal` hold `permission` on the cluster?
+
+    Raises ApiError only when the local analysis itself cannot decide (policy or a role unreadable)."""
+    resource = full_cluster_name(ref)
+
+    def build() -> Verdict:
+        got = _troubleshooter_verdict(gw, principal, resource, permission)
+        if isinstance(got, Verdict):
+            return got
+        local = project_access(gw, ref.project, principal)
+        via, cond = local.granting(permission), local.granting(permission, conditional=True)
+        if not via and local.unreadable:
+            raise next(iter(local.unreadable.values()))
+        access = GRANTED if via else CONDITIONAL if cond else NOT_GRANTED
+        return Verdict(principal, permission, resource, access, tuple(describe(b, local.resource) for b in via),
+                       tuple(describe(b, local.resource) for b in cond), "the project IAM policy", got, local)
+    return gw.memo(("cluster_access", ref.path, principal, permission), build)
+
+
+# ---- Kubernetes RBAC ---------------------------------------------------------------------------
+def forbidden_message(user: str, verb: str, resource: str, namespace: str = "", group: str = "") -> str:
+    """What kubectl prints when neither RBAC nor IAM allows the request (GKE's wording)."""
+    scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+    what = f"{resource}.{group}" if group else resource
+    return (f'Error from server (Forbidden): {what} is forbidden: User "{user}" cannot {verb} resource "{resource}" '
+            f'in API group "{group}" {scope}: requires one of ["container.{resource}.{verb}"] permission(s).')
+
+
+def rbac_yaml(user: str, resource: str, verbs: list[str], namespace: str = "", group: str = "") -> str:
+    """The minimal Role + RoleBinding (ClusterRole + ClusterRoleBinding when cluster-wide) for `user`."""
+    kind, ns = ("Role", f"\n  namespace: {namespace}") if namespace else ("ClusterRole", "")
+    role = f"{resource.removesuffix('s')}-reader" if set(verbs) <= {"get", "list", "watch"} else f"{resource}-access"
+    binding = f"{role}-" + re.sub(r"[^a-z0-9.-]", "-", user.lower())
+    return (f"apiVersion: rbac.authorization.k8s.io/v1\nkind: {kind}\nmetadata:\n  name: {role}{ns}\n"
+            f"rules:\n- apiGroups: {json.dumps([group])}\n  resources: {json.dumps([resource])}\n"
+            f"  verbs: {json.dumps(verbs)}\n---\n"
+            f"apiVersion: rbac.authorization.k8s.io/v1\nkind: {kind}Binding\nmetadata:\n  name: {binding}{ns}\n"
+            f"subjects:\n- kind: User\n  name: {user}\n  apiGroup: rbac.authorization.k8s.io\n"
+            f"roleRef:\n  kind: {kind}\n  name: {role}\n  apiGroup: rbac.authorization.k8s.io")

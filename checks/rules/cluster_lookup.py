@@ -1,0 +1,71 @@
+"""The cluster exists in the project and location it was asked for.
+
+A 404 from `gcloud container` or the Kubernetes Engine API most often means the name, project or
+location is not the cluster's: a zonal cluster asked for under its region (or the reverse), the
+wrong project in `gcloud config`, or a typo. The check looks the cluster up where it was asked for;
+when it is not there, it searches every location of the project (or of every project in
+GKE_BOT_PROJECTS) for the closest names and gives the exact `gcloud container clusters
+get-credentials` command for each. When the bot may not list clusters somewhere, that is an ERROR
+naming the permission, never a "not found".
+"""
+from __future__ import annotations
+
+import re
+
+from checks.resolve import ClusterSpec, resolve
+
+ID = "gke/cluster-lookup"
+TITLE = "Cluster exists where it was asked for"
+DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/4xx-errors"
+COMMANDS = ("why-404",)
+ORDER = 25
+CLUSTER_LEVEL = False
+
+
+def credentials_command(ref) -> str:
+    return f"gcloud container clusters get-credentials {ref.name} --location={ref.location} --project={ref.project}"
+
+
+def _api_disabled(err) -> str:
+    """The project whose Kubernetes Engine API is disabled, per this error, or ''."""
+    m = re.search(r"projects/([^/\s]+)", err.call)
+    return m.group(1) if m and err.code == 403 and "it is disabled" in err.message else ""
+
+
+def run(ctx):
+    ref = ctx.ref
+    asked = "/".join(p for p in (ref.project, ref.location, ref.name) if p)
+    res = ctx.args.get("resolution") or resolve(ctx.gw, ClusterSpec(ref.name, ref.location, ref.project),
+                                               (ref.project,) if ref.project else ())
+    if res.ref is not None:
+        return ctx.ok(f"`{res.ref.path}` exists. If a command still answers 404, fetch credentials for exactly "
+                      f"this cluster: `{credentials_command(res.ref)}`", resource=res.ref.path)
+    out = []
+    for err in res.errors:
+        if err.not_found:
+            continue
+        if project := _api_disabled(err):
+            out.append(ctx.fail(f"The Kubernetes Engine API is disabled in project `{project}`, so no cluster can be "
+                                "found there.",
+                                f"```\ngcloud services enable container.googleapis.com --project {project}\n```",
+                                evidence=err.explain(), resource=f"projects/{project}"))
+        else:
+            out.append(ctx.error(err, resource=asked))
+    first, _, errors = res.message.partition("\n")  # the resolver's answer, then one line per API error
+    cmds = "\n".join(credentials_command(c) for c in res.candidates)
+    ambiguous = len(res.candidates) > 1 and all(c.name == ref.name for c in res.candidates)
+    if ambiguous:
+        return out + [ctx.warn(f"`{ref.name}` exists in more than one place: "
+                               + ", ".join(f"`{c.path}`" for c in res.candidates) + ". Name the one you mean.",
+                               f"```\n{cmds}\n```", evidence=errors, resource=asked)]
+    if out and not first.startswith("No cluster"):  # the lookup itself failed: the errors say it all
+        return out
+    projects = [ref.project] if ref.project else ["PROJECT_ID"]
+    remedy = (f"Did you mean one of these?\n```\n{cmds}\n```" if cmds else
+              "List the clusters you can see:\n```\n"
+              + "\n".join(f"gcloud container clusters list --project {p}" for p in projects) + "\n```")
+    report = ctx.warn if out else ctx.fail  # where the bot could not look, it cannot say "not found"
+    detail = first or f"No cluster `{asked}`."
+    if out:
+        detail += " The bot could not search everywhere (see the errors)."
+    return out + [report(detail, remedy, evidence=errors, resource=asked)]

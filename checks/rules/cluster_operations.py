@@ -1,0 +1,83 @@
+"""The cluster and its node pools are RUNNING, with no operation in flight.
+
+GKE runs one control-plane operation at a time per cluster: while an upgrade, node-pool
+recreation or update is RUNNING or PENDING, a new one is refused with 400 ("Cluster is running
+incompatible operation …"), and a cluster that is RECONCILING is in the middle of one. A cluster
+in ERROR or DEGRADED, or a node pool that is not RUNNING, says why in its `statusMessage` and
+`conditions` (for example `[IP_SPACE_EXHAUSTED]`), quoted here verbatim. ERROR is a FAIL; the other
+states are warnings: wait for the operations to finish (`gcloud container operations wait`), or fix
+the quoted cause, then retry.
+"""
+from __future__ import annotations
+
+import re
+
+from google.rpc import code_pb2
+
+from checks.gateway import ApiError
+
+ID = "gke/cluster-operations"
+TITLE = "Cluster and node pools are RUNNING, no operation in flight"
+DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/4xx-errors"
+COMMANDS = ("why-400",)
+ORDER = 35
+IN_FLIGHT = ("PENDING", "RUNNING", "ABORTING")
+
+
+def _why(obj) -> str:
+    """statusMessage and conditions, verbatim."""
+    lines = [f"statusMessage: {obj.status_message}"] if obj.status_message else []
+    lines += [f"{code_pb2.Code.Name(c.canonical_code)}: {c.message}" if c.canonical_code else c.message
+              for c in obj.conditions]
+    return "\n".join(lines)
+
+
+def _status(ctx, what: str, status: str, obj, resource: str, describe: str):
+    why = _why(obj)
+    report = ctx.fail if status == "ERROR" else ctx.warn
+    return report(f"{what} is `{status}`" + (": its status says why (see evidence)." if why else ".")
+                  + " Control-plane operations on it fail or wait until it is RUNNING again.",
+                  ("Fix the cause quoted in the evidence" if why else "Wait for it to become RUNNING")
+                  + f", then retry. Current state:\n```\n{describe}\n```",
+                  evidence=f"```\nstatus: {status}\n{why}\n```" if why else f"`status: {status}`", resource=resource)
+
+
+def _targets(op, ref) -> bool:
+    link = op.target_link or op.self_link
+    return bool(re.search(rf"/(?:zones|locations)/{re.escape(ref.location)}/clusters/{re.escape(ref.name)}(?:/|$)",
+                          link))
+
+
+def run(ctx):
+    ref = ctx.ref
+    cluster = ctx.gw.cluster(ref)
+    where = f"--location={ref.location} --project={ref.project}"
+    out = []
+    if cluster.status.name != "RUNNING":
+        out.append(_status(ctx, f"Cluster `{ref.name}`", cluster.status.name, cluster, ref.path,
+                           f"gcloud container clusters describe {ref.name} {where} "
+                           "--format='yaml(status,statusMessage,conditions)'"))
+    for pool in cluster.node_pools:
+        if pool.status.name != "RUNNING":
+            out.append(_status(ctx, f"Node pool `{pool.name}`", pool.status.name, pool,
+                               f"{ref.path}/nodePools/{pool.name}",
+                               f"gcloud container node-pools describe {pool.name} --cluster={ref.name} {where} "
+                               "--format='yaml(status,statusMessage,conditions)'"))
+    try:
+        ops = [o for o in ctx.gw.operations(ref.project, ref.location)
+               if o.status.name in IN_FLIGHT and _targets(o, ref)]
+    except ApiError as err:
+        out.append(ctx.error(err))
+        ops = []
+    if ops:
+        listed = "\n".join(f"{o.name}  {o.operation_type.name}  {o.status.name}  started {o.start_time}  "
+                           f"{o.target_link}" for o in ops)
+        out.append(ctx.warn(
+            f"{len(ops)} operation(s) in flight on `{ref.name}`: "
+            + ", ".join(f"`{o.operation_type.name}` since {o.start_time}" for o in ops)
+            + ". New control-plane operations fail (\"Cluster is running incompatible operation …\") until they "
+              "finish.",
+            "Wait for them, then retry:\n```\n"
+            + "\n".join(f"gcloud container operations wait {o.name} {where}" for o in ops) + "\n```",
+            evidence=f"```\n{listed}\n```"))
+    return out or ctx.ok(f"`{ref.name}` and its node pools are RUNNING; no operation in flight.")

@@ -1,0 +1,54 @@
+"""The Kubernetes Engine API (container.googleapis.com) is enabled in the cluster's project.
+
+With the API disabled, every `gcloud container` command and every cluster management call answers
+403 SERVICE_DISABLED ("Kubernetes Engine API has not been used in project N before or it is
+disabled"), and the project loses the GKE service agent's permissions. Enabling the API creates the
+GKE service agent `service-PROJECT_NUMBER@container-engine-robot.iam.gserviceaccount.com` and grants
+it roles/container.serviceAgent. When that binding is missing as well, the fix is the one of the
+"account has no edit permission" (400/403) guide: grant the role back, and if that is not possible,
+disable and re-enable the Kubernetes Engine API, which restores the service agent and its
+permissions.
+"""
+from __future__ import annotations
+
+from checks.gateway import ApiError
+from checks.iam import grant_command, has_role
+from checks.rules.service_agent import ROLE as AGENT_ROLE, agent_member
+
+ID = "gke/container-api-enabled"
+TITLE = "Kubernetes Engine API is enabled"
+DOC_URL = ("https://cloud.google.com/kubernetes-engine/docs/troubleshooting/"
+           "permission-errors#gke_service_account_deleted")
+COMMANDS = ("why-403",)
+ORDER = 25
+SERVICE = "container.googleapis.com"
+
+
+def _agent_remedy(ctx, project: str) -> str:
+    """What to do about the GKE service agent once the API is back ('' when its binding is intact)."""
+    try:
+        member = agent_member(ctx.gw.project_number(project))
+        binding = has_role(ctx.gw.project_iam_policy(project), member, AGENT_ROLE)
+    except ApiError as err:
+        return f"\nThe bot could not check the GKE service agent's binding: {err.explain()}"
+    if binding and not binding.condition:
+        return ""
+    return (f"\nThe GKE service agent `{member}` has no `{AGENT_ROLE}` binding either. Enabling the API "
+            f"should restore it; if it does not, grant the role back:\n"
+            f"```\n{grant_command(project, member, AGENT_ROLE)}\n```\n"
+            f"If that does not restore it, disable and re-enable the API "
+            f"(`gcloud services disable {SERVICE} --project {project}` then "
+            f"`gcloud services enable {SERVICE} --project {project}`).")
+
+
+def run(ctx):
+    project = ctx.ref.project
+    resource = f"projects/{project}/services/{SERVICE}"
+    if ctx.gw.service_enabled(project, SERVICE):
+        return ctx.ok(f"`{SERVICE}` is enabled in project `{project}`.", resource=resource)
+    return ctx.fail(
+        f"The Kubernetes Engine API `{SERVICE}` is disabled in project `{project}`: every `gcloud container` "
+        "command and cluster management call answers 403 (\"Kubernetes Engine API has not been used in project "
+        "… before or it is disabled\"), and the GKE service agent loses its permissions.",
+        f"Enable it:\n```\ngcloud services enable {SERVICE} --project {project}\n```" + _agent_remedy(ctx, project),
+        evidence=f"`services.get {resource}` answered `state: DISABLED`.", resource=resource)
