@@ -80,6 +80,12 @@ def worker(settings: Settings, burst: bool) -> int:
     from bot.queue import QUEUE_NAME
 
     settings.require("REDIS_URL", "SLACK_BOT_TOKEN")
+    # RQ forks a work horse per job: import the heavy client libraries and every check once here,
+    # so each fork starts with them loaded instead of importing them per job.
+    import kubernetes.client  # noqa: F401
+    import bot.jobs  # noqa: F401
+    import checks.fixes  # noqa: F401
+    from checks import registry  # noqa: F401
     conn = Redis.from_url(settings.redis_url)
     queue = Queue(QUEUE_NAME, connection=conn, serializer=JSONSerializer)
     Worker([queue], connection=conn, serializer=JSONSerializer).work(burst=burst, logging_level="WARNING")

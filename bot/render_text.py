@@ -17,7 +17,7 @@ def render_text(report: Report) -> str:
         for part in (f.detail, f.evidence and "evidence: " + f.evidence):
             if part:
                 lines += textwrap.indent(part.replace("`", ""), "       ").splitlines()
-        if f.remedy and f.status not in (Status.OK, Status.SKIP):
+        if f.remedy and f.status is not Status.OK:
             lines.append("       fix:")
             lines += textwrap.indent(f.remedy.replace("```", "").strip(), "         ").splitlines()
         if f.doc_url and f.status not in (Status.OK, Status.SKIP):

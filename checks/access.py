@@ -155,11 +155,20 @@ def cluster_access(gw: Gateway, ref: ClusterRef, principal: str, permission: str
     Raises ApiError only when the local analysis itself cannot decide (policy or a role unreadable)."""
     resource = full_cluster_name(ref)
 
+    def local_analysis():
+        try:
+            return project_access(gw, ref.project, principal)
+        except ApiError as err:
+            return err
+
     def build() -> Verdict:
-        got = _troubleshooter_verdict(gw, principal, resource, permission)
+        # Ask the troubleshooter and prepare the local analysis at the same time: the fallback then
+        # costs no extra round trips (and its facts are shared with the other IAM checks).
+        got, local = gw.parallel(lambda: _troubleshooter_verdict(gw, principal, resource, permission), local_analysis)
         if isinstance(got, Verdict):
             return got
-        local = project_access(gw, ref.project, principal)
+        if isinstance(local, ApiError):
+            raise local
         via, cond = local.granting(permission), local.granting(permission, conditional=True)
         if not via and local.unreadable:
             raise next(iter(local.unreadable.values()))
@@ -170,22 +179,73 @@ def cluster_access(gw: Gateway, ref: ClusterRef, principal: str, permission: str
 
 
 # ---- Kubernetes RBAC ---------------------------------------------------------------------------
-def forbidden_message(user: str, verb: str, resource: str, namespace: str = "", group: str = "") -> str:
-    """What kubectl prints when neither RBAC nor IAM allows the request (GKE's wording)."""
+def forbidden_message(user: str, verb: str, resource: str, namespace: str = "", group: str = "",
+                      permission: str = "") -> str:
+    """What kubectl prints when neither RBAC nor IAM allows the request (GKE's wording).
+
+    `resource` may name a subresource (`pods/log`); `permission` defaults to GKE's IAM permission for it."""
     scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
-    what = f"{resource}.{group}" if group else resource
+    base = resource.partition("/")[0]
+    what = f"{base}.{group}" if group else base
     return (f'Error from server (Forbidden): {what} is forbidden: User "{user}" cannot {verb} resource "{resource}" '
-            f'in API group "{group}" {scope}: requires one of ["container.{resource}.{verb}"] permission(s).')
+            f'in API group "{group}" {scope}: requires one of ["{permission or iam_permission(resource, verb)}"] '
+            'permission(s).')
 
 
-def rbac_yaml(user: str, resource: str, verbs: list[str], namespace: str = "", group: str = "") -> str:
-    """The minimal Role + RoleBinding (ClusterRole + ClusterRoleBinding when cluster-wide) for `user`."""
+def rbac_yaml(user: str, resource: str, verbs: list[str], namespace: str = "", group: str = "",
+              subject_kind: str = "User") -> str:
+    """The minimal Role + RoleBinding (ClusterRole + ClusterRoleBinding when cluster-wide) for `user`
+    (a `Group` when subject_kind says so). `resource` may name a subresource (`pods/log`)."""
     kind, ns = ("Role", f"\n  namespace: {namespace}") if namespace else ("ClusterRole", "")
-    role = f"{resource.removesuffix('s')}-reader" if set(verbs) <= {"get", "list", "watch"} else f"{resource}-access"
+    base, _, sub = resource.partition("/")
+    noun = base.removesuffix("s") + (f"-{sub}" if sub else "")
+    role = f"{noun}-reader" if set(verbs) <= {"get", "list", "watch"} else f"{base}{'-' + sub if sub else ''}-access"
     binding = f"{role}-" + re.sub(r"[^a-z0-9.-]", "-", user.lower())
     return (f"apiVersion: rbac.authorization.k8s.io/v1\nkind: {kind}\nmetadata:\n  name: {role}{ns}\n"
             f"rules:\n- apiGroups: {json.dumps([group])}\n  resources: {json.dumps([resource])}\n"
             f"  verbs: {json.dumps(verbs)}\n---\n"
             f"apiVersion: rbac.authorization.k8s.io/v1\nkind: {kind}Binding\nmetadata:\n  name: {binding}{ns}\n"
-            f"subjects:\n- kind: User\n  name: {user}\n  apiGroup: rbac.authorization.k8s.io\n"
+            f"subjects:\n- kind: {subject_kind}\n  name: {user}\n  apiGroup: rbac.authorization.k8s.io\n"
             f"roleRef:\n  kind: {kind}\n  name: {role}\n  apiGroup: rbac.authorization.k8s.io")
+
+
+# ---- Kubernetes requests as GKE IAM permissions -------------------------------------------------
+# GKE authorizes a Kubernetes request through IAM with container.RESOURCE.VERB, RESOURCE in camelCase;
+# custom resources fall under container.thirdPartyObjects.*.
+IAM_RESOURCES = {n.lower(): n for n in (
+    "apiServices", "auditSinks", "backendConfigs", "bindings", "certificateSigningRequests", "clusterRoleBindings",
+    "clusterRoles", "componentStatuses", "configMaps", "controllerRevisions", "cronJobs", "csiDrivers", "csiNodes",
+    "customResourceDefinitions", "daemonSets", "deployments", "endpointSlices", "endpoints", "events",
+    "frontendConfigs", "horizontalPodAutoscalers", "ingresses", "jobs", "leases", "limitRanges",
+    "localSubjectAccessReviews", "managedCertificates", "mutatingWebhookConfigurations", "namespaces",
+    "networkPolicies", "nodes", "persistentVolumeClaims", "persistentVolumes", "podDisruptionBudgets", "podTemplates",
+    "pods", "priorityClasses", "replicaSets", "replicationControllers", "resourceQuotas", "roleBindings", "roles",
+    "runtimeClasses", "secrets", "selfSubjectAccessReviews", "serviceAccounts", "services", "statefulSets",
+    "storageClasses", "subjectAccessReviews", "tokenReviews", "validatingWebhookConfigurations", "volumeAttachments",
+    "volumeSnapshotClasses", "volumeSnapshotContents", "volumeSnapshots")}
+IAM_VERBS = {"patch": "update", "watch": "list", "deletecollection": "delete"}
+IAM_SUBRESOURCES = {"log": "getLogs", "exec": "exec", "attach": "attach", "portforward": "portForward",
+                    "proxy": "proxy", "eviction": "evict", "rollback": "rollback", "token": "createToken",
+                    "finalize": "finalize", "approval": "approve"}
+# Predefined roles that carry container.* permissions, smallest first.
+CONTAINER_ROLES = (VIEWER_ROLE, "roles/container.developer", "roles/container.admin")
+
+
+def iam_permission(resource: str, verb: str) -> str:
+    """GKE's IAM permission for a Kubernetes request: pods list → container.pods.list, pods/log get →
+    container.pods.getLogs, deployments/scale patch → container.deployments.updateScale."""
+    base, _, sub = resource.partition("/")
+    action = IAM_VERBS.get(verb, verb)
+    if sub in ("status", "scale"):
+        action = ("get" if action in ("get", "list") else "update") + sub.capitalize()
+    elif sub:
+        action = IAM_SUBRESOURCES.get(sub, action)
+    return f"container.{IAM_RESOURCES.get(base, 'thirdPartyObjects')}.{action}"
+
+
+def smallest_role(gw: Gateway, permission: str, candidates: tuple[str, ...] = CONTAINER_ROLES) -> str:
+    """The first candidate predefined role whose definition includes `permission` ('' when none does)."""
+    for name in candidates:
+        if permission in ((gw.role(name) or {}).get("includedPermissions") or ()):
+            return name
+    return ""

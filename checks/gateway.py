@@ -18,7 +18,7 @@ import random
 import re
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
 import google.auth
@@ -42,10 +42,12 @@ _role_lock = threading.Lock()
 class ApiError(Exception):
     """A Google or Kubernetes API call the bot made failed."""
 
-    def __init__(self, api: str, call: str, code: int, status: str, message: str, permission: str = ""):
+    def __init__(self, api: str, call: str, code: int, status: str, message: str, permission: str = "",
+                 headers: dict | None = None):
         super().__init__(f"{call}: {code} {status}: {message}")
         self.api, self.call, self.code, self.status = api, call, code, status
         self.message, self.permission = message, permission
+        self.headers = dict(headers or {})  # response headers (e.g. Location of a redirect)
 
     @property
     def denied(self) -> bool:
@@ -139,6 +141,22 @@ class Gateway:
             except BaseException as exc:  # noqa: BLE001 - memoise the failure as well
                 fut.set_exception(exc)
         return fut.result()
+
+    def seed(self, key: tuple, value: Any) -> None:
+        """Record a fact learnt as a by-product (e.g. a cluster from a listing) so it is not fetched again."""
+        with self._lock:
+            if key not in self._memo:
+                fut: Future = Future()
+                fut.set_result(value)
+                self._memo[key] = fut
+
+    def parallel(self, *fns: Callable[[], Any]) -> list[Any]:
+        """Run independent fact look-ups at once (one round trip instead of several); errors propagate."""
+        if len(fns) <= 1:
+            return [fn() for fn in fns]
+        with ThreadPoolExecutor(max_workers=len(fns), thread_name_prefix="fact") as pool:
+            futures = [pool.submit(fn) for fn in fns]
+        return [f.result() for f in futures]
 
     def _retrying(self, api: str, call: str, permission: str, fn: Callable[[], Any]) -> Any:
         """Call fn with bounded retries (backoff and jitter) on 429/5xx within the deadline."""
@@ -241,9 +259,16 @@ class Gateway:
         return svc.state == service_usage_v1.State.ENABLED
 
     # ---- IAM (REST through AuthorizedSession) -------------------------------------------
-    def service_account(self, email: str) -> dict | None:
-        """The service account resource, or None when it does not exist (deleted)."""
-        url = f"{self._base('iam.googleapis.com')}/v1/projects/-/serviceAccounts/{email}"
+    def service_account(self, email: str, project: str = "") -> dict | None:
+        """The service account resource, or None when it does not exist (deleted).
+
+        The path names the owning project when known (from `project`, or the email's
+        `@PROJECT.iam.gserviceaccount.com` domain): under `projects/-` IAM answers 403, not 404,
+        for an account that does not exist, which would read as the bot lacking permission.
+        """
+        m = re.match(r"^[^@]+@([a-z][a-z0-9-]+)\.iam\.gserviceaccount\.com$", email)
+        owner = project or (m.group(1) if m else "-")
+        url = f"{self._base('iam.googleapis.com')}/v1/projects/{owner}/serviceAccounts/{email}"
         return self.memo(("sa", email), lambda: self._rest(
             "iam.googleapis.com", f"serviceAccounts.get {email}", "iam.serviceAccounts.get", "GET", url, missing_ok=True))
 
@@ -350,7 +375,8 @@ class Gateway:
                     message = json.loads(exc.body).get("message", message)
                 except (TypeError, ValueError, AttributeError):
                     pass
-                raise ApiError("kubernetes", call, exc.status or 500, exc.reason or "Error", message, permission)
+                raise ApiError("kubernetes", call, exc.status or 500, exc.reason or "Error", message, permission,
+                               headers=dict(exc.headers or {}))
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 raise ApiError("kubernetes", call, 503, "UNREACHABLE",
                                f"the cluster's API server at {self.cluster(ref).endpoint} could not be reached "

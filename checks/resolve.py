@@ -54,6 +54,8 @@ def resolve(gw: Gateway, spec: ClusterSpec, projects: tuple[str, ...]) -> Resolu
     if not search:
         return Resolution(message="No project to search: name it as `PROJECT/LOCATION/NAME` or `--project P`, "
                                   "or set GKE_BOT_PROJECTS.")
+    # Suggestions come from every configured project too, not only the one named.
+    listed = search + [p for p in projects if p not in search]
 
     def listing(project: str):
         try:
@@ -61,22 +63,25 @@ def resolve(gw: Gateway, spec: ClusterSpec, projects: tuple[str, ...]) -> Resolu
         except ApiError as err:
             return project, [], err
 
-    with ThreadPoolExecutor(max_workers=min(8, len(search))) as pool:
-        results = list(pool.map(listing, search))
+    with ThreadPoolExecutor(max_workers=min(8, len(listed))) as pool:
+        results = list(pool.map(listing, listed))
     every: list[ClusterRef] = []
-    errors = [err for _, _, err in results if err]
+    errors = [err for project, _, err in results if err and project in search]
     for project, clusters, _ in results:
         every.extend(_refs(clusters, project))
-    matches = [r for r in every if r.name == spec.name and (not spec.location or r.location == spec.location)]
+        for c in clusters:  # a listing returns whole clusters: no need to GET them again
+            gw.seed(("cluster", ClusterRef(project, c.location, c.name).path), c)
+    matches = [r for r in every if r.project in search and r.name == spec.name
+               and (not spec.location or r.location == spec.location)]
     if len(matches) == 1:
         return Resolution(ref=matches[0], errors=errors)
     if len(matches) > 1:
-        listed = ", ".join(f"`{r.project}/{r.location}/{r.name}`" for r in matches)
-        return Resolution(message=f"`{spec.name}` exists in more than one place: {listed}. Which one? "
+        listed_refs = ", ".join(f"`{r.project}/{r.location}/{r.name}`" for r in matches)
+        return Resolution(message=f"`{spec.name}` exists in more than one place: {listed_refs}. Which one? "
                                   "Name it as PROJECT/LOCATION/NAME.", candidates=matches, errors=errors)
     where = ", ".join(f"`{p}`" for p in search)
     msg = f"No cluster `{spec}` in {where}."
-    near = _suggest(spec.name, every)
+    near = [r for r in every if r.name == spec.name] or _suggest(spec.name, every)
     if near:
         msg += " Did you mean " + " or ".join(f"`{r.project}/{r.location}/{r.name}`" for r in near) + "?"
     for err in errors:

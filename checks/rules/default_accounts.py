@@ -32,7 +32,7 @@ def account_problem(ctx, email: str, project: str) -> tuple[str, str, str] | Non
     `project` is the project that owns the account (for the gcloud commands).
     """
     try:
-        sa = ctx.gw.service_account(email)
+        sa = ctx.gw.service_account(email, project)
     except ApiError as err:
         if not err.denied:
             raise
@@ -57,7 +57,8 @@ def account_problem(ctx, email: str, project: str) -> tuple[str, str, str] | Non
 
 def run(ctx):
     project = ctx.ref.project
-    number = ctx.gw.project_number(project)
+    number, policy = ctx.gw.parallel(lambda: ctx.gw.project_number(project),
+                                      lambda: ctx.gw.project_iam_policy(project))
     compute_sa = compute_default_sa(number)
     out = []
     problem = account_problem(ctx, compute_sa, project)
@@ -69,7 +70,7 @@ def run(ctx):
             "(\"the account has no edit permission\").",
             remedy, evidence=evidence, resource=f"projects/{project}/serviceAccounts/{compute_sa}"))
     member = f"serviceAccount:{number}@cloudservices.gserviceaccount.com"
-    binding = has_role(ctx.gw.project_iam_policy(project), member, EDITOR)
+    binding = has_role(policy, member, EDITOR)
     if not binding or binding.condition:
         out.append(ctx.fail(
             f"The Google APIs service agent `{member}` lacks `{EDITOR}` on project `{project}`: GKE cannot create "

@@ -71,12 +71,18 @@ def _permissions(ctx, policy, member: str) -> tuple[set[str], list[str], list[st
 
 def run(ctx):
     project = ctx.ref.project
-    cluster = ctx.gw.cluster(ctx.ref)
-    number = ctx.gw.project_number(project)
-    policy = ctx.gw.project_iam_policy(project)
-    required = set((ctx.gw.role(NODE_ROLE) or {}).get("includedPermissions") or NODE_PERMISSIONS)
+    gw = ctx.gw
+    cluster, number, policy, node_role = gw.parallel(
+        lambda: gw.cluster(ctx.ref), lambda: gw.project_number(project), lambda: gw.project_iam_policy(project),
+        lambda: gw.role(NODE_ROLE))
+    required = set((node_role or {}).get("includedPermissions") or NODE_PERMISSIONS)
+    accounts = node_accounts(cluster, number)
+    # Every account and every role its bindings name, fetched at once (memoised for the loop below).
+    gw.parallel(*[lambda e=e: gw.service_account(e, _owner(e, project)) for e in accounts],
+                *[lambda r=b.role: gw.role(r) for b in roles_of(policy, [f"serviceAccount:{e}" for e in accounts])
+                  if not b.condition])
     out, fine = [], []
-    for email, pools in node_accounts(cluster, number).items():
+    for email, pools in accounts.items():
         member, used_by = f"serviceAccount:{email}", ", ".join(f"`{p}`" for p in pools)
         resource = f"projects/{_owner(email, project)}/serviceAccounts/{email}"
         problem = account_problem(ctx, email, _owner(email, project))

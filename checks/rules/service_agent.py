@@ -28,8 +28,8 @@ def agent_member(number: str) -> str:
 
 def run(ctx):
     project = ctx.ref.project
-    number = ctx.gw.project_number(project)
-    policy = ctx.gw.project_iam_policy(project)
+    number, policy = ctx.gw.parallel(lambda: ctx.gw.project_number(project),
+                                      lambda: ctx.gw.project_iam_policy(project))
     member = agent_member(number)
     binding = has_role(policy, member, ROLE)
     resource = f"projects/{project}"
