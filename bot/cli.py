@@ -86,9 +86,20 @@ def worker(settings: Settings, burst: bool) -> int:
     import bot.jobs  # noqa: F401
     import checks.fixes  # noqa: F401
     from checks import registry  # noqa: F401
+    from bot.janitor import Janitor
+    from bot.queue import RQQueue
+    from bot.slackclient import web_client
     conn = Redis.from_url(settings.redis_url)
     queue = Queue(QUEUE_NAME, connection=conn, serializer=JSONSerializer)
-    Worker([queue], connection=conn, serializer=JSONSerializer).work(burst=burst, logging_level="WARNING")
+    janitor = None
+    if not burst:
+        janitor = Janitor(settings, Redis.from_url(settings.redis_url, socket_timeout=5), RQQueue(settings),
+                          lambda: web_client(settings), every=settings.janitor_seconds).start()
+    try:
+        Worker([queue], connection=conn, serializer=JSONSerializer).work(burst=burst, logging_level="WARNING")
+    finally:
+        if janitor:
+            janitor.stop()
     return 0
 
 

@@ -32,6 +32,7 @@ class Settings:
     job_timeout: int = 300
     plan_ttl: int = 24 * 3600
     op_poll_seconds: float = 10.0
+    janitor_seconds: float = 5.0
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -48,8 +49,10 @@ class Settings:
             raise ConfigError(f"GKE_BOT_PLAN_TTL must be a number of seconds, got {plan_ttl!r}")
         try:
             poll = float(env.get("GKE_BOT_OPERATION_POLL_SECONDS", "10"))
+            janitor = float(env.get("GKE_BOT_JANITOR_SECONDS", "5"))
         except ValueError:
-            raise ConfigError("GKE_BOT_OPERATION_POLL_SECONDS must be a number of seconds") from None
+            raise ConfigError("GKE_BOT_OPERATION_POLL_SECONDS and GKE_BOT_JANITOR_SECONDS are numbers of seconds") \
+                from None
         api = env.get("SLACK_API_URL") or "https://slack.com/api/"
         if not api.endswith("/"):
             api += "/"
@@ -67,6 +70,7 @@ class Settings:
             job_timeout=int(timeout),
             plan_ttl=int(plan_ttl),
             op_poll_seconds=poll,
+            janitor_seconds=janitor,
         )
 
     def require(self, *names: str) -> "Settings":

@@ -76,6 +76,18 @@ def run_job(payload: dict) -> dict:
 
 
 def run_diagnosis(settings: Settings, client, payload: dict) -> dict:
+    redis = shared_cache(settings)
+    job_id = payload.get("job_id", "")
+    if redis is None or not job_id:
+        return _diagnose(settings, client, payload, redis)
+    from bot.janitor import Heartbeat, answered
+    with Heartbeat(redis, job_id):
+        out = _diagnose(settings, client, payload, redis)
+    answered(redis, job_id)
+    return out
+
+
+def _diagnose(settings: Settings, client, payload: dict, redis) -> dict:
     thread = Thread(client, payload)
     started = time.monotonic()
     try:
@@ -86,7 +98,7 @@ def run_diagnosis(settings: Settings, client, payload: dict) -> dict:
             args["principal_note"] = ("Your Slack profile shows no email address, so I cannot tell which Google "
                                       "account is yours: add `--as user:EMAIL`.")
         gw = Gateway(settings.google_api_url, deadline=started + max(10, settings.job_timeout - 20),
-                     shared_cache=shared_cache(settings))
+                     shared_cache=redis)
         report = run_command(gw, cmd.name, cmd.cluster, settings.projects, principal, args)
         post_report(thread, report, store_for(settings))
         return {"ok": True, "counts": report.counts(), "calls": len(gw.calls)}

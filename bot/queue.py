@@ -65,19 +65,32 @@ class RQQueue:
     def redis(self):
         return self._redis
 
+    @property
+    def serializer(self):
+        from rq.serializers import JSONSerializer
+        return JSONSerializer
+
     def _queue(self):
         from rq import Queue
-        from rq.serializers import JSONSerializer
-        return Queue(QUEUE_NAME, connection=self._redis, serializer=JSONSerializer)
+        return Queue(QUEUE_NAME, connection=self._redis, serializer=self.serializer)
 
     def enqueue(self, payload: dict) -> str:
+        """Queue a job; diagnoses are tracked until they have answered (see bot.janitor)."""
+        import uuid
+
         from redis.exceptions import RedisError
+
+        from bot.janitor import track
+        job_id = uuid.uuid4().hex
+        payload = dict(payload, job_id=job_id)
         try:
-            job = self._queue().enqueue(JOB_FUNC, payload, job_timeout=self.settings.job_timeout,
-                                        result_ttl=3600, failure_ttl=86400)
+            if payload.get("kind", "diagnose") == "diagnose":
+                track(self._redis, job_id, payload)
+            self._queue().enqueue(JOB_FUNC, payload, job_id=job_id, job_timeout=self.settings.job_timeout,
+                                  result_ttl=3600, failure_ttl=86400)
         except RedisError as exc:
             raise QueueUnavailable(str(exc)) from exc
-        return job.id
+        return job_id
 
     def claim(self, key: str, ttl: int = 600) -> bool:
         from redis.exceptions import RedisError

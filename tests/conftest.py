@@ -186,7 +186,7 @@ class Proc:
         self.log_path = log
         self._log = open(log, "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "bot", *args], env=product_env(env),
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def output(self) -> str:
         if not self._log.closed:
@@ -198,6 +198,12 @@ class Proc:
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def kill_group(self) -> None:
+        """SIGKILL the process and every child it forked (e.g. an RQ work horse): a crash."""
+        import signal
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
 
     def stop(self, sig=None) -> None:
         if self.alive():
@@ -248,7 +254,12 @@ def _no_traffic_beyond_loopback():
 @pytest.fixture
 def served(spawn, env, redis_url):
     """A real `gke-bot serve` on a free port backed by the real Redis, plus a real `gke-bot worker`."""
-    full = dict(env, REDIS_URL=redis_url)
+    return serve_with(spawn, env, redis_url)
+
+
+def serve_with(spawn, env, redis_url, **extra):
+    full = dict(env, REDIS_URL=redis_url, GKE_BOT_JANITOR_SECONDS="0.5")
+    full.update(extra)
     port = free_port()
     server = spawn(["serve", "--port", str(port), "--host", "127.0.0.1"], full, "serve")
     worker = spawn(["worker"], full, "worker")

@@ -1,0 +1,137 @@
+"""Never a thread left "checking…": track every queued diagnosis until it has answered.
+
+The edge records each job it queues (`track`). The job keeps a short-lived heartbeat key while it
+runs and marks itself answered when it has posted (`answered`). A sweeper thread in every
+`gke-bot worker` (`Janitor`) looks at jobs still open: a job that RQ marks failed, or that started
+but stopped beating (its worker was killed), is queued once more; after that, or past its
+deadline, the thread is told what happened. Every decision about one job is taken under a short
+Redis lock, so several workers sweep without stepping on each other.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+log = logging.getLogger(__name__)
+
+OPEN = "gke-bot:open"  # sorted set: job id → time queued
+DATA = "gke-bot:open:data"  # hash: job id → payload JSON
+BEAT_TTL = 6  # seconds a heartbeat lasts
+BEAT_EVERY = 2
+MAX_ATTEMPTS = 2
+
+
+def track(redis, job_id: str, payload: dict) -> None:
+    with redis.pipeline() as p:
+        p.hset(DATA, job_id, json.dumps(payload))
+        p.zadd(OPEN, {job_id: time.time()})
+        p.execute()
+
+
+def answered(redis, job_id: str) -> None:
+    with redis.pipeline() as p:
+        p.zrem(OPEN, job_id)
+        p.hdel(DATA, job_id)
+        p.delete(f"gke-bot:alive:{job_id}")
+        p.execute()
+
+
+class Heartbeat:
+    """While a job runs: `gke-bot:alive:<job id>` exists (refreshed every 2 s, expires in 6 s)."""
+
+    def __init__(self, redis, job_id: str):
+        self.redis, self.key = redis, f"gke-bot:alive:{job_id}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="heartbeat")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.redis.set(self.key, "1", ex=BEAT_TTL)
+            except Exception:  # noqa: BLE001 - a missed beat is retried
+                log.warning("heartbeat failed")
+            self._stop.wait(BEAT_EVERY)
+
+    def __enter__(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+
+
+class Janitor:
+    def __init__(self, settings, redis, queue, client_factory, every: float = 5.0):
+        self.settings, self.redis, self.queue = settings, redis, queue
+        self.client_factory = client_factory
+        self.every = every
+        self._stop = threading.Event()
+
+    def start(self) -> "Janitor":
+        threading.Thread(target=self._loop, daemon=True, name="janitor").start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.sweep()
+            except Exception:  # noqa: BLE001 - Redis may be down; try again next round
+                log.warning("janitor sweep failed", exc_info=True)
+
+    def sweep(self) -> list[tuple[str, str]]:
+        """Decide about every open job; returns (job id, decision) for what was done."""
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job, JobStatus
+
+        done = []
+        now = time.time()
+        deadline = self.settings.job_timeout + 30
+        for raw_id, queued_at in self.redis.zrange(OPEN, 0, -1, withscores=True):
+            job_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
+            try:
+                status = Job.fetch(job_id, connection=self.redis, serializer=self.queue.serializer).get_status()
+            except NoSuchJobError:
+                status = None
+            alive = self.redis.exists(f"gke-bot:alive:{job_id}")
+            age = now - queued_at
+            if status == JobStatus.FINISHED:
+                decision = "finished"
+            elif status in (JobStatus.FAILED, None) or (status == JobStatus.STARTED and not alive and age > BEAT_TTL):
+                decision = "lost"
+            elif age > deadline + (0 if status == JobStatus.STARTED else self.settings.job_timeout):
+                decision = "timeout"
+            else:
+                continue
+            if not self.redis.set(f"gke-bot:sweep:{job_id}", "1", nx=True, ex=60):
+                continue  # another worker's janitor is on it
+            self._act(job_id, decision)
+            done.append((job_id, decision))
+        return done
+
+    def _act(self, job_id: str, decision: str) -> None:
+        raw = self.redis.hget(DATA, job_id)
+        answered(self.redis, job_id)
+        if decision == "finished" or not raw:
+            return
+        payload = json.loads(raw)
+        attempt = int(payload.get("attempt", 1))
+        if decision == "lost" and attempt < MAX_ATTEMPTS:
+            payload["attempt"] = attempt + 1
+            new_id = self.queue.enqueue(payload)
+            log.warning("job %s was lost (its worker stopped); queued again as %s", job_id, new_id)
+            return
+        from bot import render
+        from bot.jobs import Thread
+        why = ("the worker running it stopped, twice" if decision == "lost" else
+               f"it did not finish within {self.settings.job_timeout} s")
+        thread = Thread(self.client_factory(), payload)
+        try:
+            thread.reply(render.error_text(f"The diagnosis was lost: {why}. Please run it again."))
+            thread.status(":warning: lost (see thread)")
+        except Exception:  # noqa: BLE001
+            log.exception("could not report lost job %s", job_id)
