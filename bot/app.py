@@ -4,6 +4,7 @@ The HTTP server (bot.server) and Socket Mode (bot.cli socket) serve the same app
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
@@ -115,9 +116,20 @@ class Edge:
             private(render.error_text("Something went wrong starting the diagnosis; please try again."))
 
     def _start(self, client, cmd: Command, key: str, *, channel: str, user: str, thread_ts: str | None, private):
+        coalesce = self._coalesce_key(cmd, channel, user)
         try:
             if not self.queue.claim(key):
                 COMMANDS.labels(cmd.name, "duplicate").inc()
+                return
+            refusal = self._rate_limited(user, channel)
+            if refusal:
+                COMMANDS.labels(cmd.name, "rate_limited").inc()
+                private(refusal)
+                return
+            if not self.queue.claim(coalesce, ttl=self.settings.job_timeout + 60):
+                COMMANDS.labels(cmd.name, "coalesced").inc()
+                private(":hourglass_flowing_sand: The same diagnosis is already running in this conversation; "
+                        "its answer will appear in that thread in a moment.")
                 return
         except QueueUnavailable:
             QUEUE_ERRORS.inc()
@@ -127,6 +139,7 @@ class Edge:
             resp = client.chat_postMessage(channel=channel, thread_ts=thread_ts,
                                            text=render.parent_text(user, cmd.text))
         except SlackApiError as exc:
+            self._release(coalesce)
             error = exc.response.get("error", "")
             log.warning("cannot post in %s: %s", channel, error)
             private(invite_hint(error) if error in NOT_IN_CHANNEL else
@@ -135,15 +148,39 @@ class Edge:
             return
         status_ts = resp["ts"]
         payload = {"channel": channel, "thread_ts": thread_ts or status_ts, "status_ts": status_ts,
-                   "user": user, "text": cmd.text, "command": cmd.to_json()}
+                   "user": user, "text": cmd.text, "command": cmd.to_json(), "coalesce_key": coalesce}
         try:
             self.queue.enqueue(payload)
         except QueueUnavailable:
             QUEUE_ERRORS.inc()
+            self._release(coalesce)
             client.chat_update(channel=channel, ts=status_ts, text=render.parent_text(user, cmd.text, QUEUE_DOWN))
             return
         ENQUEUED.labels(self.queue.backend).inc()
         COMMANDS.labels(cmd.name, "queued").inc()
+
+    ASKER_DEPENDENT = ("why-403", "why-401", "rbac")
+
+    def _coalesce_key(self, cmd: Command, channel: str, user: str) -> str:
+        """Identical diagnoses in one conversation share a job (per asker where the answer depends on who asks)."""
+        who = (cmd.principal or user) if cmd.name in self.ASKER_DEPENDENT else ""
+        return "run:" + hashlib.sha256(f"{channel}\0{cmd.text}\0{who}".encode()).hexdigest()[:32]
+
+    def _rate_limited(self, user: str, channel: str) -> str:
+        (per_user, window_u), (per_channel, window_c) = self.settings.rate_user, self.settings.rate_channel
+        if self.queue.hits(f"user:{user}", window_u) > per_user:
+            return (f":turtle: You have asked {per_user} times in {window_u} s; please wait a moment before the "
+                    "next diagnosis.")
+        if self.queue.hits(f"channel:{channel}", window_c) > per_channel:
+            return (f":turtle: This conversation has had {per_channel} diagnoses in {window_c} s; please wait a "
+                    "moment.")
+        return ""
+
+    def _release(self, key: str) -> None:
+        try:
+            self.queue.release(key)
+        except QueueUnavailable:
+            log.warning("could not release %s", key)
 
     @staticmethod
     def _say(client, channel, thread_ts, text, blocks=None):

@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def worker(settings: Settings, burst: bool) -> int:
     from redis import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
     from rq import Queue, Worker
     from rq.serializers import JSONSerializer
     from bot.queue import QUEUE_NAME
@@ -96,11 +97,33 @@ def worker(settings: Settings, burst: bool) -> int:
         janitor = Janitor(settings, Redis.from_url(settings.redis_url, socket_timeout=5), RQQueue(settings),
                           lambda: web_client(settings), every=settings.janitor_seconds).start()
     try:
-        Worker([queue], connection=conn, serializer=JSONSerializer).work(burst=burst, logging_level="WARNING")
+        while True:
+            try:
+                Worker([queue], connection=conn, serializer=JSONSerializer).work(burst=burst,
+                                                                                 logging_level="WARNING")
+                return 0
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                # RQ gives up on some Redis outages: wait for Redis and start working again.
+                logging.getLogger("bot.worker").warning("Redis unreachable (%s); waiting for it", exc)
+                _wait_for_redis(conn)
     finally:
         if janitor:
             janitor.stop()
-    return 0
+
+
+def _wait_for_redis(conn, limit: float = 5.0) -> None:
+    import time
+
+    from redis.exceptions import RedisError
+    delay = 0.25
+    while True:
+        try:
+            if conn.ping():
+                return
+        except RedisError:
+            pass
+        time.sleep(delay)
+        delay = min(limit, delay * 2)
 
 
 def check(settings: Settings, args) -> int:

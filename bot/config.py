@@ -17,6 +17,13 @@ def _bool(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _rate(name: str, value: str) -> tuple[int, int]:
+    count, _, window = value.partition("/")
+    if not (count.isdigit() and window.isdigit() and int(window) > 0):
+        raise ConfigError(f"{name} is COUNT/SECONDS, e.g. 6/60; got {value!r}")
+    return int(count), int(window)
+
+
 @dataclass(frozen=True)
 class Settings:
     slack_bot_token: str = ""
@@ -33,6 +40,8 @@ class Settings:
     plan_ttl: int = 24 * 3600
     op_poll_seconds: float = 10.0
     janitor_seconds: float = 5.0
+    rate_user: tuple[int, int] = (6, 60)  # commands per window (seconds) per user
+    rate_channel: tuple[int, int] = (30, 60)  # per channel
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -53,6 +62,8 @@ class Settings:
         except ValueError:
             raise ConfigError("GKE_BOT_OPERATION_POLL_SECONDS and GKE_BOT_JANITOR_SECONDS are numbers of seconds") \
                 from None
+        rate_user = _rate("GKE_BOT_RATE_USER", env.get("GKE_BOT_RATE_USER", "6/60"))
+        rate_channel = _rate("GKE_BOT_RATE_CHANNEL", env.get("GKE_BOT_RATE_CHANNEL", "30/60"))
         api = env.get("SLACK_API_URL") or "https://slack.com/api/"
         if not api.endswith("/"):
             api += "/"
@@ -71,6 +82,8 @@ class Settings:
             plan_ttl=int(plan_ttl),
             op_poll_seconds=poll,
             janitor_seconds=janitor,
+            rate_user=rate_user,
+            rate_channel=rate_channel,
         )
 
     def require(self, *names: str) -> "Settings":

@@ -30,11 +30,14 @@ def track(redis, job_id: str, payload: dict) -> None:
         p.execute()
 
 
-def answered(redis, job_id: str) -> None:
+def answered(redis, job_id: str, coalesce_key: str = "") -> None:
+    """The job is over: stop tracking it, and let an identical diagnosis run again."""
     with redis.pipeline() as p:
         p.zrem(OPEN, job_id)
         p.hdel(DATA, job_id)
         p.delete(f"gke-bot:alive:{job_id}")
+        if coalesce_key:
+            p.delete(f"gke-bot:claim:{coalesce_key}")
         p.execute()
 
 
@@ -115,12 +118,13 @@ class Janitor:
 
     def _act(self, job_id: str, decision: str) -> None:
         raw = self.redis.hget(DATA, job_id)
-        answered(self.redis, job_id)
+        payload = json.loads(raw) if raw else {}
+        attempt = int(payload.get("attempt", 1))
+        retry = decision == "lost" and attempt < MAX_ATTEMPTS
+        answered(self.redis, job_id, "" if retry else payload.get("coalesce_key", ""))
         if decision == "finished" or not raw:
             return
-        payload = json.loads(raw)
-        attempt = int(payload.get("attempt", 1))
-        if decision == "lost" and attempt < MAX_ATTEMPTS:
+        if retry:
             payload["attempt"] = attempt + 1
             new_id = self.queue.enqueue(payload)
             log.warning("job %s was lost (its worker stopped); queued again as %s", job_id, new_id)

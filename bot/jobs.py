@@ -83,7 +83,7 @@ def run_diagnosis(settings: Settings, client, payload: dict) -> dict:
     from bot.janitor import Heartbeat, answered
     with Heartbeat(redis, job_id):
         out = _diagnose(settings, client, payload, redis)
-    answered(redis, job_id)
+    answered(redis, job_id, payload.get("coalesce_key", ""))
     return out
 
 

@@ -27,12 +27,34 @@ class InProcessQueue:
         self.settings = settings
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="job")
         self._claims: dict[str, float] = {}
+        self._counts: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
 
     def enqueue(self, payload: dict) -> str:
         from bot.jobs import run_job
-        self._pool.submit(run_job, payload)
+
+        def run():
+            try:
+                run_job(payload)
+            finally:
+                if payload.get("coalesce_key"):
+                    self.release(payload["coalesce_key"])
+        self._pool.submit(run)
         return "inprocess"
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            self._claims.pop(key, None)
+
+    def hits(self, key: str, window: int) -> int:
+        """Count one more event in the current `window`-second bucket of `key`; return the count."""
+        now = time.monotonic()
+        bucket = f"{key}:{int(time.time() // window)}"
+        with self._lock:
+            count, exp = self._counts.get(bucket, (0, now + window))
+            self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
+            self._counts[bucket] = (count + 1, exp)
+            return count + 1
 
     def claim(self, key: str, ttl: int = 600) -> bool:
         now = time.monotonic()
@@ -96,6 +118,25 @@ class RQQueue:
         from redis.exceptions import RedisError
         try:
             return bool(self._redis.set(f"gke-bot:claim:{key}", "1", nx=True, ex=ttl))
+        except RedisError as exc:
+            raise QueueUnavailable(str(exc)) from exc
+
+    def release(self, key: str) -> None:
+        from redis.exceptions import RedisError
+        try:
+            self._redis.delete(f"gke-bot:claim:{key}")
+        except RedisError as exc:
+            raise QueueUnavailable(str(exc)) from exc
+
+    def hits(self, key: str, window: int) -> int:
+        """Count one more event in the current `window`-second bucket of `key`; return the count."""
+        from redis.exceptions import RedisError
+        bucket = f"gke-bot:rate:{key}:{int(time.time() // window)}"
+        try:
+            with self._redis.pipeline() as p:
+                p.incr(bucket)
+                p.expire(bucket, window + 1)
+                return int(p.execute()[0])
         except RedisError as exc:
             raise QueueUnavailable(str(exc)) from exc
 

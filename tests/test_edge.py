@@ -178,3 +178,50 @@ def test_healthz_and_metrics(edge):
     metrics = requests.get(f"{edge}/metrics", timeout=5)
     assert metrics.status_code == 200
     assert "gke_bot_commands_total" in metrics.text
+
+
+@pytest.fixture
+def edge_with(google, slack, env, monkeypatch):
+    """An edge built with extra settings."""
+    servers = []
+
+    def build(**extra):
+        from bot.config import Settings
+        for k, v in extra.items():
+            monkeypatch.setenv(k, v)
+        s = Settings.from_env()
+        srv = ServerThread(make_wsgi(s, InProcessQueue(s))).start()
+        servers.append(srv)
+        return f"http://127.0.0.1:{srv.port}"
+    yield build
+    for srv in servers:
+        srv.stop()
+
+
+def test_per_user_rate_limit_is_polite_and_starts_nothing(edge_with, slack):
+    edge = edge_with(GKE_BOT_RATE_USER="2/60")
+    for i, cluster in enumerate(("gke1", "gke2")):
+        command(edge, slack, f"why-400 {cluster}", trigger=f"rl-{i}")
+    third = command(edge, slack, "why-400 gke3", trigger="rl-3")
+    told = slack.wait_for(lambda: slack.responses_to(third.response_url))
+    assert "please wait" in told[0]["text"]
+    slack.wait_for(lambda: len([m for m in slack.messages("C123") if not m.get("thread_ts")]) == 2)
+    time.sleep(0.3)
+    assert len([m for m in slack.messages("C123") if not m.get("thread_ts")]) == 2
+    other = command(edge, slack, "why-400 gke3", user="UAPPROVER", trigger="rl-4")  # someone else may ask
+    assert other.status_code == 200
+    slack.wait_for(lambda: len([m for m in slack.messages("C123") if not m.get("thread_ts")]) == 3)
+
+
+def test_identical_concurrent_diagnoses_coalesce_into_one_job(edge_with, slack, google):
+    edge = edge_with()
+    google.latency = 0.5
+    command(edge, slack, "doctor gke1", trigger="co-1")
+    second = command(edge, slack, "doctor gke1", user="UAPPROVER", trigger="co-2")
+    told = slack.wait_for(lambda: slack.responses_to(second.response_url))
+    assert "already running" in told[0]["text"]
+    final_parent(slack)
+    google.latency = 0.0
+    assert len([m for m in slack.messages("C123") if not m.get("thread_ts")]) == 1
+    command(edge, slack, "doctor gke1", user="UAPPROVER", trigger="co-3")  # finished: may run again
+    slack.wait_for(lambda: len([m for m in slack.messages("C123") if not m.get("thread_ts")]) == 2)

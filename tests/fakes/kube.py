@@ -483,3 +483,46 @@ def describe(binding: dict, subject: dict) -> str:
         who += "/" + (subject.get("namespace") or meta.get("namespace", ""))
     return f'{binding["kind"]} {json.dumps(name)} of {ref["kind"]} {json.dumps(ref["name"])} ' \
            f'to {subject["kind"]} {json.dumps(who)}'
+
+
+# -- object builders for tests (complete enough for the real client's models) ---------------------
+def pod(name: str, namespace: str = "default", *, sa: str = "default", node: str = "", labels: dict | None = None,
+        annotations: dict | None = None, containers: list | None = None, init_containers: list | None = None,
+        ready: bool = True, container_statuses: list | None = None) -> dict:
+    """A Running pod using service account `sa`, scheduled on `node` (Pending when node is '')."""
+    spec = {"serviceAccountName": sa, "containers": containers or [{"name": "main", "image": "debian"}]}
+    if node:
+        spec["nodeName"] = node
+    if init_containers:
+        spec["initContainers"] = init_containers
+    status = {"phase": "Running" if node else "Pending",
+              "conditions": [{"type": "Ready", "status": "True" if ready and node else "False"}]}
+    if container_statuses is not None:
+        status["containerStatuses"] = container_statuses
+    meta = {"name": name, "namespace": namespace, "labels": labels or {}}
+    if annotations:
+        meta["annotations"] = annotations
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status}
+
+
+def node(name: str, pool: str) -> dict:
+    """A GKE node of node pool `pool`."""
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": {"cloud.google.com/gke-nodepool": pool,
+                                                  "kubernetes.io/hostname": name}},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+
+
+def service_account(name: str, namespace: str = "default", annotations: dict | None = None) -> dict:
+    meta = {"name": name, "namespace": namespace, **({"annotations": annotations} if annotations else {})}
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta}
+
+
+def network_policy(name: str, namespace: str = "default", *, pod_selector: dict | None = None,
+                   egress: list | None = None, policy_types: tuple = ("Egress",)) -> dict:
+    """A NetworkPolicy (egress=None: no egress rule, which denies all egress when policy_types has Egress)."""
+    spec = {"podSelector": pod_selector or {}, "policyTypes": list(policy_types)}
+    if egress is not None:
+        spec["egress"] = egress
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec}

@@ -1,0 +1,53 @@
+"""The control plane is regional, so the GKE metadata server keeps answering during cluster maintenance.
+
+When the cluster's control plane is unavailable the GKE metadata server cannot issue Workload
+Identity credentials: calls to it return HTTP 500 and Logs Explorer shows entries like
+`dial tcp 35.232.136.58:443: connect: connection refused`. A zonal cluster has a single control-plane
+replica, unavailable during maintenance: IP rotation, control-plane upgrades, cluster or node-pool
+resizing. A regional cluster keeps replicas in several zones and avoids this. The check reports a
+zonal control plane, and control-plane operations in flight right now.
+"""
+from __future__ import annotations
+
+from checks.fixes import in_flight
+from checks.gateway import ApiError
+from checks.names import is_zone
+
+ID = "wi/control-plane-availability"
+TITLE = "Control plane stays available for the metadata server"
+DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
+COMMANDS = ("wi",)
+ORDER = 19
+# Operations during which a zonal control plane may be unreachable.
+DISRUPTIVE = {"UPGRADE_MASTER", "UPDATE_CLUSTER", "REPAIR_CLUSTER", "SET_MASTER_AUTH", "SET_NODE_POOL_SIZE",
+              "RESIZE_CLUSTER", "SET_NETWORK_POLICY", "CREATE_NODE_POOL", "DELETE_NODE_POOL"}
+
+
+def run(ctx):
+    ref = ctx.ref
+    cluster = ctx.gw.cluster(ref)
+    try:
+        ops = in_flight(ctx.gw.operations(ref.project, ref.location), ref.name)
+        unread = ""
+    except ApiError as err:  # the zonal/regional verdict stands without them
+        ops, unread = [], f" (operations could not be read: {err.explain()})"
+    running = "; ".join(f"`{o.name}` {o.operation_type.name} {o.status.name} since {o.start_time}" for o in ops)
+    evidence = f"Operations in flight on `{ref.name}`: {running or 'none'}{unread}."
+    if not is_zone(ref.location):
+        return ctx.ok(f"`{ref.name}` has a regional control plane (`{ref.location}`): it stays available during "
+                      "maintenance.", evidence=evidence)
+    message = f"dial tcp {cluster.endpoint or 'CONTROL_PLANE_IP'}:443: connect: connection refused"
+    detail = (f"`{ref.name}` has a zonal control plane (`{ref.location}`): during maintenance (IP rotation, "
+              "control-plane upgrade, cluster or node-pool resize) it is unavailable, the GKE metadata server "
+              f"answers 500 and Logs Explorer shows `{message}`.")
+    remedy = (f"A regional cluster avoids this; a cluster's location cannot change in place, so create a regional "
+              f"cluster (`gcloud container clusters create NAME --location={ref.location.rsplit('-', 1)[0]} "
+              f"--project={ref.project} --workload-pool={ref.project}.svc.id.goog`) and move the workloads. "
+              "Until then, retry Google Cloud calls that fail with 500 during maintenance.")
+    now = [o for o in ops if o.operation_type.name in DISRUPTIVE]
+    if now:
+        return ctx.fail(detail + f" Maintenance is running right now: {running}.",
+                        remedy + "\n```\n" + "\n".join(f"gcloud container operations wait {o.name} "
+                                                      f"--location={ref.location} --project={ref.project}"
+                                                      for o in now) + "\n```", evidence=evidence)
+    return ctx.warn(detail, remedy, evidence=evidence)

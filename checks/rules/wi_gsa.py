@@ -1,0 +1,69 @@
+"""The IAM service account exists, is enabled, and lets the KSA impersonate it (roles/iam.workloadIdentityUser).
+
+The IAM service account named by the KSA's annotation must exist and be enabled, and its IAM policy
+(`gcloud iam service-accounts get-iam-policy GSA_NAME@GSA_PROJECT.iam.gserviceaccount.com`) must
+bind `roles/iam.workloadIdentityUser` to `serviceAccount:PROJECT_ID.svc.id.goog[NAMESPACE/KSA_NAME]`
+(PROJECT_ID: the cluster's project, whose workload pool it is). A binding of that role to the member
+on the service account's project also works. Conditional bindings are reported, not counted. The fix
+is `gcloud iam service-accounts add-iam-policy-binding` with the member and role filled in.
+"""
+from __future__ import annotations
+
+import json
+
+from checks.gateway import ApiError
+from checks.iam import bindings, has_role
+from checks.rules.default_accounts import account_problem
+from checks.rules.node_service_accounts import _owner
+from checks.wi import WI_ROLE, gsa_of, is_gsa_email, target, wi_member
+
+ID = "wi/gsa-binding"
+TITLE = "The IAM service account lets the KSA act as it"
+DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
+COMMANDS = ("wi",)
+ORDER = 14
+CLUSTER_LEVEL = False
+
+
+def _project_grant(ctx, project: str, member: str):
+    """A project-level binding of the role to the member (None when absent or unreadable)."""
+    try:
+        return has_role(ctx.gw.project_iam_policy(project), member, WI_ROLE)
+    except ApiError:
+        return None
+
+
+def run(ctx):
+    ns, ksa = target(ctx)
+    gsa = gsa_of(ctx)
+    if not is_gsa_email(gsa):
+        return ctx.skip(f"`{ns}/{ksa}` names no valid IAM service account (see wi/ksa-annotation).")
+    project = _owner(gsa, ctx.ref.project)
+    resource = f"projects/{project}/serviceAccounts/{gsa}"
+    problem = account_problem(ctx, gsa, project)
+    if problem:
+        what, remedy, evidence = problem
+        return ctx.fail(f"The IAM service account of `{ns}/{ksa}`, {what} Pods using the KSA cannot get its "
+                        "credentials.", remedy + f"\nOr create it:\n```\ngcloud iam service-accounts create "
+                        f"{gsa.partition('@')[0]} --project {project}\n```", evidence=evidence, resource=resource)
+    member = wi_member(ctx)
+    policy = ctx.gw.service_account_policy(gsa)
+    found = has_role(policy, member, WI_ROLE)
+    shown = [{"role": b.role, "members": list(b.members), **({"condition": b.condition} if b.condition else {})}
+             for b in bindings(policy) if b.role == WI_ROLE]
+    evidence = (f"`gcloud iam service-accounts get-iam-policy {gsa}`: bindings of `{WI_ROLE}`: "
+                + (json.dumps(shown) if shown else "none"))
+    if found and not found.condition:
+        return ctx.ok(f"`{gsa}` grants `{WI_ROLE}` to `{member}`.", evidence=evidence, resource=resource)
+    on_project = _project_grant(ctx, project, member)
+    if on_project and not on_project.condition:
+        return ctx.ok(f"`{member}` holds `{WI_ROLE}` on project `{project}` (so on `{gsa}`).",
+                      evidence=evidence, resource=resource)
+    cond = f" (only with condition '{found.condition}', not counted)" if found else ""
+    return ctx.fail(
+        f"`{gsa}` does not let `{member}` act as it{cond}: pods using `{ns}/{ksa}` get "
+        "\"Permission 'iam.serviceAccounts.getAccessToken' denied\" when they ask for Google credentials.",
+        f"Allow the KSA to impersonate the IAM service account:\n```\n"
+        f"gcloud iam service-accounts add-iam-policy-binding {gsa} \\\n    --project {project} \\\n"
+        f"    --role {WI_ROLE} \\\n    --member \"{member}\"\n```",
+        evidence=evidence, resource=resource)

@@ -1,0 +1,33 @@
+"""The cluster has at most 3,000 Kubernetes service accounts, so gke-metadata-server stays within its memory.
+
+The memory of the gke-metadata-server DaemonSet pods grows with the number of Kubernetes service
+accounts in the cluster; with more than 3,000 the kubelet evicts them for exceeding their memory
+limit and Workload Identity stops working on those nodes (see wi/metadata-server-pods). The check
+counts every service account in every namespace, page by page.
+"""
+from __future__ import annotations
+
+from checks.wi import service_account_count
+
+ID = "wi/ksa-count"
+TITLE = "At most 3,000 Kubernetes service accounts"
+DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
+COMMANDS = ("wi",)
+ORDER = 18
+LIMIT = 3000
+
+
+def run(ctx):
+    count = service_account_count(ctx)
+    evidence = f"`kubectl get serviceaccounts --all-namespaces --no-headers | wc -l` → {count}"
+    if count <= LIMIT:
+        return ctx.ok(f"{count:,} Kubernetes service accounts in the cluster (gke-metadata-server is OOMKilled "
+                      f"beyond about {LIMIT:,}).", evidence=evidence)
+    return ctx.fail(
+        f"The cluster has {count:,} Kubernetes service accounts, more than {LIMIT:,}: gke-metadata-server pods "
+        "use memory in proportion to that number and are killed (OOMKilled, then CrashLoopBackOff), so pods "
+        "cannot authenticate with Workload Identity.",
+        f"Delete unused Kubernetes service accounts until fewer than {LIMIT:,} remain (at least "
+        f"{count - LIMIT + 1:,}). List them by namespace:\n```\nkubectl get serviceaccounts --all-namespaces "
+        "--no-headers | awk '{print $1}' | sort | uniq -c | sort -rn | head\n```",
+        evidence=evidence)

@@ -1,0 +1,67 @@
+"""The node pools that run the KSA's pods use the GKE metadata server (workloadMetadataConfig.mode GKE_METADATA).
+
+Pods get Workload Identity credentials from the GKE metadata server, which runs only on nodes of
+pools with `config.workloadMetadataConfig.mode: GKE_METADATA`
+(`gcloud container node-pools describe NODEPOOL_NAME --cluster=CLUSTER_NAME
+--format="value(config.workloadMetadataConfig.mode)"`). On other pools pods reach the Compute Engine
+metadata server and get the node's service account. The check follows the pods that use the
+Kubernetes service account to their nodes and the nodes' `cloud.google.com/gke-nodepool` label;
+while no such pod is scheduled it checks every pool. Autopilot always runs the GKE metadata server.
+The fix is `gcloud container node-pools update NODEPOOL_NAME --workload-metadata=GKE_METADATA`,
+which recreates the pool's nodes.
+"""
+from __future__ import annotations
+
+from checks.wi import NODEPOOL_LABEL, ksa_pods, labels_of, nodes, target, where
+
+ID = "wi/metadata-server-pools"
+TITLE = "The KSA's node pools run the GKE metadata server"
+DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
+COMMANDS = ("wi",)
+ORDER = 12
+CLUSTER_LEVEL = False  # follows the KSA's pods
+GKE_METADATA = "GKE_METADATA"
+
+
+def pools_in_use(ctx) -> dict[str, list[str]]:
+    """Node pool -> names of the KSA's pods on it ({} when none is scheduled on a pool node)."""
+    pods = [p for p in ksa_pods(ctx) if (p.get("spec") or {}).get("nodeName")]
+    if not pods:
+        return {}
+    pool_of = {n["metadata"]["name"]: labels_of(n).get(NODEPOOL_LABEL) for n in nodes(ctx)}
+    out: dict[str, list[str]] = {}
+    for pod in pods:
+        pool = pool_of.get(pod["spec"]["nodeName"])
+        if pool:
+            out.setdefault(pool, []).append(pod["metadata"]["name"])
+    return out
+
+
+def run(ctx):
+    ref, (ns, ksa) = ctx.ref, target(ctx)
+    cluster = ctx.gw.cluster(ref)
+    if cluster.autopilot.enabled:
+        return ctx.ok(f"`{ref.name}` is an Autopilot cluster: every node runs the GKE metadata server.")
+    used = {k: v for k, v in pools_in_use(ctx).items() if k in {p.name for p in cluster.node_pools}}
+    pools = [p for p in cluster.node_pools if not used or p.name in used]
+    scope = (f"the pools running pods of `{ns}/{ksa}`" if used else
+             f"every node pool (no pod of `{ns}/{ksa}` is scheduled yet)")
+    modes = {p.name: p.config.workload_metadata_config.mode.name for p in pools}
+    evidence = "\n".join(
+        f"gcloud container node-pools describe {name} --cluster={ref.name} {where(ctx)} "
+        f"--format=\"value(config.workloadMetadataConfig.mode)\" → {mode if mode != 'MODE_UNSPECIFIED' else '(unset)'}"
+        + (f"   (pods: {', '.join(used[name][:5])})" if name in used else "") for name, mode in modes.items())
+    bad = [name for name, mode in modes.items() if mode != GKE_METADATA]
+    if not bad:
+        return ctx.ok(f"`{GKE_METADATA}` on {scope}: " + ", ".join(f"`{n}`" for n in modes) + ".",
+                      evidence=f"```\n{evidence}\n```")
+    first = "" if cluster.workload_identity_config.workload_pool else \
+        "First enable Workload Identity on the cluster (see wi/workload-pool). "
+    return ctx.fail(
+        f"Node pool(s) {', '.join(f'`{n}`' for n in bad)} ({scope}) do not run the GKE metadata server: pods "
+        "there reach the Compute Engine metadata server and get the node's service account, not the KSA's IAM "
+        "service account.",
+        first + "Switch each pool to the GKE metadata server (its nodes are recreated):\n```\n" + "\n".join(
+            f"gcloud container node-pools update {n} --cluster={ref.name} {where(ctx)} "
+            f"--workload-metadata={GKE_METADATA}" for n in bad) + "\n```",
+        evidence=f"```\n{evidence}\n```")

@@ -1,0 +1,130 @@
+"""NetworkPolicies that select the KSA's pods allow egress to the GKE metadata server.
+
+When a NetworkPolicy with policyType Egress selects a pod, the pod may only reach what some egress
+rule of a selecting policy allows; the GKE metadata server must be among it or Workload Identity
+fails. It listens on `169.254.169.252/32` port 988 from GKE 1.21.0-gke.1000 and on `127.0.0.1/32`
+port 988 before; clusters with GKE Dataplane V2 (`networkConfig.datapathProvider:
+ADVANCED_DATAPATH`) also need `169.254.169.254/32` port 80. The check reads the namespace's
+policies, matches their podSelector (matchLabels and matchExpressions) against the pods that use
+the KSA (with no such pod yet, only policies that select every pod), and evaluates each rule:
+ipBlock CIDRs with their exceptions, protocols, ports, port ranges (`endPort`) and empty lists
+(all destinations, all ports). Pod and namespace selectors never match the metadata server.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+
+from checks.versions import Version
+from checks.wi import ksa_pods, labels_of, name_of, network_policies, selects, target
+
+ID = "wi/network-policy-egress"
+TITLE = "NetworkPolicies let the KSA's pods reach the GKE metadata server"
+DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
+COMMANDS = ("wi",)
+ORDER = 15
+CLUSTER_LEVEL = False
+NEW_METADATA = "1.21.0-gke.1000"
+
+
+def destinations(cluster) -> list[tuple[str, int, str]]:
+    """(CIDR, TCP port, why) the pods must reach on this cluster."""
+    try:
+        new = Version.parse(cluster.current_master_version) >= Version.parse(NEW_METADATA)
+    except ValueError:
+        new = True
+    version = cluster.current_master_version or "?"
+    out = [("169.254.169.252/32", 988, f"GKE {version} is {NEW_METADATA} or later") if new else
+           ("127.0.0.1/32", 988, f"GKE {version} is older than {NEW_METADATA}")]
+    if cluster.network_config.datapath_provider.name == "ADVANCED_DATAPATH":
+        out.append(("169.254.169.254/32", 80, "the cluster runs GKE Dataplane V2"))
+    return out
+
+
+def restricts_egress(policy: dict) -> bool:
+    spec = policy.get("spec") or {}
+    types = spec.get("policyTypes")
+    return "Egress" in types if types else "egress" in spec
+
+
+def _peer_allows(peer: dict, ip) -> bool:
+    block = peer.get("ipBlock")
+    if not block:
+        return False
+    try:
+        inside = ip in ipaddress.ip_network(block["cidr"], strict=False)
+        return inside and not any(ip in ipaddress.ip_network(e, strict=False) for e in block.get("except") or [])
+    except (ValueError, TypeError, KeyError):
+        return False
+
+
+def _port_allows(entry: dict, port: int) -> bool:
+    if (entry.get("protocol") or "TCP") != "TCP":
+        return False
+    start = entry.get("port")
+    if start is None:
+        return True
+    if not str(start).isdigit():  # a named port names a pod's container port, never the metadata server's
+        return False
+    return int(start) <= port <= int(entry.get("endPort") or start)
+
+
+def rule_allows(rule: dict, cidr: str, port: int) -> bool:
+    ip = ipaddress.ip_network(cidr).network_address
+    peers, ports = rule.get("to") or [], rule.get("ports") or []
+    return (not peers or any(_peer_allows(p, ip) for p in peers)) and (
+        not ports or any(_port_allows(p, port) for p in ports))
+
+
+def _selects_all(policy: dict) -> bool:
+    sel = policy["spec"].get("podSelector") or {}
+    return not sel.get("matchLabels") and not sel.get("matchExpressions")
+
+
+def egress_yaml(dests) -> str:
+    return "egress:\n" + "".join(f"- to:\n  - ipBlock:\n      cidr: {cidr}\n  ports:\n  - protocol: TCP\n"
+                                 f"    port: {port}\n" for cidr, port, _ in dests)
+
+
+def run(ctx):
+    ns, ksa = target(ctx)
+    cluster = ctx.gw.cluster(ctx.ref)
+    dests = destinations(cluster)
+    policies = [p for p in network_policies(ctx) if restricts_egress(p)]
+    pods = ksa_pods(ctx)
+    # Each pod (or, before any pod runs, "every pod") with the egress policies that select it.
+    if pods:
+        subjects = [(f"pod `{name_of(p)}`", [q for q in policies if selects(q["spec"].get("podSelector"),
+                                                                             labels_of(p))]) for p in pods]
+    else:
+        subjects = [(f"any pod of `{ns}/{ksa}`", [q for q in policies if _selects_all(q)])]
+    blocked: dict[tuple, dict] = {}  # (cidr, port, why) -> {policy name: policy}
+    who: dict[tuple, list[str]] = {}
+    for subject, selecting in subjects:
+        for dest in dests:
+            if selecting and not any(rule_allows(r, dest[0], dest[1]) for q in selecting
+                                     for r in q["spec"].get("egress") or []):
+                blocked.setdefault(dest, {}).update({name_of(q): q for q in selecting})
+                who.setdefault(dest, []).append(subject)
+    need = ", ".join(f"`{c}` port {p} ({why})" for c, p, why in dests)
+    unknown = "" if pods else (f" No pod uses `{ns}/{ksa}` yet, so only policies that select every pod were "
+                               "evaluated.")
+    if not blocked:
+        return ctx.ok(f"Egress to the GKE metadata server is allowed for the pods of `{ns}/{ksa}`: {need}. "
+                      f"{len(policies)} egress NetworkPolicy(ies) in `{ns}`.{unknown}")
+    culprits = {n: q for d in blocked.values() for n, q in d.items()}
+    lines = [f"{', '.join(who[d][:5])}: NetworkPolicy {', '.join(f'`{ns}/{n}`' for n in sorted(blocked[d]))} "
+             f"allow(s) no egress to `{d[0]}` port {d[1]}/TCP ({d[2]})" for d in blocked]
+    evidence = "\n".join(f"kubectl describe networkpolicy {n} -n {ns}: spec {json.dumps(q['spec'], sort_keys=True)}"
+                         for n, q in sorted(culprits.items()))
+    rule = egress_yaml(list(blocked))
+    allow_all = ("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n"
+                 f"  name: allow-gke-metadata-server\n  namespace: {ns}\n"
+                 "spec:\n  podSelector: {}\n  policyTypes:\n  - Egress\n"
+                 + "\n".join("  " + line for line in rule.rstrip().splitlines()))
+    return ctx.fail(
+        "Workload Identity cannot reach the GKE metadata server: " + "; ".join(lines) + "." + unknown,
+        f"Add these egress rules to {', '.join(f'`{n}`' for n in sorted(culprits))} "
+        f"(`kubectl edit networkpolicy NAME -n {ns}`):\n```\n{rule.rstrip()}\n```\n"
+        f"or apply one more policy (egress rules of all policies that select a pod add up):\n```\n{allow_all}\n```",
+        evidence=f"```\n{evidence}\n```")

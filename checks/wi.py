@@ -1,0 +1,155 @@
+"""Shared facts and helpers of the `/gke wi NAMESPACE/KSA` checks (Workload Identity Federation for GKE).
+
+Every Kubernetes read goes through `Gateway.k8s` with one `call` key per fact, so the checks that
+need the KSA's pods, the nodes or kube-system's pods share one request per job. Objects come back as
+the API server's JSON (camelCase, verbatim), which the checks quote as evidence.
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+
+from kubernetes import client as k8s
+
+from checks.kube import k8s_json
+from checks.names import EMAIL_RE
+
+GSA_ANNOTATION = "iam.gke.io/gcp-service-account"
+WI_ROLE = "roles/iam.workloadIdentityUser"
+NODEPOOL_LABEL = "cloud.google.com/gke-nodepool"
+IAMCREDENTIALS = "iamcredentials.googleapis.com"
+METADATA_IP = "169.254.169.254"
+SA_PAGE = 500
+
+
+def target(ctx) -> tuple[str, str]:
+    """(namespace, KSA name) the user asked about."""
+    return ctx.args["namespace"], ctx.args["ksa"]
+
+
+def ksa_pods(ctx) -> list[dict]:
+    """Pods in NAMESPACE whose spec.serviceAccountName is the KSA."""
+    ns, ksa = target(ctx)
+    return k8s_json(ctx, f"pods.list {ns} sa={ksa}", f"list pods in {ns}", lambda api: k8s.CoreV1Api(api)
+                    .list_namespaced_pod(ns, field_selector=f"spec.serviceAccountName={ksa}",
+                                         _preload_content=False))["items"]
+
+
+def system_pods(ctx) -> list[dict]:
+    """Every pod in kube-system (gke-metadata-server, kube-dns, …)."""
+    return k8s_json(ctx, "pods.list kube-system", "list pods in kube-system", lambda api: k8s.CoreV1Api(api)
+                    .list_namespaced_pod("kube-system", _preload_content=False))["items"]
+
+
+def nodes(ctx) -> list[dict]:
+    return k8s_json(ctx, "nodes.list", "list nodes (cluster-wide)",
+                    lambda api: k8s.CoreV1Api(api).list_node(_preload_content=False))["items"]
+
+
+def ksa_object(ctx) -> dict | None:
+    """The KSA, or None when it does not exist."""
+    ns, ksa = target(ctx)
+    return k8s_json(ctx, f"serviceaccounts.get {ns}/{ksa}", f"get serviceaccounts in {ns}", lambda api: k8s.CoreV1Api(
+        api).read_namespaced_service_account(ksa, ns, _preload_content=False), missing_ok=True)
+
+
+def gsa_of(ctx) -> str:
+    """The KSA's `iam.gke.io/gcp-service-account` annotation ('' when the KSA or annotation is missing)."""
+    sa = ksa_object(ctx) or {}
+    return ((sa.get("metadata") or {}).get("annotations") or {}).get(GSA_ANNOTATION, "").strip()
+
+
+def is_gsa_email(text: str) -> bool:
+    """NAME@PROJECT_ID.iam.gserviceaccount.com (or another *.gserviceaccount.com service account)."""
+    return bool(EMAIL_RE.match(text)) and text.endswith(".gserviceaccount.com")
+
+
+def network_policies(ctx) -> list[dict]:
+    ns, _ = target(ctx)
+    return k8s_json(ctx, f"networkpolicies.list {ns}", f"list networkpolicies in {ns}", lambda api: k8s
+                    .NetworkingV1Api(api).list_namespaced_network_policy(ns, _preload_content=False))["items"]
+
+
+def service_account_count(ctx) -> int:
+    """Kubernetes service accounts in every namespace, counted page by page (limit/continue)."""
+    def count(api):
+        total, token = 0, None
+        while True:
+            page = json.loads(k8s.CoreV1Api(api).list_service_account_for_all_namespaces(
+                limit=SA_PAGE, _continue=token, _preload_content=False).data)
+            total += len(page["items"])
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return total
+    return ctx.gw.k8s(ctx.ref, "serviceaccounts.list (all namespaces)", count,
+                      "list serviceaccounts (cluster-wide)")
+
+
+def workload_pool(ctx) -> str:
+    """The cluster's workload pool, or the one it should have (PROJECT.svc.id.goog) when Workload Identity is off."""
+    return ctx.gw.cluster(ctx.ref).workload_identity_config.workload_pool or f"{ctx.ref.project}.svc.id.goog"
+
+
+def wi_member(ctx) -> str:
+    ns, ksa = target(ctx)
+    return f"serviceAccount:{workload_pool(ctx)}[{ns}/{ksa}]"
+
+
+def where(ctx) -> str:
+    """gcloud flags naming the cluster's location and project."""
+    return f"--location={ctx.ref.location} --project={ctx.ref.project}"
+
+
+def name_of(obj: dict) -> str:
+    return obj["metadata"]["name"]
+
+
+def listed(objs: list[dict], most: int = 5) -> str:
+    """`a`, `b`, `c` and 4 more."""
+    names = [f"`{name_of(o)}`" for o in objs]
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def labels_of(obj: dict) -> dict:
+    return (obj.get("metadata") or {}).get("labels") or {}
+
+
+def annotations_of(obj: dict) -> dict:
+    return (obj.get("metadata") or {}).get("annotations") or {}
+
+
+def selects(selector: dict | None, labels: dict) -> bool:
+    """A Kubernetes LabelSelector (matchLabels and matchExpressions) against an object's labels."""
+    selector = selector or {}
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expr in selector.get("matchExpressions") or []:
+        key, values = expr.get("key"), expr.get("values") or []
+        ok = {"In": key in labels and labels[key] in values, "NotIn": labels.get(key) not in values,
+              "Exists": key in labels, "DoesNotExist": key not in labels}.get(expr.get("operator"), False)
+        if not ok:
+            return False
+    return True
+
+
+def ip_ranges(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """The CIDRs of a comma-separated list ("*" is every address); unparsable entries are skipped."""
+    out = []
+    for part in (p.strip() for p in text.split(",")):
+        if part == "*":
+            part = "0.0.0.0/0"
+        try:
+            out.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            continue
+    return out
+
+
+def covers(ranges, address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return any(ip.version == r.version and ip in r for r in ranges)
+
+
+def ready(pod: dict) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
