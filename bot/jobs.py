@@ -126,6 +126,17 @@ def post_report(thread: Thread, report: Report, store=None) -> None:
                 plans[i] = store.new_plan(kind=rem.kind, label=rem.label, summary=rem.summary, params=rem.params,
                                           channel=thread.channel, thread_ts=thread.thread_ts,
                                           requester=thread.user, cluster=report.cluster).id
-    for message in render.report_messages(report, plans):
-        thread.reply(message["text"], message["blocks"])
+    try:
+        for message in render.report_messages(report, plans):
+            thread.reply(message["text"], message["blocks"])
+    except SlackApiError as exc:
+        if exc.response.get("error") not in ("msg_too_long", "invalid_blocks"):
+            raise
+        # Slack refused the blocks: the whole report as a file in the thread instead, never nothing.
+        from bot.render_text import render_text
+        log.warning("report refused by Slack (%s); uploading it as a file", exc.response.get("error"))
+        thread.client.files_upload_v2(channel=thread.channel, thread_ts=thread.thread_ts,
+                                      content=render_text(report), filename="gke-bot-report.txt",
+                                      title=f"gke-bot {report.command} {report.cluster}",
+                                      initial_comment=f"{render.summary(report)} (full report attached)")
     thread.status(render.summary(report))

@@ -28,6 +28,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import container_v1, resourcemanager_v3, service_usage_v1
 from google.iam.v1 import iam_policy_pb2, options_pb2, policy_pb2
 
+from checks.iam import sa_project
 from checks.model import ClusterRef
 
 log = logging.getLogger(__name__)
@@ -266,8 +267,7 @@ class Gateway:
         `@PROJECT.iam.gserviceaccount.com` domain): under `projects/-` IAM answers 403, not 404,
         for an account that does not exist, which would read as the bot lacking permission.
         """
-        m = re.match(r"^[^@]+@([a-z][a-z0-9-]+)\.iam\.gserviceaccount\.com$", email)
-        owner = project or (m.group(1) if m else "-")
+        owner = project or sa_project(email)
         url = f"{self._base('iam.googleapis.com')}/v1/projects/{owner}/serviceAccounts/{email}"
         return self.memo(("sa", email), lambda: self._rest(
             "iam.googleapis.com", f"serviceAccounts.get {email}", "iam.serviceAccounts.get", "GET", url, missing_ok=True))
@@ -392,11 +392,13 @@ class Gateway:
 
         attrs = {"verb": verb, "resource": resource, "group": group, "namespace": namespace or None,
                  "subresource": subresource or None, "name": name or None}
+        spec = {"user": user or None, "groups": list(groups) or None,
+                "resourceAttributes": {k: v for k, v in attrs.items() if v is not None}}
         body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
-                "spec": {"user": user, "groups": list(groups) or None,
-                         "resourceAttributes": {k: v for k, v in attrs.items() if v is not None}}}
+                "spec": {k: v for k, v in spec.items() if v is not None}}
         where = f" in {namespace}" if namespace else " cluster-wide"
-        call = f"subjectaccessreviews.create {user} {verb} {group + '/' if group else ''}{resource}{where}"
+        who = user + (f" groups={','.join(groups)}" if groups else "")
+        call = f"subjectaccessreviews.create {who} {verb} {group + '/' if group else ''}{resource}{where}"
 
         def go(api):
             out = k8s.AuthorizationV1Api(api).create_subject_access_review(body)

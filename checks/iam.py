@@ -41,3 +41,10 @@ def roles_of(policy, members: Iterable[str]) -> list[Binding]:
 def grant_command(project: str, member: str, role: str) -> str:
     return (f"gcloud projects add-iam-policy-binding {project} \\\n"
             f"    --member \"{member}\" \\\n    --role {role}")
+
+
+def sa_project(email: str, default: str = "-") -> str:
+    """The project that owns a user-managed service account (`NAME@PROJECT.iam.gserviceaccount.com`),
+    else `default` (e.g. the cluster's project for Google-managed accounts)."""
+    domain = email.partition("@")[2]
+    return domain.removesuffix(".iam.gserviceaccount.com") if domain.endswith(".iam.gserviceaccount.com") else default

@@ -225,3 +225,24 @@ def test_identical_concurrent_diagnoses_coalesce_into_one_job(edge_with, slack, 
     assert len([m for m in slack.messages("C123") if not m.get("thread_ts")]) == 1
     command(edge, slack, "doctor gke1", user="UAPPROVER", trigger="co-3")  # finished: may run again
     slack.wait_for(lambda: len([m for m in slack.messages("C123") if not m.get("thread_ts")]) == 2)
+
+
+def test_slack_rate_limit_is_retried_after_retry_after(edge, slack, google):
+    slack.fail_next("chat.postMessage", error="ratelimited", status=429, retry_after=1, times=1)
+    command(edge, slack, "why-403 gke1", trigger="rl-slack")
+    parent = final_parent(slack)
+    assert slack.thread("C123", parent["ts"])
+    assert len(slack.calls_to("chat.postMessage")) >= 3  # the refused one, the parent, the reply
+
+
+def test_report_refused_as_too_long_is_uploaded_as_a_file(edge, slack, google):
+    command(edge, slack, "why-403 gke1", trigger="long-1")
+    slack.wait_for(lambda: slack.calls_to("chat.postMessage"))  # the parent is out
+    slack.fail_next("chat.postMessage", error="msg_too_long", times=1)
+    parent = final_parent(slack)
+    files = slack.wait_for(lambda: slack.files)
+    assert files[0]["thread_ts"] == parent["ts"]
+    content = files[0]["content"]
+    content = content.decode() if isinstance(content, bytes) else content
+    assert content.startswith("gke-bot why-403 projects/gcpdiag-gke1-aaaa/locations/europe-west4-a/clusters/gke1")
+    assert "gke/service-agent-role" in content

@@ -14,6 +14,7 @@ from __future__ import annotations
 from checks.gateway import ApiError
 from checks.iam import grant_command, has_role
 from checks.rules.service_agent import ROLE as AGENT_ROLE, agent_member
+from checks.services import service_enabled_finding
 
 ID = "gke/container-api-enabled"
 TITLE = "Kubernetes Engine API is enabled"
@@ -42,13 +43,7 @@ def _agent_remedy(ctx, project: str) -> str:
 
 
 def run(ctx):
-    project = ctx.ref.project
-    resource = f"projects/{project}/services/{SERVICE}"
-    if ctx.gw.service_enabled(project, SERVICE):
-        return ctx.ok(f"`{SERVICE}` is enabled in project `{project}`.", resource=resource)
-    return ctx.fail(
-        f"The Kubernetes Engine API `{SERVICE}` is disabled in project `{project}`: every `gcloud container` "
-        "command and cluster management call answers 403 (\"Kubernetes Engine API has not been used in project "
-        "… before or it is disabled\"), and the GKE service agent loses its permissions.",
-        f"Enable it:\n```\ngcloud services enable {SERVICE} --project {project}\n```" + _agent_remedy(ctx, project),
-        evidence=f"`services.get {resource}` answered `state: DISABLED`.", resource=resource)
+    return service_enabled_finding(
+        ctx, SERVICE, "every `gcloud container` command and cluster management call answers 403 (\"Kubernetes "
+        "Engine API has not been used in project … before or it is disabled\"), and the GKE service agent loses "
+        "its permissions.", _agent_remedy(ctx, ctx.ref.project))

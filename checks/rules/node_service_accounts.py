@@ -17,7 +17,7 @@ visible to it.
 """
 from __future__ import annotations
 
-from checks.iam import grant_command, roles_of
+from checks.iam import grant_command, roles_of, sa_project
 from checks.rules.default_accounts import account_problem, compute_default_sa
 
 ID = "gke/node-service-account"
@@ -46,12 +46,6 @@ def node_accounts(cluster, number: str) -> dict[str, list[str]]:
     return out
 
 
-def _owner(email: str, project: str) -> str:
-    """The project that owns a user-managed service account (the cluster's project otherwise)."""
-    domain = email.partition("@")[2]
-    return domain.removesuffix(".iam.gserviceaccount.com") if domain.endswith(".iam.gserviceaccount.com") else project
-
-
 def _permissions(ctx, policy, member: str) -> tuple[set[str], list[str], list[str]]:
     """(granted permissions, unconditional roles, notes) of `member`'s project-level bindings."""
     perms: set[str] = set()
@@ -78,14 +72,14 @@ def run(ctx):
     required = set((node_role or {}).get("includedPermissions") or NODE_PERMISSIONS)
     accounts = node_accounts(cluster, number)
     # Every account and every role its bindings name, fetched at once (memoised for the loop below).
-    gw.parallel(*[lambda e=e: gw.service_account(e, _owner(e, project)) for e in accounts],
+    gw.parallel(*[lambda e=e: gw.service_account(e, sa_project(e, project)) for e in accounts],
                 *[lambda r=b.role: gw.role(r) for b in roles_of(policy, [f"serviceAccount:{e}" for e in accounts])
                   if not b.condition])
     out, fine = [], []
     for email, pools in accounts.items():
         member, used_by = f"serviceAccount:{email}", ", ".join(f"`{p}`" for p in pools)
-        resource = f"projects/{_owner(email, project)}/serviceAccounts/{email}"
-        problem = account_problem(ctx, email, _owner(email, project))
+        resource = f"projects/{sa_project(email, project)}/serviceAccounts/{email}"
+        problem = account_problem(ctx, email, sa_project(email, project))
         if problem:
             what, remedy, evidence = problem
             out.append(ctx.fail(

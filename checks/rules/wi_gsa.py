@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 
 from checks.gateway import ApiError
-from checks.iam import bindings, has_role
+from checks.iam import bindings, has_role, sa_project
 from checks.rules.default_accounts import account_problem
-from checks.rules.node_service_accounts import _owner
 from checks.wi import WI_ROLE, gsa_of, is_gsa_email, target, wi_member
 
 ID = "wi/gsa-binding"
@@ -38,7 +37,7 @@ def run(ctx):
     gsa = gsa_of(ctx)
     if not is_gsa_email(gsa):
         return ctx.skip(f"`{ns}/{ksa}` names no valid IAM service account (see wi/ksa-annotation).")
-    project = _owner(gsa, ctx.ref.project)
+    project = sa_project(gsa, ctx.ref.project)
     resource = f"projects/{project}/serviceAccounts/{gsa}"
     problem = account_problem(ctx, gsa, project)
     if problem:

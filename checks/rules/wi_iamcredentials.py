@@ -9,6 +9,7 @@ to enable it in that project.
 from __future__ import annotations
 
 from checks.wi import IAMCREDENTIALS
+from checks.services import service_enabled_finding
 
 ID = "wi/iamcredentials-api"
 TITLE = "IAM Service Account Credentials API is enabled"
@@ -18,14 +19,7 @@ ORDER = 10
 
 
 def run(ctx):
-    project = ctx.ref.project
-    resource = f"projects/{project}/services/{IAMCREDENTIALS}"
-    if ctx.gw.service_enabled(project, IAMCREDENTIALS):
-        return ctx.ok(f"`{IAMCREDENTIALS}` is enabled in project `{project}`.", resource=resource)
-    return ctx.fail(
-        f"`{IAMCREDENTIALS}` (IAM Service Account Credentials API) is not enabled in project `{project}`, which "
+    return service_enabled_finding(
+        ctx, IAMCREDENTIALS, f"it is the IAM Service Account Credentials API, and project `{ctx.ref.project}` "
         f"contains cluster `{ctx.ref.name}`: the GKE metadata server cannot exchange Kubernetes service account "
-        "tokens for Google access tokens, so pods do not authenticate to Google Cloud.",
-        f"Enable it:\n```\ngcloud services enable {IAMCREDENTIALS} --project {project}\n```",
-        evidence=f"`services.get projects/{project}/services/{IAMCREDENTIALS}`: state is not ENABLED.",
-        resource=resource)
+        "tokens for Google access tokens, so pods do not authenticate to Google Cloud.")

@@ -1,0 +1,78 @@
+"""Every GCE Ingress has an address (`status.loadBalancer.ingress`) a few minutes after it is created.
+
+The GKE Ingress controller builds a load balancer for each GCE Ingress and writes its IP address into
+`status.loadBalancer.ingress`; that takes a few minutes. An Ingress still without an address after
+five minutes is stuck. The controller says why in events on the Ingress (`kubectl describe
+ingress`): "Translation failed: …" for a Service or port it cannot find or use, sync errors from the
+Compute Engine API, quota errors. When the HTTP load balancing add-on is off, there is no controller
+and so no event at all. The check quotes the events verbatim.
+"""
+from __future__ import annotations
+
+from checks.ingress import age, each_ingress, human, ident, meta, targets, where
+from checks.kube import k8s_json
+
+ID = "ingress/address"
+TITLE = "The Ingress has an address"
+DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/how-to/load-balance-ingress"
+COMMANDS = ("ingress",)
+ORDER = 20
+CLUSTER_LEVEL = False
+GRACE = 300  # seconds a new Ingress may take to get its address
+
+
+def events(ctx, ing: dict) -> list[dict]:
+    from kubernetes import client
+    ns, name = meta(ing)["namespace"], meta(ing)["name"]
+    selector = f"involvedObject.kind=Ingress,involvedObject.name={name}"
+    items = k8s_json(ctx, f"events.list {ns} {selector}", f"list events in {ns}", lambda api: client.CoreV1Api(
+        api).list_namespaced_event(ns, field_selector=selector, _preload_content=False)).get("items") or []
+    return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or
+                  meta(e).get("creationTimestamp") or "")[-10:]
+
+
+def line(e: dict) -> str:
+    count = e.get("count") or 1
+    source = (e.get("source") or {}).get("component") or e.get("reportingComponent") or ""
+    return (f"{e.get('type', '')} {e.get('reason', '')}" + (f" (x{count})" if count > 1 else "")
+            + (f" from {source}" if source else "") + f": {e.get('message', '')}")
+
+
+def one(ctx, ing: dict):
+    name, ns = meta(ing)["name"], meta(ing)["namespace"]
+    lb = ((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    addresses = [a.get("ip") or a.get("hostname") for a in lb if a.get("ip") or a.get("hostname")]
+    if addresses:
+        return ctx.ok(f"`{ident(ing)}` has the address {', '.join(addresses)}.", resource=where(ing))
+    seconds, found = age(ing), events(ctx, ing)
+    warnings = [e for e in found if e.get("type") == "Warning"]
+    if seconds < GRACE and not warnings:
+        return ctx.skip(f"`{ident(ing)}` was created {human(seconds)} ago and has no address yet: building the "
+                        "load balancer takes a few minutes.", resource=where(ing))
+    detail = (f"`{ident(ing)}` has had no address for {human(seconds)} "
+              f"(created {meta(ing)['creationTimestamp']}).")
+    describe = f"kubectl describe ingress {name} -n {ns}"
+    if ctx.gw.cluster(ctx.ref).addons_config.http_load_balancing.disabled:
+        detail += (" HTTP load balancing is disabled on the cluster (see ingress/http-lb-addon): the controller that "
+                   "would give it one does not run" + (", which is also why nothing logs anything." if not found
+                                                        else "."))
+        remedy = "Enable HTTP load balancing on the cluster (ingress/http-lb-addon has the command and a button)."
+    elif warnings:
+        detail += " The Ingress controller reports why in its events (below)."
+        remedy = ("Fix what the controller's events say; the other `ingress/…` findings name the usual causes "
+                  "(a missing Service or port, a ClusterIP Service without NEGs, a missing BackendConfig). The "
+                  f"controller retries by itself; watch it with `{describe}`.")
+    else:
+        detail += " The Ingress controller has recorded no warning on it."
+        remedy = (f"Look at `{describe}` again in a few minutes; if it stays empty, check the other `ingress/…` "
+                  "findings and the project's Compute Engine quotas (forwarding rules, backend services).")
+    evidence = (f"`{describe}` events:\n```\n" + "\n".join(map(line, found)) + "\n```" if found
+                else f"`{describe}` shows no events.")
+    return ctx.warn(detail, remedy, evidence=evidence, resource=where(ing))
+
+
+def run(ctx):
+    t = targets(ctx)
+    if t.missing:
+        return ctx.fail(t.note, "Name an Ingress that exists: `kubectl get ingress --all-namespaces` lists them.")
+    return each_ingress(ctx, one)

@@ -1,0 +1,92 @@
+"""Every backend Service of the Ingress exists, has the port it names, selects running Pods and can be load balanced.
+
+Each Service that an Ingress names (`spec.defaultBackend`, `rules[].http.paths[].backend.service`)
+becomes a backend service of the load balancer. It must exist and have the named port; its
+selector must match running Pods, or the load balancer has no endpoint and answers 502. A
+NodePort (or LoadBalancer) Service works without NEGs: the load balancer sends traffic to the
+nodes' instance groups on the nodePort. A ClusterIP Service has no nodePort, so it needs network
+endpoint groups (container-native load balancing): the Service annotation
+`cloud.google.com/neg: '{"ingress": true}'`, or automatic NEGs, which GKE gives Services only when
+all of these hold: GKE 1.17.6-gke.7 or later, a VPC-native cluster
+(`ipAllocationPolicy.useIpAliases`), no Shared VPC, and no GKE network policy. NEGs themselves
+always need a VPC-native cluster. A Service that names a BackendConfig
+(`cloud.google.com/backend-config`) that does not exist is refused as well.
+"""
+from __future__ import annotations
+
+import json
+
+from checks.ingress import (NEG_ANNOTATION, all_backends, annotations, backend_config, backend_config_name,
+                            each_ingress, where)
+
+ID = "ingress/backend-services"
+TITLE = "The Ingress's backend Services exist and can be load balanced"
+DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/how-to/container-native-load-balancing"
+COMMANDS = ("ingress",)
+ORDER = 30
+CLUSTER_LEVEL = False
+
+
+def problem(ctx, b) -> tuple[str, str, str] | None:
+    """(detail, remedy, evidence) of what keeps this backend from working, or None."""
+    ns, svc, port = b.ref.namespace, b.ref.service, b.ref.port
+    shown = f"`kubectl get service {svc} -n {ns} -o yaml`"
+    if b.service is None:
+        return (f"Service `{ns}/{svc}`, a backend of the Ingress, does not exist: the controller cannot build the "
+                "load balancer (its events say \"Translation failed\").",
+                f"Create the Service, or point the Ingress at one that exists (`kubectl get services -n {ns}`).",
+                f"`kubectl get service {svc} -n {ns}`: NotFound")
+    ports = (b.service.get("spec") or {}).get("ports") or []
+    listed = ", ".join(f"{p.get('port')}" + (f" ({p['name']})" if p.get("name") else "") for p in ports) or "none"
+    evidence = f"{shown}: type {b.type}, ports {listed}, annotations {json.dumps(annotations(b.service))}"
+    if b.port is None:
+        return (f"Service `{ns}/{svc}` has no port `{port}`, which the Ingress names (its ports: {listed}).",
+                "Name one of the Service's ports in the Ingress backend, or add the port to the Service.", evidence)
+    if b.type == "ExternalName":
+        return (f"Service `{ns}/{svc}` is of type ExternalName, which a GCE Ingress cannot use as a backend.",
+                "Use a Service that selects the Pods: ClusterIP with NEGs, or NodePort.", evidence)
+    bc = backend_config_name(b)
+    if bc and backend_config(ctx, b) is None:
+        return (f"Service `{ns}/{svc}` names BackendConfig `{bc}`, which does not exist in namespace `{ns}`: the "
+                "controller refuses the backend.",
+                f"Create BackendConfig `{bc}` in `{ns}`, or remove the reference:\n```\nkubectl annotate service {svc} "
+                f"-n {ns} cloud.google.com/backend-config-\n```", evidence)
+    if b.type == "ClusterIP" and not b.neg:
+        node_port = f"kubectl patch service {svc} -n {ns} -p '{{\"spec\": {{\"type\": \"NodePort\"}}}}'"
+        if ctx.gw.cluster(ctx.ref).ip_allocation_policy.use_ip_aliases:
+            remedy = (f"Give it NEGs (container-native load balancing):\n```\nkubectl annotate service {svc} -n {ns} "
+                      f"{NEG_ANNOTATION}='{{\"ingress\": true}}' --overwrite\n```\nor make it a NodePort Service:"
+                      f"\n```\n{node_port}\n```")
+        else:
+            remedy = (f"NEGs need a VPC-native cluster, which `{ctx.ref.name}` is not: make it a NodePort Service:"
+                      f"\n```\n{node_port}\n```")
+        return (f"Service `{ns}/{svc}` is ClusterIP but gets no NEGs: {b.neg_why}. Without NEGs the load balancer "
+                "can reach a Service only on a nodePort, which a ClusterIP Service does not have, so the "
+                "controller refuses this backend.", remedy, evidence)
+    if b.selector and not b.pods:
+        return (f"Service `{ns}/{svc}` selects no running Pod (selector `{b.selector}`): the load balancer has no "
+                "endpoint to send traffic to and answers 502.",
+                f"Make the selector match the Pods' labels: `kubectl get pods -n {ns} -l {b.selector}` lists none "
+                f"running; `kubectl get pods -n {ns} --show-labels` shows what there is.", evidence)
+    return None
+
+
+def describe(b) -> str:
+    how = f"NEGs: {b.neg_why}" if b.neg else f"instance groups on nodePort {(b.port or {}).get('nodePort')}"
+    return f"`{b.ref}` ({b.type}, {how}, {len(b.pods)} running Pod(s))"
+
+
+def one(ctx, ing: dict):
+    backends = all_backends(ctx, [ing])
+    if not backends:
+        return ctx.skip("The Ingress names no Service backend (only the cluster's default backend).",
+                        resource=where(ing))
+    found = [(b, problem(ctx, b)) for b in backends]
+    failed = [ctx.fail(p[0], p[1], evidence=p[2], resource=f"{where(ing)} → Service {b.ref}")
+              for b, p in found if p]
+    return failed or ctx.ok("Every backend can be load balanced: " + "; ".join(map(describe, backends)) + ".",
+                            resource=where(ing))
+
+
+def run(ctx):
+    return each_ingress(ctx, one)

@@ -1,0 +1,156 @@
+"""The load balancer's health check gets a 200 from the serving Pods.
+
+The load balancer's health check is not the kubelet's readiness probe. The GKE Ingress controller
+derives it from a BackendConfig (`cloud.google.com/backend-config` on the Service, its
+`spec.healthCheck`: requestPath, port, type), else from the serving container's readinessProbe
+(httpGet path and scheme, when it probes the serving port), else it is `GET /` on the serving port.
+Only a 200 counts as healthy. The kubelet counts any 2xx or 3xx as ready, so a Pod that redirects
+plain HTTP to HTTPS is Ready and yet UNHEALTHY for the load balancer: the classic case is
+argocd-server, which answers `/healthz` on 8080 with `307 Temporary Redirect` to
+`https://…/healthz`. Behind a load balancer that terminates TLS, such a server should serve plain
+HTTP (`--insecure` for argocd-server), or the health check should be pointed (BackendConfig) at a
+request that answers 200.
+
+The check sends the health check's request to one serving Pod through the API server's pod proxy
+and never follows a redirect: the redirect is the finding. No readinessProbe is a warning, because
+the health check then falls back to `GET /`, which many applications do not answer with 200.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from checks.gateway import ApiError
+from checks.ingress import all_backends, backend_config_name, health_check, meta, targets
+
+ID = "ingress/health-check-path"
+TITLE = "The load balancer's health check gets 200 from the serving Pods"
+DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/ingress-health-checks"
+COMMANDS = ("ingress",)
+ORDER = 50
+CLUSTER_LEVEL = False
+
+
+@dataclass
+class Answer:
+    code: int
+    location: str
+    text: str
+
+
+def request(ctx, ns: str, target: str, path: str) -> Answer:
+    """GET path on Pod target (`POD:PORT` or `https:POD:PORT`) through the pod proxy; no redirect followed."""
+    from kubernetes import client
+
+    def go(api):
+        resp = client.CoreV1Api(api).connect_get_namespaced_pod_proxy_with_path(
+            name=target, namespace=ns, path=path.lstrip("/"), _preload_content=False)
+        return resp.status, resp.data[:200].decode("utf-8", "replace")
+    try:
+        code, text = ctx.gw.k8s(ctx.ref, f"pods.proxy {ns}/{target}{path}", go, f"get pods/proxy in {ns}")
+        return Answer(code, "", text)
+    except ApiError as err:
+        if err.status == "UNREACHABLE" or (err.code == 403 and "pods/proxy" in err.message) or (
+                err.code == 401 and err.message == "Unauthorized"):
+            raise  # the bot's own problem, not the application's answer
+        location = next((v for k, v in err.headers.items() if k.lower() == "location"), "")
+        return Answer(err.code, location, err.message)
+
+
+def backend_config_fix(b, hc, scheme: str = "HTTP", path: str = "/healthz",
+                       comment: str = "a path that answers 200 to plain HTTP") -> str:
+    """How to point the health check elsewhere with a BackendConfig (a phrase that follows "or")."""
+    ns, svc, name = b.ref.namespace, b.ref.service, backend_config_name(b)
+    if hc.source.startswith("BackendConfig"):
+        return (f"set `spec.healthCheck` of BackendConfig `{name}` (`kubectl edit backendconfig {name} -n {ns}`) to "
+                f"`type: {scheme}`, `requestPath: {path}` ({comment}).")
+    bc = f"{svc}-hc"
+    return (f"point the health check at a request that answers 200 with a BackendConfig:\n```\n"
+            f"apiVersion: cloud.google.com/v1\nkind: BackendConfig\nmetadata:\n  name: {bc}\n  namespace: {ns}\n"
+            f"spec:\n  healthCheck:\n    type: {scheme}\n    requestPath: {path}   # {comment}\n"
+            f"    port: {hc.port}\n```\n```\nkubectl annotate service {svc} -n {ns} "
+            f"cloud.google.com/backend-config='{{\"default\": \"{bc}\"}}' --overwrite\n```")
+
+
+def argocd_fix(pod: dict, container: dict) -> str:
+    """The field report's remedy: argocd-server with --insecure (TLS ends at the load balancer)."""
+    ns = meta(pod)["namespace"]
+    owner = next((o["name"] for o in meta(pod).get("ownerReferences") or [] if o.get("kind") == "ReplicaSet"), "")
+    deployment = owner.rsplit("-", 1)[0] if owner else "argocd-server"
+    index = [c.get("name") for c in pod["spec"]["containers"]].index(container.get("name"))
+    key = "args" if "args" in container else "command" if "command" in container else ""
+    flags = "".join(f"\n        - {x}" for x in container.get(key) or [])
+    edit = (f": add `--insecure` to its {key} (Deployment `{ns}/{deployment}`):\n```\nspec:\n  template:\n"
+            f"    spec:\n      containers:\n      - name: {container.get('name')}\n        {key}:{flags}\n"
+            "        - --insecure\n```"
+            f"\nIn one command:\n```\nkubectl -n {ns} patch deployment {deployment} --type=json -p "
+            f"'[{{\"op\": \"add\", \"path\": \"/spec/template/spec/containers/{index}/{key}/-\", "
+            f"\"value\": \"--insecure\"}}]'\n```\n" if key else " with `--insecure`.\n")
+    return ("argocd-server serves HTTPS itself and redirects plain HTTP to HTTPS. Behind the load balancer, TLS "
+            f"terminates at the load balancer, so argocd-server may serve plain HTTP{edit}"
+            "Argo CD releases with the `argocd-cmd-params-cm` ConfigMap read the same setting from it:\n```\n"
+            f"kubectl -n {ns} patch configmap argocd-cmd-params-cm --type=merge -p "
+            "'{\"data\": {\"server.insecure\": \"true\"}}'\n"
+            f"kubectl -n {ns} rollout restart deployment {deployment}\n```")
+
+
+def is_argocd_server(pod: dict, container: dict | None) -> bool:
+    if not container:
+        return False
+    labels = meta(pod).get("labels") or {}
+    return "argocd-server" in (labels.get("app.kubernetes.io/name"), container.get("name")) or \
+        "argocd" in container.get("image", "") and "argocd-server" in " ".join(container.get("command", []) +
+                                                                              container.get("args", []))
+
+
+def one(ctx, b):
+    pod, container, number = b.serving()
+    resource, ns = f"Service {b.ref}", b.ref.namespace
+    if pod is None:
+        return ctx.fail(f"No running Pod of Service `{b.ref.namespace}/{b.ref.service}` has a container port "
+                        f"`{b.target_port}` (the Service's targetPort): nothing can answer the health check.",
+                        "Make the Service's `targetPort` name or number a port the Pods' containers declare "
+                        f"(`kubectl get pods -n {ns} -l {b.selector} -o yaml`).", resource=resource)
+    hc, name = health_check(ctx, b), meta(pod)["name"]
+    target = f"{name}:{hc.port}" if hc.scheme == "HTTP" else f"https:{name}:{hc.port}"
+    answer = request(ctx, ns, target, hc.path)
+    what = f"The health check is `{hc.scheme} GET {hc.path}` on port {hc.port} (from {hc.source})"
+    evidence = (f"`GET /api/v1/namespaces/{ns}/pods/{target}/proxy{hc.path}` (redirects not followed) → "
+                + (f"{answer.code}, Location: {answer.location}" if answer.location else
+                   f"{answer.code}" + (f" {answer.text.strip()[:160]}" if answer.code != 200 else "")))
+    say = dict(evidence=evidence, resource=resource)
+    if answer.code == 200 and hc.default:
+        return ctx.warn(f"{what}: with no usable readinessProbe to take it from, the controller asks for `/`, "
+                        f"which Pod `{name}` answers with 200 today. If `/` ever needs a login or redirects, the "
+                        "load balancer marks the backend UNHEALTHY.",
+                        f"Give the container a readinessProbe (httpGet) on port {hc.port} with a cheap path that "
+                        "answers 200 (the controller reads it when it creates the health check), or "
+                        + backend_config_fix(b, hc), **say)
+    if answer.code == 200:
+        return ctx.ok(f"{what}: Pod `{name}` answers 200.", **say)
+    if 300 <= answer.code < 400:
+        https = answer.location.lower().startswith("https:")
+        fix = (argocd_fix(pod, container) + "\nOr " if is_argocd_server(pod, container) else
+               f"Serve `{hc.path}` as plain HTTP with 200 on port {hc.port}: behind the load balancer TLS terminates "
+               "at the load balancer, so the application need not redirect there. Or ")
+        alt = (backend_config_fix(b, hc, "HTTPS", hc.path, "over TLS: load-balancer health checks do not verify "
+                                  "the certificate") if https else backend_config_fix(b, hc))
+        return ctx.fail(f"{what}, and Pod `{name}` answers {answer.code} with `Location: {answer.location}`: the "
+                        f"health endpoint redirects{' (to HTTPS)' if https else ''}; load-balancer health checks need "
+                        "200, so the backend stays UNHEALTHY. (The kubelet's readiness probe counts a 3xx as "
+                        "success, which is why the Pod is Ready anyway.)", fix + alt, **say)
+    return ctx.fail(f"{what}, and Pod `{name}` answers {answer.code} ({answer.text.strip()[:200]}). Load-balancer "
+                    "health checks need 200, so the backend stays UNHEALTHY"
+                    + (": without a usable readinessProbe the controller asks for `/`." if hc.default else "."),
+                    f"Make `{hc.path}` on port {hc.port} answer 200 without authentication, or "
+                    + backend_config_fix(b, hc), **say)
+
+
+def run(ctx):
+    t = targets(ctx)
+    if not t.ingresses:
+        return ctx.skip(t.note)
+    usable = [b for b in all_backends(ctx, t.ingresses) if b.port and b.pods and b.type != "ExternalName"]
+    if not usable:
+        return ctx.skip("No backend Service with running Pods to send the health check to (see "
+                        "ingress/backend-services).")
+    return [one(ctx, b) for b in usable]

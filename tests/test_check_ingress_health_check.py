@@ -1,0 +1,127 @@
+import json
+
+from checks.model import Status
+from tests.helpers import one
+from tests.test_check_ingress_fixtures import (ARGO_POD, REDIRECT, argocd, backend_config, check, container,  # noqa
+                                               http_probe, live, pod, web)
+
+ID = "ingress/health-check-path"
+TEXT = {"Content-Type": "text/plain"}
+
+
+def proxied(kube) -> list[str]:
+    return [c.path for c in kube.calls if "/proxy" in c.path]
+
+
+def test_the_field_reports_argocd_server_redirect(kube, live, settings):
+    world = argocd(kube)
+    f = one(check(ID, settings), Status.FAIL)
+    assert "`HTTP GET /healthz` on port 8080 (from the readinessProbe of container `argocd-server`" in f.detail
+    assert f"answers 307 with `Location: {REDIRECT}`" in f.detail
+    assert "the health endpoint redirects (to HTTPS); load-balancer health checks need 200" in f.detail
+    assert f.evidence == (f"`GET /api/v1/namespaces/argocd/pods/{ARGO_POD}:8080/proxy/healthz` (redirects not "
+                          f"followed) → 307, Location: {REDIRECT}")
+    # the seed's remedy: --insecure on argocd-server's command, as a Deployment patch and as the ConfigMap setting
+    assert "        - argocd-repo-server:8081\n        - --insecure\n" in f.remedy
+    assert ("kubectl -n argocd patch deployment argocd-server --type=json -p '[{\"op\": \"add\", \"path\": "
+            "\"/spec/template/spec/containers/0/command/-\", \"value\": \"--insecure\"}]'") in f.remedy
+    assert ("kubectl -n argocd patch configmap argocd-cmd-params-cm --type=merge -p "
+            "'{\"data\": {\"server.insecure\": \"true\"}}'") in f.remedy
+    assert "kubectl -n argocd rollout restart deployment argocd-server" in f.remedy
+    assert "add `--insecure` to its command (Deployment `argocd/argocd-server`)" in f.remedy
+    assert "    type: HTTPS\n    requestPath: /healthz" in f.remedy
+    # one request, and the redirect was reported, never followed
+    assert world["requests"] == ["/healthz"]
+    assert proxied(kube) == [f"/api/v1/namespaces/argocd/pods/{ARGO_POD}:8080/proxy/healthz"]
+
+
+def test_argocd_with_args_is_patched_in_args(kube, live, settings):
+    argocd(kube)
+    kube.add(pod(ARGO_POD, "argocd", {"app.kubernetes.io/name": "argocd-server"}, [
+        container("dex", "ghcr.io/dexidp/dex:v2.41.1", ((None, 5556),)),
+        container("argocd-server", "quay.io/argoproj/argocd:v2.13.1", ((None, 8080),), http_probe("/healthz", 8080),
+                  args=["/usr/local/bin/argocd-server"])], replica_set="argocd-server-7d4f8b9c5d"))
+    f = one(check(ID, settings), Status.FAIL)
+    assert '"path": "/spec/template/spec/containers/1/args/-"' in f.remedy
+    assert "        args:\n        - /usr/local/bin/argocd-server\n        - --insecure" in f.remedy
+
+
+def test_other_redirects_fail_with_a_backend_config(kube, live, settings):
+    web(kube, readiness=http_probe("/status", 8080),
+        handler=lambda path: (302, {"Location": "/login?next=/status"}, b""))
+    f = one(check(ID, settings), Status.FAIL)
+    assert "answers 302 with `Location: /login?next=/status`: the health endpoint redirects; load-balancer" in f.detail
+    assert "--insecure" not in f.remedy
+    assert "    type: HTTP\n    requestPath: /healthz" in f.remedy
+    assert "kubectl annotate service web -n shop cloud.google.com/backend-config='{\"default\": \"web-hc\"}'" \
+        in f.remedy
+
+
+def test_backend_config_health_check_is_what_is_requested(kube, live, settings):
+    world = web(kube, annotations={"cloud.google.com/backend-config": json.dumps({"ports": {"80": "web-hc"}})},
+                readiness=http_probe("/healthz", 8080),
+                handler=lambda path: (200, TEXT, b"ok") if path == "/ready" else (404, TEXT, b"not found"))
+    kube.add(backend_config("web-hc", "shop", {"requestPath": "/ready", "port": 8080, "type": "HTTP"}))
+    f = one(check(ID, settings), Status.OK)
+    assert "`HTTP GET /ready` on port 8080 (from BackendConfig `shop/web-hc`): Pod `web-6c9f7d8b4-abcde` answers 200" \
+        in f.detail
+    assert world["requests"] == ["/ready"]
+
+
+def test_no_readiness_probe_warns_that_the_default_is_slash(kube, live, settings):
+    world = web(kube)
+    f = one(check(ID, settings), Status.WARN)
+    assert "`HTTP GET /` on port 8080 (from the default, as container `app`" in f.detail
+    assert "has no readinessProbe" in f.detail
+    assert "readinessProbe (httpGet) on port 8080" in f.remedy
+    assert world["requests"] == ["/"]
+
+
+def test_default_path_that_is_not_200_fails(kube, live, settings):
+    web(kube, handler=lambda path: (404, TEXT, b"404 page not found"))
+    f = one(check(ID, settings), Status.FAIL)
+    assert "answers 404" in f.detail and "the controller asks for `/`" in f.detail
+
+
+def test_probe_on_another_port_is_not_used(kube, live, settings):
+    web(kube, readiness=http_probe("/healthz", 9090))
+    f = one(check(ID, settings), Status.WARN)
+    assert "has a readinessProbe on port 9090, not on the serving port 8080" in f.detail
+
+
+def test_named_ports_and_https_probe(kube, live, settings):
+    web(kube, port_name="web", readiness=http_probe("/healthz", "web", "HTTPS"))
+    f = one(check(ID, settings), Status.OK)
+    assert "`HTTPS GET /healthz` on port 8080" in f.detail
+    assert proxied(kube) == ["/api/v1/namespaces/shop/pods/https:web-6c9f7d8b4-abcde:8080/proxy/healthz"]
+
+
+def test_server_error_fails_with_the_status(kube, live, settings):
+    web(kube, readiness=http_probe("/healthz", 8080), handler=lambda path: (500, TEXT, b"db down"))
+    f = one(check(ID, settings), Status.FAIL)
+    assert "answers 500" in f.detail and "need 200" in f.detail
+    assert f.evidence.startswith("`GET /api/v1/namespaces/shop/pods/web-6c9f7d8b4-abcde:8080/proxy/healthz` "
+                                 "(redirects not followed) → 500")
+
+
+def test_nothing_listening_fails_with_the_api_servers_words(kube, live, settings):
+    web(kube, readiness=http_probe("/healthz", 8080))
+    del kube.proxy_handlers[("shop", "web-6c9f7d8b4-abcde", 8080)]
+    f = one(check(ID, settings), Status.FAIL)
+    assert "answers 503" in f.detail and "dial tcp 10.8.0.7:8080: connect: connection refused" in f.detail
+
+
+def test_bot_without_pods_proxy_is_an_error_not_a_verdict(kube, live, settings):
+    web(kube, readiness=http_probe("/healthz", 8080))
+    kube.fail("GET", r"/proxy/", 403, message='pods "web-6c9f7d8b4-abcde" is forbidden: User "gke-bot" cannot get '
+                                              'resource "pods/proxy" in API group "" in the namespace "shop"')
+    f = one(check(ID, settings), Status.ERROR)
+    assert "get pods/proxy in shop" in f.detail
+
+
+def test_named_target_port_that_no_container_has(kube, live, settings):
+    web(kube, port_name="web")
+    kube.add(pod("web-6c9f7d8b4-abcde", "shop", {"app": "web"}, [container(ports=(("http", 8080),))]))
+    f = one(check(ID, settings), Status.FAIL)
+    assert "has a container port `web`" in f.detail
+    assert proxied(kube) == []
