@@ -60,6 +60,7 @@ def main() -> None:
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                    for _ in range(args.workers)]
         sent: dict[str, tuple[str, float]] = {}  # user → (channel, time sent)
+        urls: dict[str, str] = {}
         first_reply: dict[str, float] = {}
         stop = threading.Event()
 
@@ -94,9 +95,11 @@ def main() -> None:
                 workers.append(subprocess.Popen([sys.executable, "-m", "bot", "worker"], env=env,
                                                 start_new_session=True, stdout=subprocess.DEVNULL,
                                                 stderr=subprocess.DEVNULL))
+            response_url = slack.new_response_url()
             body = slash_command_body(text=rnd.choice(COMMANDS), user_id=user, channel_id=channel,
-                                      trigger_id=f"soak-{i}", response_url=slack.new_response_url())
+                                      trigger_id=f"soak-{i}", response_url=response_url)
             sent[user] = (channel, time.monotonic())
+            urls[user] = response_url
             requests.post(f"{r['url']}/slack/events", data=body, headers=sign(SECRET, body), timeout=10)
             time.sleep(rnd.expovariate(args.rate))
 
@@ -120,7 +123,9 @@ def main() -> None:
             w.terminate()
         kube.stop()
         if lost:
-            print("lost:", ", ".join(lost[:20]))
+            for u in lost[:20]:
+                told = [x.get("text", "") for x in slack.responses_to(urls[u])]
+                print(f"lost: {u}: parent={parents.get(u, {}).get('text')!r} told={told!r}")
             sys.exit(1)
 
 

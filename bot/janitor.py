@@ -21,6 +21,7 @@ DATA = "gke-bot:open:data"  # hash: job id → payload JSON
 BEAT_TTL = 6  # seconds a heartbeat lasts
 BEAT_EVERY = 2
 MAX_ATTEMPTS = 2
+ORPHAN_GRACE = 3.0  # seconds a job must stay QUEUED-in-no-queue before it counts as lost
 
 
 def track(redis, job_id: str, payload: dict) -> None:
@@ -71,6 +72,7 @@ class Janitor:
         self.client_factory = client_factory
         self.every = every
         self._stop = threading.Event()
+        self._suspects: dict[str, float] = {}  # job id → when first seen QUEUED in no queue
 
     def start(self) -> "Janitor":
         threading.Thread(target=self._loop, daemon=True, name="janitor").start()
@@ -91,6 +93,8 @@ class Janitor:
         from rq.exceptions import NoSuchJobError
         from rq.job import Job, JobStatus
 
+        from bot.queue import QUEUE_NAME
+
         done = []
         now = time.time()
         deadline = self.settings.job_timeout + 30
@@ -102,9 +106,19 @@ class Janitor:
                 status = None
             alive = self.redis.exists(f"gke-bot:alive:{job_id}")
             age = now - queued_at
+            # A worker killed between taking a job off the queue and starting it leaves it QUEUED
+            # but in no queue: as lost as one killed mid-run.
+            # (A live worker holds a job in that state for milliseconds, so it must stay so for a while.)
+            orphan = (status == JobStatus.QUEUED and age > BEAT_TTL
+                      and self.redis.lpos(f"rq:queue:{QUEUE_NAME}", job_id) is None)
+            if not orphan:
+                self._suspects.pop(job_id, None)
+            else:
+                orphan = now - self._suspects.setdefault(job_id, now) > ORPHAN_GRACE
             if status == JobStatus.FINISHED:
                 decision = "finished"
-            elif status in (JobStatus.FAILED, None) or (status == JobStatus.STARTED and not alive and age > BEAT_TTL):
+            elif status in (JobStatus.FAILED, None) or orphan or (
+                    status == JobStatus.STARTED and not alive and age > BEAT_TTL):
                 decision = "lost"
             elif age > deadline + (0 if status == JobStatus.STARTED else self.settings.job_timeout):
                 decision = "timeout"

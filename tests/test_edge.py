@@ -246,3 +246,14 @@ def test_report_refused_as_too_long_is_uploaded_as_a_file(edge, slack, google):
     content = content.decode() if isinstance(content, bytes) else content
     assert content.startswith("gke-bot why-403 projects/gcpdiag-gke1-aaaa/locations/europe-west4-a/clusters/gke1")
     assert "gke/service-agent-role" in content
+
+
+def test_a_replayed_signed_request_starts_no_second_job(edge, slack):
+    body = slash_command_body(text="why-400 gke1", user_id="U123", channel_id="C123", trigger_id="replay-1",
+                              response_url=slack.new_response_url())
+    headers = sign(SIGNING_SECRET, body)
+    for _ in range(3):  # byte-for-byte the same request, signature included
+        assert requests.post(f"{edge}/slack/events", data=body, headers=headers, timeout=5).status_code == 200
+    final_parent(slack)
+    time.sleep(0.3)
+    assert len([m for m in slack.messages("C123") if not m.get("thread_ts")]) == 1
