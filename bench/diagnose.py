@@ -3,7 +3,7 @@
     python bench/diagnose.py [--latency 0.1] [--repeat 3]
 
 Runs every command in-process against the fake Google and Kubernetes APIs on loopback (each
-Google API answer delayed by --latency seconds) and prints, per command: wall time, requests
+answer delayed by --latency seconds) and prints, per command: wall time, requests
 made, the critical path in round trips (the longest chain of requests each started after the
 previous one answered, from the fakes' request logs), and wall time / latency.
 """
@@ -60,8 +60,8 @@ def main() -> None:
     from checks.gateway import Gateway
 
     google.latency = args.latency
-    kube.latency = args.latency  # honoured by FakeKube when it supports it
-    print(f"latency per Google API call: {args.latency * 1000:.0f} ms; median of {args.repeat} runs")
+    kube.latency = args.latency
+    print(f"latency per Google and Kubernetes API call: {args.latency * 1000:.0f} ms; median of {args.repeat} runs")
     print(f"{'command':34} {'wall ms':>8} {'requests':>9} {'round trips':>12} {'wall/latency':>13}")
     for text in COMMANDS:
         cmd = parse(text)
@@ -77,7 +77,7 @@ def main() -> None:
             walls.append(time.perf_counter() - t0)
             calls = len(gw.calls)
             spans = [(c.at, c.at + args.latency) for c in google.calls if c.path != "/token"]
-            spans += [(c.at, c.at + getattr(kube, "latency", 0.0) + 0.001) for c in kube.calls]
+            spans += [(c.at, c.at + args.latency) for c in kube.calls]
             depths.append(critical_path(spans))
         wall = statistics.median(walls)
         print(f"{text:34} {wall * 1000:8.0f} {calls:9d} {max(depths):12d} {wall / args.latency:13.1f}")

@@ -65,7 +65,7 @@ def _run_one(ctx: Context) -> list[Finding]:
     return [out] if isinstance(out, Finding) else list(out)
 
 
-def diagnose(command: str, ctx: Context, max_workers: int = 8) -> Report:
+def diagnose(command: str, ctx: Context, max_workers: int = 16) -> Report:
     checks = registry.for_command(command)
     report = Report(command=command, cluster=ctx.ref.path)
     if not checks:

@@ -252,3 +252,38 @@ def test_enable_http_load_balancing(served, slack, google, redis_url):
     parent2, reply2 = planned_button(redis_url, slack, "enable_http_load_balancing", "Enable HTTP load balancing", params)
     click(served, slack, reply2, "UAPPROVER")
     outcome(slack, parent2, "already fixed, nothing done")
+
+
+def test_operation_error_is_reported_verbatim(served, slack, google, skewed, redis_url):
+    message = "Insufficient regional quota to satisfy request: resource \"CPUS\": request requires '4.0' and is short '2.0'."
+    google.operation_error = {"code": 8, "message": message}
+    parent, reply = planned_button(redis_url, slack, "upgrade_node_pool", "Upgrade default-pool", POOL)
+    click(served, slack, reply, "UAPPROVER")
+    msg = outcome(slack, parent, "failed: failed")
+    assert message.replace('"', "&quot;") in msg[0]["text"] or message in msg[0]["text"]
+    assert skewed["version"] == POOL["from_version"]
+
+
+def test_cluster_changed_between_check_and_write_is_refused_by_etag(served, slack, google, redis_url):
+    cluster = google.cluster(GKE1, "gke1")
+    params = {"project": GKE1, "location": "europe-west4-a", "cluster": "gke1"}
+    parent, reply = planned_button(redis_url, slack, "enable_http_load_balancing", "Enable HTTP load balancing", params)
+    real_get = google._h_get_cluster
+
+    def get_then_change(*a, **kw):  # someone changes the cluster right after the bot read it
+        out = copy.deepcopy(real_get(*a, **kw))
+        cluster["etag"] = "changed-meanwhile"
+        return out
+    google._h_get_cluster = get_then_change
+    click(served, slack, reply, "UAPPROVER")
+    msg = outcome(slack, parent, "failed: failed")
+    assert "409" in msg[0]["text"]
+    assert cluster["addonsConfig"]["httpLoadBalancing"]["disabled"] is True
+
+
+def test_self_approval_when_allowed(spawn, env, slack, google, broken, redis_url):
+    from tests.conftest import serve_with
+    served = serve_with(spawn, env, redis_url, GKE_BOT_ALLOW_SELF_APPROVAL="true")
+    parent, reply = diagnose(served, slack, user="UAPPROVER")
+    click(served, slack, reply, "UAPPROVER")
+    outcome(slack, parent, "— done")

@@ -44,11 +44,15 @@ BINDINGS = (("clusterrolebindings.list", "list clusterrolebindings (cluster-wide
 def naming(ctx, kind: str, name: str) -> tuple[list[str], str]:
     """The (Cluster)RoleBindings with a subject `kind` `name`, for people; and a note when they are unreadable."""
     found, notes = [], []
-    for call, permission, fn in BINDINGS:
+
+    def listing(call, permission, fn):
         try:
-            items = k8s_json(ctx, call, permission, fn)["items"]
+            return k8s_json(ctx, call, permission, fn)["items"]
         except ApiError as err:
-            notes.append(f"Bindings could not be listed: {err.explain()}")
+            return err
+    for items in ctx.gw.parallel(*[lambda b=b: listing(*b) for b in BINDINGS]):
+        if isinstance(items, ApiError):
+            notes.append(f"Bindings could not be listed: {items.explain()}")
             continue
         for b in items:
             meta, ref = b["metadata"], b.get("roleRef") or {}
@@ -100,8 +104,14 @@ def run(ctx):
         ns, ignored = "", f" `{base}` are cluster-scoped, so `-n {ctx.args['namespace']}` does not apply."
     email, is_group = email_of(principal), principal.startswith("group:")
     user, groups = ("", (email,)) if is_group else (email, ("system:authenticated",))
-    review = ctx.gw.subject_access_review(ctx.ref, user=user, verb=verb, resource=base, namespace=ns, group=group,
-                                          subresource=sub, groups=groups)
+    kind = "Group" if is_group else "User"
+    # The review, and what a denial would need (the bindings naming the principal, the IAM alternative),
+    # at once: a denial then costs no further round trips.
+    review, (found, unread), iam_alternative = ctx.gw.parallel(
+        lambda: ctx.gw.subject_access_review(ctx.ref, user=user, verb=verb, resource=base, namespace=ns,
+                                             group=group, subresource=sub, groups=groups),
+        lambda: naming(ctx, kind, email),
+        lambda: _iam_alternative(ctx, principal, iam_permission(resource, verb)))
     permission = iam_permission(resource, verb)
     scope = f"in namespace `{ns}`" if ns else "cluster-wide"
     what = f"`{verb} {resource}{'.' + group if group else ''}` {scope}"
@@ -119,8 +129,6 @@ def run(ctx):
             return ctx.warn(f"RBAC lets group `{email}` {what} on `{ctx.ref.name}` ({by}), but its members do not "
                             f"get it.{ignored}", enable_groups, evidence=asked)
         return ctx.ok(f"`{principal}` may {what} on `{ctx.ref.name}`: {by}.{ignored}", evidence=asked)
-    kind = "Group" if is_group else "User"
-    found, unread = naming(ctx, kind, email)
     bound = (f"Bindings that name {kind} `{email}` (none allows this): " + "; ".join(found) + "."
              if found else f"No RoleBinding or ClusterRoleBinding names {kind} `{email}`.")
     caveat = (" A Google group is asked as the group alone: RBAC decides; IAM roles granted to the group apply to "
@@ -134,5 +142,5 @@ def run(ctx):
         + ignored,
         f"Grant it with Kubernetes RBAC (a cluster admin runs `kubectl apply -f rbac.yaml` on `{ctx.ref.name}`):\n"
         f"```\n{rbac_yaml(email, resource, [verb], ns, group, kind)}\n```\n"
-        + _iam_alternative(ctx, principal, permission) + (f"\n{enable_groups}" if groups_off else ""),
+        + iam_alternative + (f"\n{enable_groups}" if groups_off else ""),
         evidence=asked)

@@ -21,6 +21,7 @@ import re
 import secrets
 import threading
 import time
+import uuid
 import traceback
 import urllib.parse
 from contextlib import contextmanager
@@ -235,6 +236,7 @@ class FakeGoogle:
         self.calls: list[Call] = []
         self.latency = 0.0
         self.operation_polls = 1
+        self.operation_error: dict | None = None  # e.g. {"code": 9, "message": "..."}: the next operation fails so
         self.troubleshooter_enabled = False
         self.on_set_iam_policy: Callable[[str], None] | None = None
         self._lock = threading.Lock()
@@ -519,7 +521,11 @@ class FakeGoogle:
 
     def _h_update_cluster(self, req, body, p, loc, c):
         st, cl = self._find_cluster(p, loc, c)
-        update = body.get("update", {})
+        update = dict(body.get("update", {}))
+        etag = update.pop("etag", None)
+        if etag and cl.get("etag") and etag != cl["etag"]:
+            raise GoogleError(409, "Cluster etag does not match the current etag; the cluster changed meanwhile.",
+                              "ABORTED")
 
         def apply():
             for key, value in update.items():
@@ -529,6 +535,7 @@ class FakeGoogle:
                     cl["currentMasterVersion"] = value
                 elif key.startswith("desired"):  # desiredFooBar -> fooBar, replaced whole
                     cl[key[7].lower() + key[8:]] = value
+            cl["etag"] = str(uuid.uuid4())  # every change gives the cluster a new etag
         op_type = "UPGRADE_MASTER" if "desiredMasterVersion" in update else "UPDATE_CLUSTER"
         return self._start_operation(st, cl, op_type, "", apply)
 
@@ -551,6 +558,10 @@ class FakeGoogle:
 
     def _finish(self, op: dict) -> None:
         _, apply = self._pending.pop(op["name"])
+        if self.operation_error:  # GKE reports a failed operation as DONE with `error` and statusMessage
+            err, self.operation_error = self.operation_error, None
+            op.update(status="DONE", endTime=_now(), error=err, statusMessage=err.get("message", ""))
+            return
         apply()
         op.update(status="DONE", endTime=_now())
 

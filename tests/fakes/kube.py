@@ -15,6 +15,7 @@ import re
 import ssl
 import tempfile
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -165,6 +166,7 @@ class FakeKube:
         self.require_type_meta = True      # reject SARs without apiVersion/kind (see module notes in tests)
         self.proxy_handlers: dict = {}     # (namespace, pod, port) -> fn(path, headers) -> (status, headers, body)
         self.calls: list[Call] = []
+        self.latency = 0.0                 # seconds slept before answering each request (benchmarks)
         self._objects: dict[tuple, dict] = {}    # (group, plural, namespace, name) -> object
         self._resources: dict[tuple, dict] = {}  # (group, plural) -> {"kind", "namespaced", "versions"}
         self._failures: list[dict] = []
@@ -261,6 +263,8 @@ class FakeKube:
         body = request.get_data()
         self.calls.append(Call(request.method, request.path, request.query_string.decode(), body,
                                dict(request.headers)))
+        if self.latency:
+            time.sleep(self.latency)
         try:
             if failure := self._take_failure(request.method, request.path):
                 raise KubeError(failure["code"], failure["message"])
