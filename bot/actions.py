@@ -10,6 +10,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import render
 from bot.config import Settings
+from bot.queue import QueueUnavailable
 from bot.store import Plan, Store
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,10 @@ def replace_actions(blocks: list[dict], plan_id: str, text: str) -> list[dict]:
     return out
 
 
+class ApproversUnknown(Exception):
+    """Approver groups could not be resolved right now."""
+
+
 class Approvals:
     """GKE_BOT_APPROVERS: user ids, and user-group ids resolved with usergroups.users.list (cached)."""
 
@@ -46,9 +51,8 @@ class Approvals:
             return hit[1]
         try:
             members = set(client.usergroups_users_list(usergroup=group).get("users", []))
-        except SlackApiError as exc:
-            log.warning("cannot resolve user group %s: %s", group, exc.response.get("error"))
-            members = set()
+        except SlackApiError as exc:  # not cached: a passing failure must not lock approvers out for long
+            raise ApproversUnknown(f"could not read user group {group} ({exc.response.get('error')})") from exc
         with self._lock:
             self._cache[group] = (time.monotonic() + GROUP_TTL, members)
         return members
@@ -65,6 +69,15 @@ class Remediations:
         self.approvals = Approvals(settings)
 
     def click(self, client, body: dict, action: dict, private) -> None:
+        """A fix button was clicked (runs after the ack). Every outcome is answered and audited."""
+        try:
+            self._click(client, body, action, private)
+        except Exception as exc:  # noqa: BLE001 - runs on a pool: never lose a click silently
+            log.exception("fix click failed")
+            private(render.error_text(f"Your click could not be handled ({type(exc).__name__}); nothing was done. "
+                                      "Try again in a minute."))
+
+    def _click(self, client, body: dict, action: dict, private) -> None:
         user = body.get("user", {}).get("id", "")
         plan_id = str(action.get("value", ""))[:64]
         container = body.get("container", {})
@@ -83,7 +96,14 @@ class Remediations:
             self.store.audit("denied", user=user, plan=plan, result=f"clicked in another channel {channel}")
             private(render.error_text("This fix belongs to another conversation; nothing was done."))
             return
-        if not self.approvals.allows(client, user):
+        try:
+            allowed = self.approvals.allows(client, user)
+        except ApproversUnknown as exc:
+            self.store.audit("failed", user=user, plan=plan, result=str(exc))
+            private(render.error_text(f"I could not check who may approve ({render.escape(str(exc))}); nothing was "
+                                      "done. Try again in a minute."))
+            return
+        if not allowed:
             self.store.audit("denied", user=user, plan=plan, result="not an approver")
             private(render.error_text("Only approvers (GKE_BOT_APPROVERS) can run fixes; nothing was done. "
                                       "Ask one of them to click."))
@@ -98,22 +118,32 @@ class Remediations:
             self.store.audit("duplicate", user=user, plan=plan, result=f"already approved by {holder}")
             private(render.error_text(f"Already approved by {render.mention(holder)}; it runs once."))
             return
+        text = body.get("message", {}).get("text", "gke-bot")
         blocks = replace_actions(body.get("message", {}).get("blocks", []), plan.id,
                                  f":hourglass_flowing_sand: Approved by {render.mention(user)} at {hhmm()} — running…")
         try:
-            client.chat_update(channel=channel, ts=message_ts, blocks=blocks,
-                               text=body.get("message", {}).get("text", "gke-bot"))
+            self.queue.enqueue({"kind": "remediate", "plan_id": plan.id, "approver": user, "channel": channel,
+                                "message_ts": message_ts, "blocks": blocks, "text": text})
+        except QueueUnavailable:
+            self.store.release_plan(plan.id)  # nothing ran: the button stays usable
+            self.store.audit("failed", user=user, plan=plan, result="queue unavailable; nothing done")
+            private(render.error_text("The job queue is unavailable, so the fix did not start; nothing was done. "
+                                      "Click again in a minute."))
+            return
+        self.store.audit("approved", user=user, plan=plan, result="queued")
+        try:
+            client.chat_update(channel=channel, ts=message_ts, blocks=blocks, text=text)
         except SlackApiError as exc:
             log.warning("could not replace the button: %s", exc.response.get("error"))
-        self.store.audit("approved", user=user, plan=plan, result="queued")
-        self.queue.enqueue({"kind": "remediate", "plan_id": plan.id, "approver": user, "channel": channel,
-                            "message_ts": message_ts, "blocks": blocks, "text": body.get("message", {}).get("text", "")})
 
     def audit_text(self, client, user: str, n: int) -> str:
         if self.store is None:
             return render.error_text("The audit trail needs Redis (REDIS_URL).")
-        if not self.approvals.allows(client, user):
-            return render.error_text("Only approvers can read the audit trail.")
+        try:
+            if not self.approvals.allows(client, user):
+                return render.error_text("Only approvers can read the audit trail.")
+        except ApproversUnknown as exc:
+            return render.error_text(f"I could not check who may read it ({render.escape(str(exc))}).")
         rows = self.store.audit_entries(n)
         if not rows:
             return "No remediation has been clicked yet."
@@ -126,7 +156,7 @@ class Remediations:
 def run_remediation(settings: Settings, client, payload: dict) -> dict:
     """Worker side: re-check, execute once, report in the thread, audit the result."""
     from bot.store import store_for
-    from checks.fixes import ALREADY, DONE, execute
+    from checks.fixes import ALREADY, DONE, RUNNING, execute
     from checks.gateway import Gateway
 
     store = store_for(settings)
@@ -150,16 +180,21 @@ def run_remediation(settings: Settings, client, payload: dict) -> dict:
             log.warning("progress update failed: %s", exc.response.get("error"))
 
     try:
-        gw = Gateway(settings.google_api_url)
+        gw = Gateway(settings.google_api_url, deadline=time.monotonic() + settings.remediation_timeout - 60)
         outcome = execute(gw, plan.kind, plan.params, progress, settings.op_poll_seconds)
     except Exception as exc:  # noqa: BLE001 - report, never go silent
         log.exception("remediation crashed")
         from checks.fixes import FAILED, Outcome
         outcome = Outcome(FAILED, f"{type(exc).__name__}: {exc}"[:300])
     ok = outcome.status in (DONE, ALREADY)
-    word = ("done" if outcome.status == DONE else "already fixed, nothing done") if ok else f"failed: {outcome.status}"
-    store.audit("succeeded" if ok else "failed", user=approver, plan=plan, result=f"{outcome.status}: {outcome.message}")
-    icon = ":white_check_mark:" if ok else ":x:"
+    if outcome.status == RUNNING:
+        word, event, icon = "still running in GKE", "running", ":hourglass_flowing_sand:"
+    elif ok:
+        word, event, icon = ("done" if outcome.status == DONE else "already fixed, nothing done"), "succeeded", \
+            ":white_check_mark:"
+    else:
+        word, event, icon = f"failed: {outcome.status}", "failed", ":x:"
+    store.audit(event, user=approver, plan=plan, result=f"{outcome.status}: {outcome.message}")
     client.chat_postMessage(channel=channel, thread_ts=plan.thread_ts,
                             text=f"{icon} *{render.escape(plan.label)}* (approved by {render.mention(approver)}) — "
                                  f"{word}. {render.escape(outcome.message)}")

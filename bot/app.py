@@ -24,6 +24,7 @@ from bot.store import store_for
 
 log = logging.getLogger(__name__)
 _MENTION = re.compile(r"^\s*<@[A-Z0-9]+(?:\|[^>]*)?>\s*")
+_LINK = re.compile(r"<(?:mailto:)?([^<>|@!#][^<>|]*)(?:\|([^<>]*))?>")
 QUEUE_DOWN = ":hourglass: The job queue is unavailable right now, so I could not start the diagnosis. Try again in a minute."
 
 
@@ -70,9 +71,7 @@ class Edge:
             return
         if cmd.name == "audit":
             ack()
-            self.after_ack.submit(lambda: respond(
-                text=self.remediations.audit_text(client, command["user_id"], cmd.args["n"]),
-                response_type="ephemeral", replace_original=False))
+            self.after_ack.submit(self._audit_reply, client, respond, command["user_id"], cmd.args["n"])
             return
         ack()
         HANDLER_SECONDS.labels("command").observe(time.perf_counter() - t0)
@@ -81,12 +80,27 @@ class Edge:
             self.start, client, cmd, key, channel=command["channel_id"], user=command["user_id"], thread_ts=None,
             private=lambda msg: respond(text=msg, response_type="ephemeral", replace_original=False))
 
+    def _audit_reply(self, client, respond, user: str, n: int) -> None:
+        try:
+            text = self.remediations.audit_text(client, user, n)
+        except Exception as exc:  # noqa: BLE001 - e.g. Redis down: say so
+            log.warning("audit read failed: %s", type(exc).__name__)
+            text = render.error_text("The audit trail cannot be read right now; try again in a minute.")
+        respond(text=text, response_type="ephemeral", replace_original=False)
+
     # ---- events -------------------------------------------------------------------------------
     def on_mention(self, ack, event, body, client):
         ack()
-        text = _MENTION.sub("", event.get("text", ""), count=1)
+        # Slack turns emails and links into <mailto:a@b|a@b> and <url|label>: give the grammar the text.
+        text = _LINK.sub(lambda m: m.group(2) or m.group(1), _MENTION.sub("", event.get("text", ""), count=1))
         channel, user = event["channel"], event.get("user", "")
         thread_ts = event.get("thread_ts") or event["ts"]
+        key = f"evt:{body.get('event_id') or event['ts']}"
+        try:
+            if not self.queue.claim(f"{key}:seen"):
+                return  # a Slack retry of an event already handled
+        except QueueUnavailable:
+            pass
         try:
             cmd = parse(text)
         except GrammarError as err:
@@ -151,10 +165,15 @@ class Edge:
                    "user": user, "text": cmd.text, "command": cmd.to_json(), "coalesce_key": coalesce}
         try:
             self.queue.enqueue(payload)
-        except QueueUnavailable:
+        except Exception as exc:  # noqa: BLE001 - the parent must not stay "checking…"
             QUEUE_ERRORS.inc()
+            log.warning("could not queue %s: %s", cmd.name, type(exc).__name__)
             self._release(coalesce)
-            client.chat_update(channel=channel, ts=status_ts, text=render.parent_text(user, cmd.text, QUEUE_DOWN))
+            try:
+                client.chat_update(channel=channel, ts=status_ts,
+                                   text=render.parent_text(user, cmd.text, QUEUE_DOWN))
+            except SlackApiError:
+                private(QUEUE_DOWN)
             return
         ENQUEUED.labels(self.queue.backend).inc()
         COMMANDS.labels(cmd.name, "queued").inc()

@@ -26,9 +26,9 @@ def _rate(name: str, value: str) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class Settings:
-    slack_bot_token: str = ""
-    slack_signing_secret: str = ""
-    slack_app_token: str = ""
+    slack_bot_token: str = field(default="", repr=False)  # a secret: never in a repr or a log
+    slack_signing_secret: str = field(default="", repr=False)  # a secret: never in a repr or a log
+    slack_app_token: str = field(default="", repr=False)  # a secret: never in a repr or a log
     slack_api_url: str = "https://slack.com/api/"
     redis_url: str = ""
     projects: tuple[str, ...] = ()
@@ -37,6 +37,7 @@ class Settings:
     google_api_url: str = ""
     port: int = 3000
     job_timeout: int = 300
+    remediation_timeout: int = 3600
     plan_ttl: int = 24 * 3600
     op_poll_seconds: float = 10.0
     janitor_seconds: float = 5.0
@@ -53,6 +54,9 @@ class Settings:
         timeout = env.get("GKE_BOT_JOB_TIMEOUT", "300")
         if not timeout.isdigit():
             raise ConfigError(f"GKE_BOT_JOB_TIMEOUT must be a number of seconds, got {timeout!r}")
+        fix_timeout = env.get("GKE_BOT_REMEDIATION_TIMEOUT", "3600")
+        if not fix_timeout.isdigit():
+            raise ConfigError(f"GKE_BOT_REMEDIATION_TIMEOUT must be a number of seconds, got {fix_timeout!r}")
         plan_ttl = env.get("GKE_BOT_PLAN_TTL", str(24 * 3600))
         if not plan_ttl.isdigit():
             raise ConfigError(f"GKE_BOT_PLAN_TTL must be a number of seconds, got {plan_ttl!r}")
@@ -79,6 +83,7 @@ class Settings:
             google_api_url=(env.get("GKE_BOT_GOOGLE_API_URL") or "").rstrip("/"),
             port=int(port),
             job_timeout=int(timeout),
+            remediation_timeout=int(fix_timeout),
             plan_ttl=int(plan_ttl),
             op_poll_seconds=poll,
             janitor_seconds=janitor,

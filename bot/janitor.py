@@ -97,36 +97,45 @@ class Janitor:
 
         done = []
         now = time.time()
-        deadline = self.settings.job_timeout + 30
         for raw_id, queued_at in self.redis.zrange(OPEN, 0, -1, withscores=True):
             job_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
             try:
-                status = Job.fetch(job_id, connection=self.redis, serializer=self.queue.serializer).get_status()
+                job = Job.fetch(job_id, connection=self.redis, serializer=self.queue.serializer)
+                status, started = job.get_status(), _epoch(job.started_at)
             except NoSuchJobError:
-                status = None
+                job, status, started = None, None, None
             alive = self.redis.exists(f"gke-bot:alive:{job_id}")
             age = now - queued_at
-            # A worker killed between taking a job off the queue and starting it leaves it QUEUED
-            # but in no queue: as lost as one killed mid-run.
-            # (A live worker holds a job in that state for milliseconds, so it must stay so for a while.)
-            orphan = (status == JobStatus.QUEUED and age > BEAT_TTL
-                      and self.redis.lpos(f"rq:queue:{QUEUE_NAME}", job_id) is None)
-            if not orphan:
+            running_for = now - started if started else age
+            # Suspicious states must last a while before they count (each is normal for milliseconds):
+            # - RQ does not know the job (it is tracked a moment before RQ stores it; or its data is gone);
+            # - QUEUED but in no queue (a worker took it off the queue and died before starting it);
+            # - STARTED without a heartbeat (the work horse was killed; it beats within seconds of starting).
+            suspicious = (
+                status is None
+                or (status == JobStatus.QUEUED and self.redis.lpos(f"rq:queue:{QUEUE_NAME}", job_id) is None)
+                or (status == JobStatus.STARTED and not alive and running_for > BEAT_TTL))
+            if not suspicious:
                 self._suspects.pop(job_id, None)
-            else:
-                orphan = now - self._suspects.setdefault(job_id, now) > ORPHAN_GRACE
+            elif now - self._suspects.setdefault(job_id, now) > ORPHAN_GRACE:
+                suspicious = "lost"
             if status == JobStatus.FINISHED:
                 decision = "finished"
-            elif status in (JobStatus.FAILED, None) or orphan or (
-                    status == JobStatus.STARTED and not alive and age > BEAT_TTL):
+            elif status == JobStatus.FAILED or suspicious == "lost":
                 decision = "lost"
-            elif age > deadline + (0 if status == JobStatus.STARTED else self.settings.job_timeout):
+            elif running_for > self.settings.job_timeout + 30 or age > 2 * self.settings.job_timeout + 30:
                 decision = "timeout"
             else:
                 continue
             if not self.redis.set(f"gke-bot:sweep:{job_id}", "1", nx=True, ex=60):
                 continue  # another worker's janitor is on it
+            if decision == "timeout" and job is not None:
+                try:
+                    job.cancel()  # a job still queued must not run after its thread was told
+                except Exception:  # noqa: BLE001 - already running or gone
+                    pass
             self._act(job_id, decision)
+            self._suspects.pop(job_id, None)
             done.append((job_id, decision))
         return done
 
@@ -134,13 +143,12 @@ class Janitor:
         raw = self.redis.hget(DATA, job_id)
         payload = json.loads(raw) if raw else {}
         attempt = int(payload.get("attempt", 1))
-        retry = decision == "lost" and attempt < MAX_ATTEMPTS
-        answered(self.redis, job_id, "" if retry else payload.get("coalesce_key", ""))
         if decision == "finished" or not raw:
+            answered(self.redis, job_id)
             return
-        if retry:
-            payload["attempt"] = attempt + 1
-            new_id = self.queue.enqueue(payload)
+        if decision == "lost" and attempt < MAX_ATTEMPTS:
+            new_id = self.queue.enqueue(dict(payload, attempt=attempt + 1))  # first: if it fails, still tracked
+            answered(self.redis, job_id)
             log.warning("job %s was lost (its worker stopped); queued again as %s", job_id, new_id)
             return
         from bot import render
@@ -148,8 +156,14 @@ class Janitor:
         why = ("the worker running it stopped, twice" if decision == "lost" else
                f"it did not finish within {self.settings.job_timeout} s")
         thread = Thread(self.client_factory(), payload)
-        try:
-            thread.reply(render.error_text(f"The diagnosis was lost: {why}. Please run it again."))
-            thread.status(":warning: lost (see thread)")
-        except Exception:  # noqa: BLE001
-            log.exception("could not report lost job %s", job_id)
+        thread.reply(render.error_text(f"The diagnosis was lost: {why}. Please run it again."))
+        thread.status(":warning: lost (see thread)")
+        answered(self.redis, job_id, payload.get("coalesce_key", ""))
+
+
+def _epoch(when) -> float | None:
+    """A datetime from RQ (aware, or naive UTC) as seconds since the epoch."""
+    if when is None:
+        return None
+    from datetime import timezone
+    return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()

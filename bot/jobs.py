@@ -24,14 +24,32 @@ _email_cache: dict[str, tuple[float, str]] = {}
 EMAIL_TTL = 3600.0
 
 
-def asker_principal(client, user_id: str) -> str:
-    """`user:EMAIL` from the Slack profile (cached), or '' when the profile shows no email."""
+def asker_principal(client, user_id: str, cache=None) -> str:
+    """`user:EMAIL` from the Slack profile, or '' when the profile shows no email.
+
+    Cached for an hour: in this process, and in Redis when given (RQ forks a process per job).
+    """
     hit = _email_cache.get(user_id)
     if hit and hit[0] > time.monotonic():
         return hit[1]
-    resp = client.users_info(user=user_id)
-    email = (resp.get("user") or {}).get("profile", {}).get("email", "")
-    principal = f"user:{email}" if email else ""
+    key = f"gke-bot:principal:{user_id}"
+    cached = None
+    if cache is not None:
+        try:
+            cached = cache.get(key)
+        except Exception:  # noqa: BLE001 - a cache miss
+            cached = None
+    if cached is not None:
+        principal = cached.decode() if isinstance(cached, bytes) else cached
+    else:
+        resp = client.users_info(user=user_id)
+        email = (resp.get("user") or {}).get("profile", {}).get("email", "")
+        principal = f"user:{email}" if email else ""
+        if cache is not None:
+            try:
+                cache.set(key, principal, ex=int(EMAIL_TTL))
+            except Exception:  # noqa: BLE001
+                pass
     _email_cache[user_id] = (time.monotonic() + EMAIL_TTL, principal)
     return principal
 
@@ -92,11 +110,17 @@ def _diagnose(settings: Settings, client, payload: dict, redis) -> dict:
     started = time.monotonic()
     try:
         cmd = Command.from_json(payload["command"])
-        principal = cmd.principal or (asker_principal(client, thread.user) if thread.user else "")
         args = dict(cmd.args)
-        if not cmd.principal and not principal:
-            args["principal_note"] = ("Your Slack profile shows no email address, so I cannot tell which Google "
-                                      "account is yours: add `--as user:EMAIL`.")
+        principal = cmd.principal
+        if not principal and thread.user:
+            try:
+                principal = asker_principal(client, thread.user, redis)
+                if not principal:
+                    args["principal_note"] = ("Your Slack profile shows no email address, so I cannot tell which "
+                                              "Google account is yours: add `--as user:EMAIL`.")
+            except SlackApiError as exc:  # the checks that do not depend on the asker still run
+                args["principal_note"] = (f"I could not read your Slack profile ({exc.response.get('error')}), so "
+                                          "I cannot tell which Google account is yours: add `--as user:EMAIL`.")
         gw = Gateway(settings.google_api_url, deadline=started + max(10, settings.job_timeout - 20),
                      shared_cache=redis)
         report = run_command(gw, cmd.name, cmd.cluster, settings.projects, principal, args)
@@ -116,16 +140,21 @@ def _diagnose(settings: Settings, client, payload: dict, redis) -> dict:
 def post_report(thread: Thread, report: Report, store=None) -> None:
     if not report.findings:
         thread.reply(render.error_text(render.escape(report.note or "No findings.")))
-        thread.status(":warning: " + render.escape((report.note or "no findings").splitlines()[0])[:300])
+        thread.status(":warning: " + render.escape((report.note or "no findings").splitlines()[0][:300]))
         return
     plans = {}
     if store is not None:
-        for i, f in enumerate(report.findings):
-            if f.remediation:
-                rem = f.remediation
-                plans[i] = store.new_plan(kind=rem.kind, label=rem.label, summary=rem.summary, params=rem.params,
-                                          channel=thread.channel, thread_ts=thread.thread_ts,
-                                          requester=thread.user, cluster=report.cluster).id
+        try:
+            for i, f in enumerate(report.findings):
+                if f.remediation:
+                    rem = f.remediation
+                    plans[i] = store.new_plan(kind=rem.kind, label=rem.label, summary=rem.summary,
+                                              params=rem.params, channel=thread.channel, thread_ts=thread.thread_ts,
+                                              requester=thread.user, cluster=report.cluster).id
+        except Exception as exc:  # noqa: BLE001 - buttons are optional; the report is not
+            log.warning("could not save fix plans (%s); posting without buttons", type(exc).__name__)
+            plans = {}
+            report.note = "Fix buttons are unavailable right now (Redis); the fixes are in each finding."
     try:
         for message in render.report_messages(report, plans):
             thread.reply(message["text"], message["blocks"])

@@ -47,13 +47,12 @@ class InProcessQueue:
             self._claims.pop(key, None)
 
     def hits(self, key: str, window: int) -> int:
-        """Count one more event in the current `window`-second bucket of `key`; return the count."""
+        """Count one more event for `key` in a window of `window` seconds that opens at its first event."""
         now = time.monotonic()
-        bucket = f"{key}:{int(time.time() // window)}"
         with self._lock:
-            count, exp = self._counts.get(bucket, (0, now + window))
             self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
-            self._counts[bucket] = (count + 1, exp)
+            count, exp = self._counts.get(key, (0, now + window))
+            self._counts[key] = (count + 1, exp)
             return count + 1
 
     def claim(self, key: str, ttl: int = 600) -> bool:
@@ -108,7 +107,9 @@ class RQQueue:
         try:
             if payload.get("kind", "diagnose") == "diagnose":
                 track(self._redis, job_id, payload)
-            self._queue().enqueue(JOB_FUNC, payload, job_id=job_id, job_timeout=self.settings.job_timeout,
+            timeout = (self.settings.remediation_timeout if payload.get("kind") == "remediate"
+                       else self.settings.job_timeout)
+            self._queue().enqueue(JOB_FUNC, payload, job_id=job_id, job_timeout=timeout,
                                   result_ttl=3600, failure_ttl=86400)
         except RedisError as exc:
             raise QueueUnavailable(str(exc)) from exc
@@ -129,14 +130,14 @@ class RQQueue:
             raise QueueUnavailable(str(exc)) from exc
 
     def hits(self, key: str, window: int) -> int:
-        """Count one more event in the current `window`-second bucket of `key`; return the count."""
+        """Count one more event for `key` in a window of `window` seconds that opens at its first event."""
         from redis.exceptions import RedisError
-        bucket = f"gke-bot:rate:{key}:{int(time.time() // window)}"
+        bucket = f"gke-bot:rate:{key}"
         try:
             with self._redis.pipeline() as p:
+                p.set(bucket, 0, ex=window, nx=True)
                 p.incr(bucket)
-                p.expire(bucket, window + 1)
-                return int(p.execute()[0])
+                return int(p.execute()[1])
         except RedisError as exc:
             raise QueueUnavailable(str(exc)) from exc
 

@@ -49,6 +49,9 @@ def _chunks(text: str, size: int = MAX_SECTION) -> list[str]:
         cut = text.rfind("\n", 0, limit)
         if cut <= limit // 2:
             cut = limit
+            amp = text.rfind("&", cut - 6, cut)  # never split an escape such as &amp;
+            if amp != -1 and ";" not in text[amp:cut]:
+                cut = amp
         piece, rest = text[:cut], text[cut:].lstrip("\n")
         if piece.count("```") % 2:
             piece += "\n```"
@@ -112,7 +115,7 @@ def remediation_actions(f: Finding, plan_id: str) -> dict:
             "style": "danger" if rem.kind.startswith("grant") else "primary",
             "confirm": {
                 "title": {"type": "plain_text", "text": "Run this fix?"},
-                "text": {"type": "mrkdwn", "text": escape(rem.summary)[:300]},
+                "text": {"type": "mrkdwn", "text": escape(rem.summary[:300])},
                 "confirm": {"type": "plain_text", "text": "Run it"},
                 "deny": {"type": "plain_text", "text": "Cancel"},
             },

@@ -64,6 +64,9 @@ class Store:
         ok = self.redis.set(f"gke-bot:plan:{plan_id}:lock", who, nx=True, ex=self.plan_ttl + 3600)
         return who if ok else None
 
+    def release_plan(self, plan_id: str) -> None:
+        self.redis.delete(f"gke-bot:plan:{plan_id}:lock")
+
     def plan_holder(self, plan_id: str) -> str:
         raw = self.redis.get(f"gke-bot:plan:{plan_id}:lock")
         return raw.decode() if isinstance(raw, bytes) else (raw or "")

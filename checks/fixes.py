@@ -25,6 +25,7 @@ from checks.iam import has_role
 from checks.model import ClusterRef
 
 DONE, ALREADY, DRIFTED, REFUSED, FAILED = "done", "already_fixed", "drifted", "refused", "failed"
+RUNNING = "still_running"
 IAM_RETRIES = 6
 
 
@@ -81,9 +82,20 @@ def grant_service_agent(gw: Gateway, params: dict, progress: Progress, poll: flo
 def _poll(gw: Gateway, ref: ClusterRef, op, progress: Progress, poll: float, what: str) -> Outcome:
     name = f"projects/{ref.project}/locations/{ref.location}/operations/{op.name}"
     progress(f"{what}: operation `{op.name}` is running…")
+    transient = 0
     while op.status != container_v1.Operation.Status.DONE:
+        if gw.deadline is not None and time.monotonic() + poll > gw.deadline:
+            return Outcome(RUNNING, f"{what}: operation `{op.name}` is still running; follow it with "
+                                    f"`gcloud container operations describe {op.name} --location={ref.location} "
+                                    f"--project={ref.project}`.")
         time.sleep(poll)
-        op = gw.container.get_operation(name=name)
+        try:
+            op = gw.container.get_operation(name=name)
+            transient = 0
+        except (gexc.ServiceUnavailable, gexc.TooManyRequests, gexc.InternalServerError, gexc.GatewayTimeout):
+            transient += 1  # the operation goes on: a passing error while watching it is no failure
+            if transient > 5:
+                raise
     error = op.error.message if op.error and op.error.message else op.status_message
     if error:
         return Outcome(FAILED, f"{what}: operation `{op.name}` failed: {error}")

@@ -22,11 +22,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
 import google.auth
+import google.auth.exceptions
 import google.auth.transport.requests
 import requests
 from google.api_core import exceptions as gexc
 from google.cloud import container_v1, resourcemanager_v3, service_usage_v1
 from google.iam.v1 import iam_policy_pb2, options_pb2, policy_pb2
+from kubernetes import client as k8s_client
 
 from checks.iam import sa_project
 from checks.model import ClusterRef
@@ -38,6 +40,19 @@ RETRYABLE = {429, 500, 502, 503, 504}
 _ROLE_TTL = 3600.0
 _role_cache: dict[str, tuple[float, dict]] = {}  # across jobs in one process
 _role_lock = threading.Lock()
+
+
+K8S_TIMEOUT = (5, 30)  # seconds to connect, to read: a private endpoint must not hang a job
+
+
+class TimedApiClient(k8s_client.ApiClient):
+    """A kubernetes ApiClient whose every request has a timeout unless the caller gave one (the
+    generated APIs pass None, which urllib3 takes as "wait forever")."""
+
+    def call_api(self, *args, **kwargs):
+        if kwargs.get("_request_timeout") is None:
+            kwargs["_request_timeout"] = K8S_TIMEOUT
+        return super().call_api(*args, **kwargs)
 
 
 class ApiError(Exception):
@@ -67,6 +82,12 @@ class ApiError(Exception):
 
 
 _PERM_RE = re.compile(r"[Pp]ermission[s]?\(?s?\)? ?['\"]?([a-z]+\.[a-zA-Z]+\.[a-zA-Z]+)")
+
+
+def _auth_error(exc: Exception) -> "ApiError":
+    return ApiError("oauth2.googleapis.com", "token refresh", 503 if "Transport" in type(exc).__name__ else 401,
+                    type(exc).__name__, f"the bot could not get an access token for its own credentials: "
+                                        f"{str(exc).splitlines()[0][:200]}", "")
 
 
 def _from_google(exc: gexc.GoogleAPICallError, api: str, call: str, permission: str) -> ApiError:
@@ -173,6 +194,8 @@ class Gateway:
                 err = exc
             except requests.RequestException as exc:
                 err = ApiError(api, call, 503, "UNAVAILABLE", f"connection failed: {type(exc).__name__}", permission)
+            except google.auth.exceptions.GoogleAuthError as exc:
+                err = _auth_error(exc)
             delay = min(4.0, 0.25 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
             out_of_time = self.deadline is not None and time.monotonic() + delay > self.deadline
             if err.code not in RETRYABLE or attempt >= 4 or out_of_time:
@@ -318,8 +341,11 @@ class Gateway:
         """A valid OAuth access token of the bot's identity, refreshed before expiry."""
         with self._lock:
             creds = self.credentials
-            if not creds.valid or (creds.expiry and creds.expiry.timestamp() - time.time() < 300):
-                creds.refresh(google.auth.transport.requests.Request())
+            if not creds.valid:  # `valid` already allows google-auth's refresh margin before expiry
+                try:
+                    creds.refresh(google.auth.transport.requests.Request())
+                except google.auth.exceptions.GoogleAuthError as exc:
+                    raise _auth_error(exc) from exc
             return creds.token
 
     def kube(self, ref: ClusterRef):
@@ -352,7 +378,7 @@ class Gateway:
             # Never follow redirects (a redirect is a finding to report, not a request to make),
             # and retry a connection failure once.
             cfg.retries = urllib3.Retry(total=1, redirect=False)
-            return k8s.ApiClient(cfg)
+            return TimedApiClient(cfg)
         return self.memo(("kube", ref.path), build)
 
     def k8s(self, ref: ClusterRef, call: str, fn: Callable[[Any], Any], permission: str = "") -> Any:

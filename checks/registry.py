@@ -58,10 +58,10 @@ CHECKS: dict[str, Check] = _load()
 
 
 def for_command(command: str) -> list[Check]:
-    """Checks of a command, in their stable order. `doctor` runs every cluster-level check."""
+    """Checks of a command, in their stable order. `doctor` runs every cluster-level check: those that
+    need no asker, Kubernetes service account or Ingress (CLUSTER_LEVEL = False marks the others)."""
     if command == "doctor":
-        chosen = [c for c in CHECKS.values() if c.cluster_level and ("doctor" in c.commands or any(
-            cmd.startswith("why-") for cmd in c.commands))]
+        chosen = [c for c in CHECKS.values() if c.cluster_level]
     else:
         chosen = [c for c in CHECKS.values() if command in c.commands]
     return sorted(chosen, key=lambda c: (c.order, c.id))

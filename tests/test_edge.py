@@ -257,3 +257,20 @@ def test_a_replayed_signed_request_starts_no_second_job(edge, slack):
     final_parent(slack)
     time.sleep(0.3)
     assert len([m for m in slack.messages("C123") if not m.get("thread_ts")]) == 1
+
+
+def test_mention_with_an_email_slack_turned_into_a_mailto_link(edge, slack, google):
+    event = {"type": "app_mention", "user": "U123", "channel": "C123", "ts": "1600000200.000100",
+             "text": "<@UBOT> why-403 gke1 --as <mailto:testuser@example.com|testuser@example.com>"}
+    body = event_callback_body(event, event_id="Ev77")
+    for _ in range(2):  # Slack retries the event: one answer only
+        requests.post(f"{edge}/slack/events", data=body, headers=sign(SIGNING_SECRET, body) | {
+            "Content-Type": "application/json"}, timeout=5)
+
+    def answered():
+        replies = slack.thread("C123", "1600000200.000100")
+        return len(replies) >= 2 and "checking…" not in replies[0]["text"] and replies
+    replies = slack.wait_for(answered, timeout=20)
+    assert "--as user:testuser@example.com" in replies[0]["text"]
+    time.sleep(0.3)
+    assert len(slack.thread("C123", "1600000200.000100")) == 2

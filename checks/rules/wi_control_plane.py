@@ -18,6 +18,7 @@ TITLE = "Control plane stays available for the metadata server"
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 19
+CLUSTER_LEVEL = False  # only matters where Workload Identity is used: not part of doctor
 # Operations during which a zonal control plane may be unreachable.
 DISRUPTIVE = {"UPGRADE_MASTER", "UPDATE_CLUSTER", "REPAIR_CLUSTER", "SET_MASTER_AUTH", "SET_NODE_POOL_SIZE",
               "RESIZE_CLUSTER", "SET_NETWORK_POLICY", "CREATE_NODE_POOL", "DELETE_NODE_POOL"}

@@ -16,6 +16,7 @@ TITLE = "IAM Service Account Credentials API is enabled"
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 10
+CLUSTER_LEVEL = False  # only matters where Workload Identity is used: not part of doctor
 
 
 def run(ctx):

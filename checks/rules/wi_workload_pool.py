@@ -17,6 +17,7 @@ TITLE = "Workload Identity is enabled on the cluster"
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 11
+CLUSTER_LEVEL = False  # only matters where Workload Identity is used: not part of doctor
 
 
 def run(ctx):
