@@ -59,11 +59,21 @@ class ApiError(Exception):
     """A Google or Kubernetes API call the bot made failed."""
 
     def __init__(self, api: str, call: str, code: int, status: str, message: str, permission: str = "",
-                 headers: dict | None = None):
+                 headers: dict | None = None, body: str = ""):
         super().__init__(f"{call}: {code} {status}: {message}")
         self.api, self.call, self.code, self.status = api, call, code, status
         self.message, self.permission = message, permission
         self.headers = dict(headers or {})  # response headers (e.g. Location of a redirect)
+        self.body = body  # the start of the response body (Kubernetes: a Status object, or a proxied answer)
+
+    @property
+    def kube_status(self) -> dict | None:
+        """The Kubernetes API server's own Status object, when it (not a proxied app) answered."""
+        try:
+            out = json.loads(self.body)
+        except (TypeError, ValueError):
+            return None
+        return out if isinstance(out, dict) and out.get("kind") == "Status" else None
 
     @property
     def denied(self) -> bool:
@@ -397,12 +407,13 @@ class Gateway:
                 return fn(api)
             except ApiException as exc:
                 message = str(exc.reason or "")
+                body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else str(exc.body or "")
                 try:
-                    message = json.loads(exc.body).get("message", message)
+                    message = json.loads(body).get("message", message)
                 except (TypeError, ValueError, AttributeError):
                     pass
                 raise ApiError("kubernetes", call, exc.status or 500, exc.reason or "Error", message, permission,
-                               headers=dict(exc.headers or {}))
+                               headers=dict(exc.headers or {}), body=body[:2000])
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 raise ApiError("kubernetes", call, 503, "UNREACHABLE",
                                f"the cluster's API server at {self.cluster(ref).endpoint} could not be reached "

@@ -125,3 +125,16 @@ def test_named_target_port_that_no_container_has(kube, live, settings):
     f = one(check(ID, settings), Status.FAIL)
     assert "has a container port `web`" in f.detail
     assert proxied(kube) == []
+
+
+def test_app_answering_401_is_the_apps_answer_not_the_bots_error(kube, live, settings):
+    web(kube, readiness=http_probe("/healthz", 8080), handler=lambda path: (401, TEXT, b"login required"))
+    f = one(check(ID, settings), Status.FAIL)
+    assert "answers 401" in f.detail
+
+
+def test_api_server_throttling_is_the_bots_error_not_the_apps(kube, live, settings):
+    web(kube, readiness=http_probe("/healthz", 8080))
+    kube.fail("GET", r"/proxy/", 429, message="Too many requests, please try again later.")
+    f = one(check(ID, settings), Status.ERROR)
+    assert "429" in f.detail

@@ -104,3 +104,14 @@ def test_bot_without_role_permission_is_an_error_not_ok(google, settings):
     google.deny("GET", r"/roles/", "iam.roles.get")
     f = one(run_check(ID, settings, ref("gke3")), Status.ERROR)
     assert "iam.roles.get" in f.detail and "403" in f.detail
+
+
+def test_one_unreadable_account_hides_no_other_finding(google, settings):
+    compute = "serviceAccount:12340002-compute@developer.gserviceaccount.com"
+    drop_binding(google.projects[GKE1].iam_policy, "roles/editor", compute)
+    google.deny("GET", r"/serviceAccounts/gke2sa@", "iam.serviceAccounts.get")
+    findings = run_check(ID, settings, ClusterRef(GKE1, "europe-west4", "gke2"))
+    by_status = {f.status.value: f for f in findings}
+    assert set(by_status) == {"ERROR", "FAIL"}
+    assert "iam.serviceAccounts.get" in by_status["ERROR"].detail
+    assert "12340002-compute@developer.gserviceaccount.com" in by_status["FAIL"].detail

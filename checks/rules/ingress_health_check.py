@@ -49,8 +49,9 @@ def request(ctx, ns: str, target: str, path: str) -> Answer:
         code, text = ctx.gw.k8s(ctx.ref, f"pods.proxy {ns}/{target}{path}", go, f"get pods/proxy in {ns}")
         return Answer(code, "", text)
     except ApiError as err:
-        if err.status == "UNREACHABLE" or (err.code == 403 and "pods/proxy" in err.message) or (
-                err.code == 401 and err.message == "Unauthorized"):
+        status = err.kube_status  # the API server's own Status: about the bot's request, not the app
+        if err.status == "UNREACHABLE" or (status and (err.code in (401, 403, 429) or (
+                err.code == 404 and (status.get("details") or {}).get("kind") == "pods"))):
             raise  # the bot's own problem, not the application's answer
         location = next((v for k, v in err.headers.items() if k.lower() == "location"), "")
         return Answer(err.code, location, err.message)

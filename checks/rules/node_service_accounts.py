@@ -17,6 +17,7 @@ visible to it.
 """
 from __future__ import annotations
 
+from checks.gateway import ApiError
 from checks.iam import grant_command, roles_of, sa_project
 from checks.rules.default_accounts import account_problem, compute_default_sa
 
@@ -63,6 +64,13 @@ def _permissions(ctx, policy, member: str) -> tuple[set[str], list[str], list[st
     return perms, roles, notes
 
 
+def _quietly(fn, *args):
+    try:
+        return fn(*args)
+    except ApiError:
+        return None
+
+
 def run(ctx):
     project = ctx.ref.project
     gw = ctx.gw
@@ -72,21 +80,26 @@ def run(ctx):
     required = set((node_role or {}).get("includedPermissions") or NODE_PERMISSIONS)
     accounts = node_accounts(cluster, number)
     # Every account and every role its bindings name, fetched at once (memoised for the loop below).
-    gw.parallel(*[lambda e=e: gw.service_account(e, sa_project(e, project)) for e in accounts],
-                *[lambda r=b.role: gw.role(r) for b in roles_of(policy, [f"serviceAccount:{e}" for e in accounts])
-                  if not b.condition])
+    # (Errors are memoised too and surface per account below, so one unreadable account hides no other.)
+    gw.parallel(*[lambda e=e: _quietly(gw.service_account, e, sa_project(e, project)) for e in accounts],
+                *[lambda r=b.role: _quietly(gw.role, r)
+                  for b in roles_of(policy, [f"serviceAccount:{e}" for e in accounts]) if not b.condition])
     out, fine = [], []
     for email, pools in accounts.items():
         member, used_by = f"serviceAccount:{email}", ", ".join(f"`{p}`" for p in pools)
         resource = f"projects/{sa_project(email, project)}/serviceAccounts/{email}"
-        problem = account_problem(ctx, email, sa_project(email, project))
+        try:
+            problem = account_problem(ctx, email, sa_project(email, project))
+            perms, roles, notes = _permissions(ctx, policy, member)
+        except ApiError as err:
+            out.append(ctx.error(err, resource=resource))
+            continue
         if problem:
             what, remedy, evidence = problem
             out.append(ctx.fail(
                 f"The node service account of {used_by} {what} Nodes cannot be created or repaired; GKE reports "
                 f"`{RETRY_BUDGET}`.", remedy, evidence=evidence, resource=resource))
             continue
-        perms, roles, notes = _permissions(ctx, policy, member)
         missing = sorted(required - perms)
         if NODE_ROLE in roles or not missing:
             fine.append(f"`{email}` ({used_by})")
