@@ -26,7 +26,7 @@ def diagnose(served, slack, text="why-403 gke1", user="U123", trigger="r-1"):
     assert requests.post(f"{served['url']}/slack/events", data=body, headers=sign(SIGNING_SECRET, body),
                          timeout=10).status_code == 200
     parent = final_parent(slack)
-    reply = slack.thread("C123", parent["ts"])[0]
+    reply = copy.deepcopy(slack.thread("C123", parent["ts"])[0])  # a snapshot: the fake updates messages in place
     return parent, reply
 
 
