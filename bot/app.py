@@ -132,10 +132,12 @@ class Edge:
     def _start(self, client, cmd: Command, key: str, *, channel: str, user: str, thread_ts: str | None, private):
         coalesce = self._coalesce_key(cmd, channel, user)
         try:
-            if not self.queue.claim(key):
+            fresh, (n_user, n_channel) = self.queue.admit(key, [(f"user:{user}", self.settings.rate_user[1]),
+                                                                 (f"channel:{channel}", self.settings.rate_channel[1])])
+            if not fresh:
                 COMMANDS.labels(cmd.name, "duplicate").inc()
                 return
-            refusal = self._rate_limited(user, channel)
+            refusal = self._refusal(n_user, n_channel)
             if refusal:
                 COMMANDS.labels(cmd.name, "rate_limited").inc()
                 private(refusal)
@@ -185,12 +187,13 @@ class Edge:
         who = (cmd.principal or user) if cmd.name in self.ASKER_DEPENDENT else ""
         return "run:" + hashlib.sha256(f"{channel}\0{cmd.text}\0{who}".encode()).hexdigest()[:32]
 
-    def _rate_limited(self, user: str, channel: str) -> str:
+    def _refusal(self, n_user: int, n_channel: int) -> str:
+        """A polite refusal when this command goes over a per-user or per-channel limit, else ''."""
         (per_user, window_u), (per_channel, window_c) = self.settings.rate_user, self.settings.rate_channel
-        if self.queue.hits(f"user:{user}", window_u) > per_user:
+        if n_user > per_user:
             return (f":turtle: You have asked {per_user} times in {window_u} s; please wait a moment before the "
                     "next diagnosis.")
-        if self.queue.hits(f"channel:{channel}", window_c) > per_channel:
+        if n_channel > per_channel:
             return (f":turtle: This conversation has had {per_channel} diagnoses in {window_c} s; please wait a "
                     "moment.")
         return ""

@@ -55,6 +55,10 @@ class InProcessQueue:
             self._counts[key] = (count + 1, exp)
             return count + 1
 
+    def admit(self, key: str, limits: list[tuple[str, int]], ttl: int = 600) -> tuple[bool, list[int]]:
+        """claim(key), and count one event against each (limit key, window): one step."""
+        return self.claim(key, ttl), [self.hits(k, w) for k, w in limits]
+
     def claim(self, key: str, ttl: int = 600) -> bool:
         now = time.monotonic()
         with self._lock:
@@ -122,22 +126,24 @@ class RQQueue:
         except RedisError as exc:
             raise QueueUnavailable(str(exc)) from exc
 
+    def admit(self, key: str, limits: list[tuple[str, int]], ttl: int = 600) -> tuple[bool, list[int]]:
+        """claim(key), and count one event against each (limit key, window), in one round trip."""
+        from redis.exceptions import RedisError
+        try:
+            with self._redis.pipeline(transaction=False) as p:
+                p.set(f"gke-bot:claim:{key}", "1", nx=True, ex=ttl)
+                for k, window in limits:
+                    p.set(f"gke-bot:rate:{k}", 0, ex=window, nx=True)
+                    p.incr(f"gke-bot:rate:{k}")
+                out = p.execute()
+        except RedisError as exc:
+            raise QueueUnavailable(str(exc)) from exc
+        return bool(out[0]), [int(n) for n in out[2::2]]
+
     def release(self, key: str) -> None:
         from redis.exceptions import RedisError
         try:
             self._redis.delete(f"gke-bot:claim:{key}")
-        except RedisError as exc:
-            raise QueueUnavailable(str(exc)) from exc
-
-    def hits(self, key: str, window: int) -> int:
-        """Count one more event for `key` in a window of `window` seconds that opens at its first event."""
-        from redis.exceptions import RedisError
-        bucket = f"gke-bot:rate:{key}"
-        try:
-            with self._redis.pipeline() as p:
-                p.set(bucket, 0, ex=window, nx=True)
-                p.incr(bucket)
-                return int(p.execute()[1])
         except RedisError as exc:
             raise QueueUnavailable(str(exc)) from exc
 
