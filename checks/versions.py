@@ -57,6 +57,3 @@ def max_node_skew(control_plane: str) -> int:
     """The most minor versions a node may lag this control plane: 2 below 1.28, 3 from 1.28."""
     return 3 if parse(control_plane).minor_version >= (1, 28) else 2
 
-
-def skew_supported(control_plane: str, node: str) -> bool:
-    return 0 <= minor_skew(control_plane, node) <= max_node_skew(control_plane)
