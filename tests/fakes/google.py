@@ -6,7 +6,7 @@ Kubernetes Engine v1, Resource Manager v3, Service Usage v1, IAM v1, Policy Trou
 Engine v1 (networks.getEffectiveFirewalls), and an OAuth token endpoint for service-account keys written
 by `write_service_account_key`.
 
-State comes from real recorded responses (gcpdiag test data, see shared/fixtures/gcpdiag/README.md)
+State comes from real recorded responses (gcpdiag test data, see tests/fixtures/gcpdiag/README.md)
 and lives in plain dicts on `fake.projects[project_id]` that tests edit to build broken variants.
 """
 from __future__ import annotations
@@ -61,7 +61,7 @@ def block_google_egress() -> None:
 block_google_egress()
 
 FIXTURES = Path(os.environ.get("GKE_BOT_FIXTURES")
-                or Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "gcpdiag")
+                or Path(__file__).resolve().parents[1] / "fixtures" / "gcpdiag")
 
 STATUS_FOR_CODE = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
                    409: "ABORTED", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 501: "NOT_IMPLEMENTED",
@@ -282,7 +282,7 @@ class FakeGoogle:
         return st
 
     def load_fixture(self, name: str) -> str:
-        """Load shared/fixtures/gcpdiag/<name> into a project; returns its project id."""
+        """Load tests/fixtures/gcpdiag/<name> into a project; returns its project id."""
         d = FIXTURES / name
         project = _read(d / "project.json")
         if project is None:
