@@ -145,7 +145,7 @@ def test_a_job_taken_off_the_queue_by_a_dying_worker_is_queued_again(env, slack,
 def test_kubernetes_api_that_never_answers_times_out(google, kube, settings, monkeypatch):
     """Authorized networks drop packets: the request must time out, not hang the job."""
     import socket
-    import checks.gateway as gateway_mod
+    import checks.gateway.kube as gateway_mod
     from tests.conftest import serve_cluster
     monkeypatch.setattr(gateway_mod, "K8S_TIMEOUT", (1, 1))
     sink = socket.socket()
