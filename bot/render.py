@@ -94,6 +94,8 @@ def _finding_blocks(f: Finding, plan_id: str = "") -> list[dict]:
     if f.remedy:
         blocks += sections("*Fix:* " + escape(f.remedy))
     meta = f"`{f.id}`"
+    if f.gcpdiag:
+        meta += f" · gcpdiag `{escape(f.gcpdiag)}`"
     if f.doc_url:
         meta += f" · <{escape(f.doc_url)}|documentation>"
     blocks.append(context(meta))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from checks.gateway import Gateway, permissions
-from checks.gateway import google as gc
+from checks.gateway import container as gc
 from checks.gateway import kube as kc
 from checks.model import ClusterRef
 
