@@ -67,6 +67,7 @@ def rig(redis_url: str = ""):
                GKE_BOT_PROJECTS="gcpdiag-gke1-aaaa")
     if redis_url:
         env["REDIS_URL"] = redis_url
+        env["GKE_BOT_PLAN_KEY"] = "bench-plan-key-0123456789abcdef0123456789abcdef"
     proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"

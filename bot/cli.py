@@ -10,22 +10,50 @@ from bot.config import ConfigError, Settings
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line. Every known secret (tokens, signing secret, plan keys, the Redis password)
+    is replaced by "***" wherever it would appear, whatever logged it."""
+
+    def __init__(self, secrets: list[str] | None = None):
+        super().__init__()
+        self.secrets = sorted(set(secrets or []), key=len, reverse=True)
+
     def format(self, record: logging.LogRecord) -> str:
         out = {"level": record.levelname, "logger": record.name, "msg": record.getMessage()}
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info).splitlines()[-1]
-        for key in ("audit",):
+        for key in ("audit", "command_log", "security"):
             if hasattr(record, key):
                 out[key] = getattr(record, key)
-        return json.dumps(out)
+        line = json.dumps(out)
+        for secret in self.secrets:
+            for form in {secret, json.dumps(secret)[1:-1]}:
+                line = line.replace(form, "***")
+        return line
 
 
-def _logging() -> None:
+def _logging(settings: Settings | None = None) -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter(settings.secrets() if settings else []))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     for noisy in ("urllib3", "google.auth", "rq.worker"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _start_checks(settings: Settings, cmd: str) -> None:
+    """What a Slack-facing process checks at start: its settings, the access policy file, and the signing key
+    with Redis. Each problem stops the process with one line."""
+    from bot.policy import load
+    settings.require(*{"serve": ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"),
+                       "socket": ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"),
+                       "worker": ("REDIS_URL", "SLACK_BOT_TOKEN")}[cmd])
+    settings.require_plan_key()
+    policy = load(settings)  # PolicyError (a ConfigError) names the file and the problem
+    log = logging.getLogger("bot.cli")
+    if policy.implicit:
+        log.warning("no GKE_BOT_POLICY: every channel the bot is in may ask about %s (see README, 'Security model')",
+                    ", ".join(settings.projects) or "no project")
+    elif settings.approvers:
+        log.warning("GKE_BOT_APPROVERS is ignored: with GKE_BOT_POLICY the approvers are each binding's")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,7 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="HTTP mode: POST /slack/events, GET /healthz, GET /metrics")
     s.add_argument("--port", type=int)
     s.add_argument("--host", default="0.0.0.0")
-    sub.add_parser("socket", help="the same app over Socket Mode (SLACK_APP_TOKEN)")
+    s.add_argument("--metrics-port", type=int, help="serve /metrics on this port only (GKE_BOT_METRICS_PORT)")
+    so = sub.add_parser("socket", help="the same app over Socket Mode (SLACK_APP_TOKEN)")
+    so.add_argument("--metrics-port", type=int, help="serve /metrics on this port (GKE_BOT_METRICS_PORT)")
+    so.add_argument("--host", default="0.0.0.0", help="address of the metrics listener")
     w = sub.add_parser("worker", help="RQ worker on REDIS_URL")
     w.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     c = sub.add_parser("check", help="run a diagnosis in the terminal")
@@ -55,15 +86,22 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         if args.cmd == "check":
             return check(settings, args)
-        _logging()
+        if getattr(args, "metrics_port", None):
+            import dataclasses
+            settings = dataclasses.replace(settings, metrics_port=args.metrics_port)
+        _logging(settings)
+        if args.cmd in ("serve", "socket", "worker"):
+            _start_checks(settings, args.cmd)
         if args.cmd == "serve":
             from bot.server import serve
             serve(settings, args.port, args.host)
         elif args.cmd == "socket":
             from slack_bolt.adapter.socket_mode import SocketModeHandler
             from bot.app import create_app
+            from bot.server import start_metrics
             from bot.work.queue import make_queue
             settings.require("SLACK_APP_TOKEN")
+            start_metrics(settings, args.host)
             SocketModeHandler(create_app(settings, make_queue(settings)), settings.slack_app_token).start()
         elif args.cmd == "worker":
             return worker(settings, args.burst)
@@ -76,9 +114,10 @@ def main(argv: list[str] | None = None) -> int:
 def worker(settings: Settings, burst: bool) -> int:
     from redis import Redis
     from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
-    from rq import Queue, Worker
+    from rq import Queue
     from rq.serializers import JSONSerializer
     from bot.work.queue import QUEUE_NAME
+    from bot.work.rqsafe import SafeJob, SafeWorker
 
     settings.require("REDIS_URL", "SLACK_BOT_TOKEN")
     # RQ forks a work horse per job: import the heavy client libraries and every check once here,
@@ -91,7 +130,7 @@ def worker(settings: Settings, burst: bool) -> int:
     from bot.work.queue import RQQueue
     from bot.slackclient import web_client
     conn = Redis.from_url(settings.redis_url)
-    queue = Queue(QUEUE_NAME, connection=conn, serializer=JSONSerializer)
+    queue = Queue(QUEUE_NAME, connection=conn, serializer=JSONSerializer, job_class=SafeJob)
     janitor = None
     if not burst:
         janitor = Janitor(settings, Redis.from_url(settings.redis_url, socket_timeout=5), RQQueue(settings),
@@ -99,12 +138,13 @@ def worker(settings: Settings, burst: bool) -> int:
     try:
         while True:
             try:
-                Worker([queue], connection=conn, serializer=JSONSerializer).work(burst=burst,
-                                                                                 logging_level="WARNING")
+                # SafeWorker: only the bot's own, signed jobs run (bot.work.rqsafe, bot.work.jobs.run_job).
+                SafeWorker([queue], connection=conn, serializer=JSONSerializer,
+                           job_class=SafeJob).work(burst=burst, logging_level="WARNING")
                 return 0
             except (RedisConnectionError, RedisTimeoutError) as exc:
                 # RQ gives up on some Redis outages: wait for Redis and start working again.
-                logging.getLogger("bot.worker").warning("Redis unreachable (%s); waiting for it", exc)
+                logging.getLogger("bot.worker").warning("Redis unreachable (%s); waiting for it", type(exc).__name__)
                 _wait_for_redis(conn)
     finally:
         if janitor:

@@ -17,6 +17,23 @@ def _bool(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _int(env: dict, name: str, default: int, *, low: int = 0) -> int:
+    value = env.get(name, str(default)).strip()
+    if not value.isdigit() or int(value) < low:
+        raise ConfigError(f"{name} must be a whole number{f' of at least {low}' if low else ''}, got {value!r}")
+    return int(value)
+
+
+def _keys(value: str | None) -> tuple[bytes, ...]:
+    """GKE_BOT_PLAN_KEY: one secret, or several separated by commas (the first signs, every one verifies:
+    add the new key first, drop the old one after GKE_BOT_PLAN_TTL)."""
+    keys = tuple(k.strip().encode() for k in (value or "").split(",") if k.strip())
+    for k in keys:
+        if len(k) < 32:
+            raise ConfigError("GKE_BOT_PLAN_KEY must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+    return keys
+
+
 def _rate(name: str, value: str) -> tuple[int, int]:
     count, _, window = value.partition("/")
     if not (count.isdigit() and window.isdigit() and int(window) > 0):
@@ -30,7 +47,7 @@ class Settings:
     slack_signing_secret: str = field(default="", repr=False)  # a secret: never in a repr or a log
     slack_app_token: str = field(default="", repr=False)  # a secret: never in a repr or a log
     slack_api_url: str = "https://slack.com/api/"
-    redis_url: str = ""
+    redis_url: str = field(default="", repr=False)  # may carry a password: never in a repr or a log
     projects: tuple[str, ...] = ()
     approvers: tuple[str, ...] = ()
     allow_self_approval: bool = False
@@ -43,6 +60,14 @@ class Settings:
     janitor_seconds: float = 5.0
     rate_user: tuple[int, int] = (6, 60)  # commands per window (seconds) per user
     rate_channel: tuple[int, int] = (30, 60)  # per channel
+    rate_click: tuple[int, int] = (10, 60)  # fix-button clicks per window per user
+    policy_path: str = ""  # GKE_BOT_POLICY: the access policy file ("" = the implicit binding)
+    plan_keys: tuple[bytes, ...] = field(default=(), repr=False)  # GKE_BOT_PLAN_KEY: signs jobs, plans, caches
+    metrics_port: int = 0  # GKE_BOT_METRICS_PORT: /metrics on its own port (0 = on the Slack listener)
+    max_body: int = 1024 * 1024  # bytes of a request body `serve` accepts
+    cluster_concurrency: int = 2  # diagnoses of one cluster at the same time
+    inprocess_workers: int = 4  # jobs at once in the in-process queue (no REDIS_URL)
+    inprocess_backlog: int = 16  # jobs waiting in the in-process queue before askers are told it is full
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -68,6 +93,11 @@ class Settings:
                 from None
         rate_user = _rate("GKE_BOT_RATE_USER", env.get("GKE_BOT_RATE_USER", "6/60"))
         rate_channel = _rate("GKE_BOT_RATE_CHANNEL", env.get("GKE_BOT_RATE_CHANNEL", "30/60"))
+        rate_click = _rate("GKE_BOT_RATE_CLICK", env.get("GKE_BOT_RATE_CLICK", "10/60"))
+        metrics_port = _int(env, "GKE_BOT_METRICS_PORT", 0)
+        cluster_concurrency = _int(env, "GKE_BOT_CLUSTER_CONCURRENCY", 2, low=1)
+        workers = _int(env, "GKE_BOT_INPROCESS_WORKERS", 4, low=1)
+        backlog = _int(env, "GKE_BOT_INPROCESS_BACKLOG", 16, low=1)
         api = env.get("SLACK_API_URL") or "https://slack.com/api/"
         if not api.endswith("/"):
             api += "/"
@@ -89,6 +119,13 @@ class Settings:
             janitor_seconds=janitor,
             rate_user=rate_user,
             rate_channel=rate_channel,
+            rate_click=rate_click,
+            policy_path=(env.get("GKE_BOT_POLICY") or "").strip(),
+            plan_keys=_keys(env.get("GKE_BOT_PLAN_KEY")),
+            metrics_port=metrics_port,
+            cluster_concurrency=cluster_concurrency,
+            inprocess_workers=workers,
+            inprocess_backlog=backlog,
         )
 
     def require(self, *names: str) -> "Settings":
@@ -98,8 +135,32 @@ class Settings:
             "SLACK_SIGNING_SECRET": self.slack_signing_secret,
             "SLACK_APP_TOKEN": self.slack_app_token,
             "REDIS_URL": self.redis_url,
+            "GKE_BOT_PLAN_KEY": self.plan_keys,
         }
         for name in names:
             if not attrs.get(name):
                 raise ConfigError(f"{name} is not set (see README, 'Configuration')")
         return self
+
+    def require_plan_key(self) -> "Settings":
+        """With Redis, jobs, fix plans and cached Slack facts are signed: GKE_BOT_PLAN_KEY is required."""
+        if self.redis_url and not self.plan_keys:
+            raise ConfigError("GKE_BOT_PLAN_KEY is not set: with REDIS_URL, jobs and fix plans are signed with it "
+                              "(at least 32 random characters, e.g. `openssl rand -hex 32`; see README, "
+                              "'Security model')")
+        return self
+
+    def secrets(self) -> list[str]:
+        """Every secret value of this configuration, for log redaction (the Redis password included)."""
+        out = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token]
+        out += [k.decode() for k in self.plan_keys]
+        if self.redis_url:
+            from urllib.parse import urlsplit
+            try:
+                password = urlsplit(self.redis_url).password
+            except ValueError:
+                password = None
+            if password:
+                from urllib.parse import unquote
+                out += [password, unquote(password)]
+        return [s for s in out if s and len(s) >= 4]

@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from concurrent.futures import ThreadPoolExecutor
 
 from slack_sdk.errors import SlackApiError
 
+from bot.access import Gate
 from bot.config import Settings
 from bot.grammar import Command
 from bot.metrics import COMMANDS, ENQUEUED, QUEUE_ERRORS
-from bot.policy import Approvals
 from bot.render import blocks as render
 from bot.slackclient import NOT_IN_CHANNEL, invite_hint
-from bot.work.queue import QueueUnavailable
+from bot.work.pool import BoundedPool, PoolFull
+from bot.work.queue import QueueFull, QueueUnavailable
 from bot.work.store import store_for
 
 log = logging.getLogger(__name__)
+# user-facing English of the edge
 QUEUE_DOWN = ":hourglass: The job queue is unavailable right now, so I could not start the diagnosis. Try again in a minute."
+BUSY = (":hourglass: I am busy with other diagnoses right now and cannot take this one; nothing was started. Try "
+        "again in a minute.")
+ALREADY_RUNNING = (":hourglass_flowing_sand: The same diagnosis is already running in this conversation; its answer "
+                   "will appear in that thread in a moment.")
+START_FAILED = "Something went wrong starting the diagnosis; please try again."
 
 
 class Edge:
@@ -26,10 +32,26 @@ class Edge:
         self.settings = settings
         self.queue = queue
         self.store = store_for(settings)
-        self.approvals = Approvals(settings)
+        self.gate = Gate(settings, queue.redis)
         # Work after ack (post the parent message, enqueue) runs on a small pool of its own, so a
-        # burst of commands is acknowledged first and never waits behind Slack or Redis calls.
-        self.after_ack = ThreadPoolExecutor(max_workers=4, thread_name_prefix="after-ack")
+        # burst of commands is acknowledged first and never waits behind Slack or Redis calls. Its
+        # queue is bounded: when it is full the asker is told at once (see `busy`).
+        self.after_ack = BoundedPool(4, 64, "after-ack")
+
+    def busy(self) -> bool:
+        """True when the after-ack pool cannot take more work: answer BUSY in the ack instead."""
+        return self.after_ack.full()
+
+    def submit(self, fn, *args, busy=None, **kwargs) -> bool:
+        """Run fn after the ack; when the pool is full, tell the asker at once (`busy(BUSY)`)."""
+        try:
+            self.after_ack.submit(fn, *args, **kwargs)
+            return True
+        except PoolFull:
+            COMMANDS.labels("any", "busy").inc()
+            if busy is not None:
+                busy(BUSY)
+            return False
 
     def start(self, client, cmd: Command, key: str, *, channel: str, user: str, thread_ts: str | None, private):
         """Post the status message, then queue the job. Exactly once per Slack request (retries dropped)."""
@@ -37,7 +59,7 @@ class Edge:
             self._start(client, cmd, key, channel=channel, user=user, thread_ts=thread_ts, private=private)
         except Exception:  # noqa: BLE001 - runs on a pool: log, never lose the error silently
             log.exception("could not start %s", cmd.name)
-            private(render.error_text("Something went wrong starting the diagnosis; please try again."))
+            private(render.error_text(START_FAILED))
 
     def _start(self, client, cmd: Command, key: str, *, channel: str, user: str, thread_ts: str | None, private):
         coalesce = self._coalesce_key(cmd, channel, user)
@@ -52,10 +74,24 @@ class Edge:
                 COMMANDS.labels(cmd.name, "rate_limited").inc()
                 private(refusal)
                 return
+        except QueueUnavailable:
+            QUEUE_ERRORS.inc()
+            private(QUEUE_DOWN)
+            return
+        # The access policy, before anything is posted or queued (and so before any Google request).
+        decision = self.gate.command(client, cmd, channel, user)
+        if not decision:
+            COMMANDS.labels(cmd.name, "refused").inc()
+            private(render.error_text(decision.message))
+            return
+        if self.queue.full():
+            COMMANDS.labels(cmd.name, "busy").inc()
+            private(BUSY)
+            return
+        try:
             if not self.queue.claim(coalesce, ttl=self.settings.job_timeout + 60):
                 COMMANDS.labels(cmd.name, "coalesced").inc()
-                private(":hourglass_flowing_sand: The same diagnosis is already running in this conversation; "
-                        "its answer will appear in that thread in a moment.")
+                private(ALREADY_RUNNING)
                 return
         except QueueUnavailable:
             QUEUE_ERRORS.inc()
@@ -81,11 +117,12 @@ class Edge:
             QUEUE_ERRORS.inc()
             log.warning("could not queue %s: %s", cmd.name, type(exc).__name__)
             self._release(coalesce)
+            said = BUSY if isinstance(exc, QueueFull) else QUEUE_DOWN
             try:
-                client.chat_update(channel=channel, ts=status_ts,
-                                   text=render.parent_text(user, cmd.text, QUEUE_DOWN))
+                client.chat_update(channel=channel, ts=status_ts, text=render.parent_text(user, cmd.text, said))
             except SlackApiError:
-                private(QUEUE_DOWN)
+                pass
+            private(said)
             return
         ENQUEUED.labels(self.queue.backend).inc()
         COMMANDS.labels(cmd.name, "queued").inc()

@@ -1,41 +1,353 @@
-"""The access policy: who may approve fixes (users, and members of Slack user groups)."""
+"""The access policy: who may ask what, where, and who may approve fixes. Deny by default.
+
+A policy is a list of *bindings*. A binding names Slack conversations (`channels`) and what may be done
+there: which of `GKE_BOT_PROJECTS` may be asked about (`projects`), who may click fix buttons
+(`approvers`), and optionally who may ask (`users`), which commands (`commands`) and whether guests
+or users of other workspaces may ask (`guests`, `external`). `identities` maps Slack users to the Google
+principal they are diagnosed as. Anything a binding does not grant is refused.
+
+Without `GKE_BOT_POLICY` there is one implicit binding: every conversation, `GKE_BOT_PROJECTS`,
+`GKE_BOT_APPROVERS` (the trial setup; see README, "Security model").
+
+This module is pure: it reads and validates the file and answers questions about it. What Slack says
+about a user (`Asker`) and the members of a user group (`members`) are handed in by the caller
+(bot.directory); nothing here calls Slack or Google.
+
+Adding a key (App Home, `locale:`, `sweep:`, `subscription:` …): give `Binding` (or `Policy`) a field and
+add one `Key` to `BINDING_KEYS` (or `TOP_KEYS`) with its parser. Unknown keys are refused with an error
+that lists the known ones, so a typo never silently grants or drops anything.
+"""
 from __future__ import annotations
 
-import threading
-import time
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
 
-from slack_sdk.errors import SlackApiError
+from bot.config import ConfigError
+from checks.names import PROJECT_RE, normalize_principal
 
-from bot.config import Settings
+DIRECT = "direct"  # a channel entry meaning: every direct message with the bot
+CHANNEL_RE = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+USER_RE = re.compile(r"^[UW][A-Z0-9]{2,}$")
+GROUP_RE = re.compile(r"^S[A-Z0-9]{2,}$")
+DIAGNOSES = ("why-403", "why-401", "why-400", "why-404", "wi", "rbac", "ingress", "doctor")
 
-GROUP_TTL = 60.0
+# ---- user-facing English (kept together for the i18n pass) ----------------------------------------------------
+MSG = {
+    "unbound": "This conversation is not bound to any project, so I do not answer here. Ask in {allowed}, or ask "
+               "an admin to bind this channel (`{channel}`) in the access policy (GKE_BOT_POLICY).",
+    "unbound_none": "This conversation is not bound to any project, so I do not answer here. Ask an admin to bind "
+                    "this channel (`{channel}`) in the access policy (GKE_BOT_POLICY).",
+    "no_projects": "No project may be asked about here: GKE_BOT_PROJECTS is empty. Ask an admin to set it.",
+    "foreign_project": "Project `{project}` is not one this conversation may ask about, so I did not look at it. "
+                       "Here you may ask about: {allowed}.",
+    "guest": "Guest accounts may not ask the bot here. Ask a full member of the workspace.",
+    "external": "Users of another workspace (Slack Connect) may not ask the bot here.",
+    "deleted": "This account is deactivated.",
+    "bot": "Bots and apps may not ask the bot.",
+    "unknown_user": "I could not tell who you are from Slack, so I did not start the diagnosis.",
+    "not_a_user": "You are not among the users who may ask the bot in this conversation.",
+    "command": "`{command}` may not be asked in this conversation. Here you may ask: {allowed}.",
+    "as_other": "Only approvers of this conversation may ask `--as` someone else (`{principal}`); nothing was "
+                "looked up. Ask without `--as` to check your own access.",
+}
 
 
-class ApproversUnknown(Exception):
-    """Approver groups could not be resolved right now."""
+class PolicyError(ConfigError):
+    """The policy file is invalid; the message names the file, the place and what is wrong, in one line."""
 
 
-class Approvals:
-    """GKE_BOT_APPROVERS: user ids, and user-group ids resolved with usergroups.users.list (cached)."""
+# ---- the parsed policy --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Binding:
+    name: str
+    channels: tuple[str, ...]  # channel ids, DIRECT, or ("*",) in the implicit binding
+    projects: tuple[str, ...]
+    approvers: tuple[str, ...] = ()  # user ids (U…/W…) and user-group ids (S…)
+    users: tuple[str, ...] = ()  # who may ask here (users and groups); () = every member of the channels
+    commands: tuple[str, ...] = DIAGNOSES
+    guests: bool = False  # single- and multi-channel guests may ask
+    external: bool = False  # users of other workspaces (Slack Connect) may ask
 
-    def __init__(self, settings: Settings):
-        self.users = {a for a in settings.approvers if a[:1] in ("U", "W")}
-        self.groups = [a for a in settings.approvers if a[:1] == "S"]
-        self._cache: dict[str, tuple[float, set[str]]] = {}
-        self._lock = threading.Lock()
+    def names(self, channel: str) -> bool:
+        return "*" in self.channels or channel in self.channels or (channel[:1] == "D" and DIRECT in self.channels)
 
-    def _members(self, client, group: str) -> set[str]:
-        with self._lock:
-            hit = self._cache.get(group)
-        if hit and hit[0] > time.monotonic():
-            return hit[1]
+    @property
+    def approver_users(self) -> set[str]:
+        return {a for a in self.approvers if USER_RE.match(a)}
+
+    @property
+    def approver_groups(self) -> list[str]:
+        return [a for a in self.approvers if GROUP_RE.match(a)]
+
+
+@dataclass(frozen=True)
+class Asker:
+    """What Slack says about the person asking (users.info), as the policy needs it."""
+
+    id: str
+    team_id: str = ""
+    email: str = ""
+    is_restricted: bool = False
+    is_ultra_restricted: bool = False
+    is_stranger: bool = False
+    deleted: bool = False
+    is_bot: bool = False
+
+    @classmethod
+    def from_slack(cls, user: dict) -> "Asker":
+        profile = user.get("profile") or {}
+        return cls(id=user.get("id", ""), team_id=user.get("team_id") or profile.get("team") or "",
+                   email=profile.get("email") or "", is_restricted=bool(user.get("is_restricted")),
+                   is_ultra_restricted=bool(user.get("is_ultra_restricted")),
+                   is_stranger=bool(user.get("is_stranger")), deleted=bool(user.get("deleted")),
+                   is_bot=bool(user.get("is_bot") or user.get("is_app_user")))
+
+
+@dataclass(frozen=True)
+class Identity:
+    principal: str  # "user:EMAIL", or "" when unknown
+    source: str  # "policy" | "slack" | "as" | ""
+
+    def describe(self) -> str:
+        where = {"policy": "mapped to your Slack account in the access policy",
+                 "slack": "the email of your Slack profile",
+                 "as": "named with `--as` (an approver's request)"}.get(self.source, "")
+        return f"Diagnosed as `{self.principal}` ({where})." if self.principal else ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str = ""  # a short machine word for logs: "ok", "unbound", "foreign_project", …
+    message: str = ""  # the private answer to the asker when refused (mrkdwn, safe)
+    binding: Binding | None = None
+    identity: Identity = Identity("", "")
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+Members = Callable[[str], set[str]]  # user-group id → its member user ids (may raise)
+
+
+@dataclass(frozen=True)
+class Policy:
+    bindings: tuple[Binding, ...]
+    identities: dict[str, str] = field(default_factory=dict)
+    implicit: bool = False
+    source: str = ""  # the file, or "" for the implicit binding
+
+    # ---- what later features build on ---------------------------------------------------------------
+    def binding_for(self, channel: str) -> Binding | None:
+        """The one binding that names this conversation (channel ids are unique across bindings)."""
+        exact = next((b for b in self.bindings if channel in b.channels), None)
+        return exact or next((b for b in self.bindings if b.names(channel)), None)
+
+    @property
+    def projects(self) -> tuple[str, ...]:
+        """Every project some binding may ask about."""
+        return tuple(sorted({p for b in self.bindings for p in b.projects}))
+
+    @property
+    def approvers(self) -> tuple[str, ...]:
+        """Every approver (users and groups) of some binding."""
+        return tuple(sorted({a for b in self.bindings for a in b.approvers}))
+
+    def channels(self) -> list[str]:
+        return [c for b in self.bindings for c in b.channels if c not in ("*", DIRECT)]
+
+    def is_approver(self, binding: Binding | None, user: str, members: Members) -> bool:
+        """May `user` approve fixes in `binding`? (Group membership through `members`; it may raise.)"""
+        if binding is None:
+            return False
+        return user in binding.approver_users or any(user in members(g) for g in binding.approver_groups)
+
+    def bindings_of(self, user: str, members: Members) -> list[Binding]:
+        """The bindings where `user` may ask (App Home: the channels and projects a user may ask about)."""
+        return [b for b in self.bindings if not b.users or self._listed(b.users, user, members)]
+
+    def identity(self, asker: Asker) -> Identity:
+        """The asker's Google identity: identities[USER] when given, else the Slack profile email."""
+        if asker.id in self.identities:
+            return Identity(self.identities[asker.id], "policy")
+        return Identity(f"user:{asker.email}", "slack") if asker.email else Identity("", "")
+
+    # ---- the decision ---------------------------------------------------------------------------------
+    def may_ask(self, channel: str, asker: Asker | None, command: str, project: str = "", principal: str = "",
+                members: Members = lambda g: set(), team_id: str = "") -> Decision:
+        """May `asker` run `command` in `channel` (about `project`, as `principal`)? Deny by default."""
+        binding = self.binding_for(channel)
+        if binding is None:
+            listed = self.channels()
+            msg = (MSG["unbound"].format(allowed=", ".join(f"<#{c}>" for c in listed), channel=channel) if listed
+                   else MSG["unbound_none"].format(channel=channel))
+            return Decision(False, "unbound", msg)
+        if asker is None:
+            return Decision(False, "unknown_user", MSG["unknown_user"], binding)
+        refusal = self._person(binding, asker, team_id)
+        if refusal:
+            return Decision(False, refusal, MSG[refusal], binding)
+        if binding.users and not self._listed(binding.users, asker.id, members):
+            return Decision(False, "not_a_user", MSG["not_a_user"], binding)
+        if command in DIAGNOSES and command not in binding.commands:
+            return Decision(False, "command", MSG["command"].format(
+                command=command, allowed=", ".join(f"`{c}`" for c in binding.commands)), binding)
+        if not binding.projects:
+            return Decision(False, "no_projects", MSG["no_projects"], binding)
+        if project and project not in binding.projects:
+            return Decision(False, "foreign_project", MSG["foreign_project"].format(
+                project=project, allowed=", ".join(f"`{p}`" for p in binding.projects)), binding)
+        own = self.identity(asker)
+        if principal and principal != own.principal:
+            if not self.is_approver(binding, asker.id, members):
+                return Decision(False, "as_other", MSG["as_other"].format(principal=principal), binding, own)
+            return Decision(True, "ok", binding=binding, identity=Identity(principal, "as"))
+        return Decision(True, "ok", binding=binding, identity=own)
+
+    @staticmethod
+    def _person(binding: Binding, asker: Asker, team_id: str) -> str:
+        if asker.deleted:
+            return "deleted"
+        if asker.is_bot:
+            return "bot"
+        foreign_team = bool(team_id and asker.team_id and asker.team_id != team_id)
+        if (asker.is_stranger or foreign_team) and not binding.external:
+            return "external"
+        if (asker.is_restricted or asker.is_ultra_restricted) and not binding.guests:
+            return "guest"
+        return ""
+
+    @staticmethod
+    def _listed(entries: Iterable[str], user: str, members: Members) -> bool:
+        entries = list(entries)
+        return user in entries or any(user in members(g) for g in entries if GROUP_RE.match(g))
+
+
+# ---- loading ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Key:
+    parse: Callable[[Any, str], Any]  # (raw value, where) → value; raises PolicyError
+    required: bool = False
+
+
+def _ids(regex: re.Pattern, what: str, allow: tuple[str, ...] = ()) -> Callable[[Any, str], tuple[str, ...]]:
+    def parse(raw: Any, where: str) -> tuple[str, ...]:
+        if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+            raise PolicyError(f"{where} must be a list of {what}")
+        for x in raw:
+            if not (regex.match(x) or x in allow):
+                raise PolicyError(f"{where}: {x!r} is not {what}")
+        if len(set(raw)) != len(raw):
+            raise PolicyError(f"{where} lists the same entry twice")
+        return tuple(raw)
+    return parse
+
+
+def _projects(raw: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(x, str) and PROJECT_RE.match(x) for x in raw):
+        raise PolicyError(f"{where} must be a list of project ids")
+    return tuple(raw)
+
+
+def _commands(raw: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not raw or any(x not in DIAGNOSES for x in raw):
+        raise PolicyError(f"{where} must be a non-empty list of commands among {', '.join(DIAGNOSES)}")
+    return tuple(raw)
+
+
+def _flag(raw: Any, where: str) -> bool:
+    if not isinstance(raw, bool):
+        raise PolicyError(f"{where} must be true or false")
+    return raw
+
+
+def _name(raw: Any, where: str) -> str:
+    if not isinstance(raw, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,62}$", raw):
+        raise PolicyError(f"{where} must be a short name (letters, digits, space, '_', '.', '-')")
+    return raw
+
+
+# The documented place to add binding keys: one entry per key (and a field of the same name on Binding).
+BINDING_KEYS: dict[str, Key] = {
+    "name": Key(_name),
+    "channels": Key(_ids(CHANNEL_RE, "Slack channel ids (C…, G…, D…) or `direct`", (DIRECT,)), required=True),
+    "projects": Key(_projects, required=True),
+    "approvers": Key(_ids(re.compile(r"^(?:[UW]|S)[A-Z0-9]{2,}$"), "Slack user ids (U…, W…) or user-group ids (S…)")),
+    "users": Key(_ids(re.compile(r"^(?:[UW]|S)[A-Z0-9]{2,}$"), "Slack user ids (U…, W…) or user-group ids (S…)")),
+    "commands": Key(_commands),
+    "guests": Key(_flag),
+    "external": Key(_flag),
+}
+TOP_KEYS = ("bindings", "identities")  # and their parsers in `parse` below
+
+
+def parse(data: Any, allowed_projects: tuple[str, ...], source: str = "policy") -> Policy:
+    """A Policy from the file's data; PolicyError with a one-line reason when anything is off."""
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source}: the top level must be a mapping with `bindings:`")
+    unknown = sorted(set(data) - set(TOP_KEYS))
+    if unknown:
+        raise PolicyError(f"{source}: unknown key {unknown[0]!r} (known: {', '.join(TOP_KEYS)})")
+    raw_bindings = data.get("bindings")
+    if not isinstance(raw_bindings, list) or not raw_bindings:
+        raise PolicyError(f"{source}: `bindings` must be a non-empty list")
+    bindings, seen = [], {}
+    for i, raw in enumerate(raw_bindings):
+        where = f"{source}: bindings[{i}]"
+        if not isinstance(raw, dict):
+            raise PolicyError(f"{where} must be a mapping")
+        unknown = sorted(set(raw) - set(BINDING_KEYS))
+        if unknown:
+            raise PolicyError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(BINDING_KEYS)})")
+        values = {"name": f"binding {i + 1}"}
+        for key, spec in BINDING_KEYS.items():
+            if key in raw:
+                values[key] = spec.parse(raw[key], f"{where}.{key}")
+            elif spec.required:
+                raise PolicyError(f"{where}: `{key}` is required")
+        for p in values["projects"]:
+            if p not in allowed_projects:
+                raise PolicyError(f"{where}.projects: {p!r} is not in GKE_BOT_PROJECTS "
+                                  f"({', '.join(allowed_projects) or 'empty'}); a binding may only narrow it")
+        for c in values["channels"]:
+            if c in seen:
+                raise PolicyError(f"{where}.channels: {c!r} is already bound by {seen[c]}; a conversation "
+                                  "belongs to one binding")
+            seen[c] = values["name"]
+        bindings.append(Binding(**values))
+    identities = data.get("identities") or {}
+    if not isinstance(identities, dict):
+        raise PolicyError(f"{source}: `identities` must map Slack user ids to principals")
+    parsed: dict[str, str] = {}
+    for user, principal in identities.items():
+        if not isinstance(user, str) or not USER_RE.match(user):
+            raise PolicyError(f"{source}: identities: {user!r} is not a Slack user id (U…, W…)")
         try:
-            members = set(client.usergroups_users_list(usergroup=group).get("users", []))
-        except SlackApiError as exc:  # not cached: a passing failure must not lock approvers out for long
-            raise ApproversUnknown(f"could not read user group {group} ({exc.response.get('error')})") from exc
-        with self._lock:
-            self._cache[group] = (time.monotonic() + GROUP_TTL, members)
-        return members
+            parsed[user] = normalize_principal(str(principal))
+        except ValueError as exc:
+            raise PolicyError(f"{source}: identities.{user}: {exc}") from None
+        if not parsed[user].startswith("user:"):
+            raise PolicyError(f"{source}: identities.{user}: a person is a `user:EMAIL` principal")
+    return Policy(tuple(bindings), parsed, source=source)
 
-    def allows(self, client, user: str) -> bool:
-        return user in self.users or any(user in self._members(client, g) for g in self.groups)
+
+def load(settings) -> Policy:
+    """The policy of these settings: GKE_BOT_POLICY's file, or the implicit binding."""
+    if not settings.policy_path:
+        return Policy((Binding("implicit", ("*",), tuple(settings.projects), tuple(settings.approvers)),),
+                      implicit=True)
+    import yaml
+    path = Path(settings.policy_path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise PolicyError(f"GKE_BOT_POLICY: cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise PolicyError(f"{path}: not valid YAML{at}") from None
+    return parse(data, tuple(settings.projects), str(path))

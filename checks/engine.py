@@ -1,10 +1,12 @@
 """Run a command's checks against one cluster, concurrently, and collect a Report."""
 from __future__ import annotations
 
+import contextlib
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, ContextManager
 
 from checks import registry
 from checks.gateway import ApiError, Gateway
@@ -68,34 +70,90 @@ def _run_one(ctx: Context) -> list[Finding]:
     return [out] if isinstance(out, Finding) else list(out)
 
 
-def diagnose(command: str, ctx: Context, max_workers: int = 16) -> Report:
+# ---- user-facing English of the engine ------------------------------------------------------------------------
+UNFINISHED = ("This check did not finish within the diagnosis deadline ({seconds} s) and was abandoned: a Google or "
+              "Kubernetes API answered too slowly. Its result is unknown; run the command again later.")
+TRUNCATED_ID, TRUNCATED_TITLE = "bot/partial-lists", "Every Kubernetes list was read whole"
+TRUNCATED = ("Some lists were too long to read whole, so the checks above did not look at everything: {lists}. "
+             "What lies beyond these items was not checked.")
+TRUNCATED_REMEDY = "Narrow the question (a namespace, one Ingress) to have everything looked at."
+RESOLVE_TIMEOUT = "Looking up cluster `{spec}` did not finish within {seconds} s (Google answered too slowly). Try again."
+
+
+def _seconds_left(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def diagnose(command: str, ctx: Context, max_workers: int = 16, deadline: float | None = None) -> Report:
+    """Run the command's checks concurrently. With a deadline (time.monotonic()), checks still running when it
+    passes are abandoned (never waited for: their threads end at their next gateway call, which refuses to
+    start past the deadline) and reported by name."""
     checks = registry.for_command(command)
     report = Report(command=command, cluster=ctx.ref.path)
     if not checks:
         report.note = f"`{command}` is not built yet."
         return report
-    with ThreadPoolExecutor(max_workers=min(max_workers, len(checks)), thread_name_prefix="check") as pool:
-        results = list(pool.map(_run_one, [ctx.for_check(c) for c in checks]))
-    for findings in results:
-        report.findings.extend(findings)
+    started = time.monotonic()
+    pool = ThreadPoolExecutor(max_workers=min(max_workers, len(checks)), thread_name_prefix="check")
+    futures = [(pool.submit(_run_one, ctx.for_check(c)), c) for c in checks]
+    try:
+        wait([f for f, _ in futures], timeout=_seconds_left(deadline))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # never join an abandoned check
+    for fut, check in futures:
+        if fut.done() and not fut.cancelled():
+            report.findings.extend(fut.result())
+        else:
+            seconds = round((deadline or started) - started)
+            report.findings.append(ctx.for_check(check).finding(Status.ERROR, UNFINISHED.format(seconds=seconds)))
+            log.warning("check %s abandoned at the deadline", check.id)
+    truncated = getattr(ctx.gw, "truncated", [])
+    if truncated:
+        report.findings.append(Finding(TRUNCATED_ID, Status.WARN, TRUNCATED_TITLE, detail=TRUNCATED.format(
+            lists="; ".join(f"`{label}` (first {cap} items)" for label, cap in truncated)),
+            remedy=TRUNCATED_REMEDY, resource=ctx.ref.path))
     return report
 
 
+Admit = Callable[[ClusterRef, float | None], ContextManager[str]]  # a slot for one diagnosis of a cluster
+
+
 def run_command(gw: Gateway, command: str, spec, projects: tuple[str, ...], principal: str = "",
-                args: dict | None = None) -> Report:
-    """Resolve the cluster the user named, then run the command's checks on it."""
+                args: dict | None = None, *, strict: bool = False, deadline: float | None = None,
+                admit: Admit | None = None) -> Report:
+    """Resolve the cluster the user named, then run the command's checks on it.
+
+    strict: `projects` is an allowlist (every Slack path): a command naming another project is refused
+    without a request, and suggestions stay inside it. deadline: checks past it are abandoned and reported.
+    admit(ref, deadline): a context manager holding a slot for one diagnosis of that cluster; it yields ''
+    when admitted, else why not (bot.work.jobs limits diagnoses per cluster)."""
     from checks.resolve import resolve
 
-    res = resolve(gw, spec, projects)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="resolve")
+    try:
+        fut = pool.submit(resolve, gw, spec, projects, strict)
+        wait([fut], timeout=_seconds_left(deadline))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    if not fut.done():
+        seconds = round(_seconds_left(deadline) or 0)
+        return Report(command=command, cluster=str(spec), note=RESOLVE_TIMEOUT.format(spec=spec, seconds=seconds))
+    res = fut.result()
     args = dict(args or {})
+    args["resolution"] = res
     if res.ref is None:
-        if command != "why-404":
+        if command != "why-404" or res.refused:
             return Report(command=command, cluster=str(spec), note=res.message)
         # why-404 diagnoses exactly this: run its checks on what the user typed.
-        args["resolution"] = res
         ref = ClusterRef(spec.project or (projects[0] if len(projects) == 1 else ""), spec.location, spec.name)
-        report = diagnose(command, Context(gw, ref, command, principal, args))
+        report = _admitted(command, Context(gw, ref, command, principal, args), deadline, admit)
         report.cluster = str(spec)
         return report
-    args["resolution"] = res
-    return diagnose(command, Context(gw, res.ref, command, principal, args))
+    return _admitted(command, Context(gw, res.ref, command, principal, args), deadline, admit)
+
+
+def _admitted(command: str, ctx: Context, deadline: float | None, admit: Admit | None) -> Report:
+    with (admit(ctx.ref, deadline) if admit else contextlib.nullcontext("")) as refused:
+        if refused:
+            return Report(command=command, cluster=ctx.ref.path, note=refused)
+        return diagnose(command, ctx, deadline=deadline)

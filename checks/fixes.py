@@ -156,6 +156,61 @@ EXECUTORS: dict[str, Callable[[Gateway, dict, Progress, float], Outcome]] = {
 }
 
 
+# ---- validation: what a stored plan may ask for, re-derived from live state ----------------------------------
+SERVICE_AGENT_ROLE = "roles/container.serviceAgent"
+PARAMS = {
+    "grant_service_agent": {"project", "member", "role"},
+    "upgrade_node_pool": {"project", "location", "cluster", "pool", "from_version", "to_version"},
+    "enable_http_load_balancing": {"project", "location", "cluster"},
+}
+
+
+def _planned_cluster(path: str) -> ClusterRef | None:
+    parts = path.split("/")
+    if len(parts) == 6 and parts[0] == "projects" and parts[2] == "locations" and parts[4] == "clusters":
+        return ClusterRef(parts[1], parts[3], parts[5])
+    return None
+
+
+def validate(gw: Gateway, kind: str, params, cluster: str, projects: tuple[str, ...]) -> str:
+    """'' when a plan asks for exactly what the bot may do, else why not (then nothing may be written).
+
+    Stored plans are never trusted: the change is re-derived from the kind and live state. A re-grant is only
+    `roles/container.serviceAgent` to `service-NUMBER@container-engine-robot.iam.gserviceaccount.com` of the
+    diagnosed cluster's project (its number read live now); an upgrade only moves a node pool of the diagnosed
+    cluster (to its control-plane version: upgrade_node_pool checks that live); HTTP load balancing only on the
+    diagnosed cluster; and the project must be one of `projects` (the binding's)."""
+    if kind not in PARAMS:
+        return f"`{kind}` is not a fix the bot knows"
+    if not isinstance(params, dict) or set(params) != PARAMS[kind] or \
+            not all(isinstance(v, str) and v for v in params.values()):
+        return f"the plan's parameters are not those of `{kind}`"
+    project, planned = params["project"], _planned_cluster(cluster)
+    if project not in projects:
+        return f"project `{project}` is not one this conversation may change"
+    if planned is None or planned.project != project:
+        return f"project `{project}` is not the project of the diagnosed cluster"
+    if kind == "grant_service_agent":
+        if params["role"] != SERVICE_AGENT_ROLE:
+            return f"the re-grant may only add `{SERVICE_AGENT_ROLE}`, not `{params['role']}`"
+        number = gw.project_number(project)
+        agent = f"serviceAccount:service-{number}@container-engine-robot.iam.gserviceaccount.com"
+        if params["member"] != agent:
+            return f"the re-grant may only name the GKE service agent of `{project}` (`{agent}`)"
+        return ""
+    ref = ClusterRef(project, params["location"], params["cluster"])
+    if ref != planned:
+        return f"cluster `{ref.path}` is not the diagnosed cluster `{cluster}`"
+    if kind == "upgrade_node_pool":
+        live = gw.live_cluster(ref)
+        if not any(p.name == params["pool"] for p in live.node_pools):
+            return f"node pool `{params['pool']}` is not a pool of `{ref.name}`"
+        if params["to_version"] != live.current_master_version:
+            return (f"the upgrade may only move a pool to the control-plane version of `{ref.name}` "
+                    f"(now `{live.current_master_version}`), not `{params['to_version']}`; run `why-400` again")
+    return ""
+
+
 def execute(gw: Gateway, kind: str, params: dict, progress: Progress, poll: float = 10.0) -> Outcome:
     """Run one fix. Google API errors become a FAILED outcome quoting the error verbatim."""
     fn = EXECUTORS.get(kind)

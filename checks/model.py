@@ -113,6 +113,7 @@ class Report:
     cluster: str  # projects/P/locations/L/clusters/C, or what the user typed when unresolved
     findings: list[Finding] = field(default_factory=list)
     note: str = ""  # a one-line message for the user when no cluster could be diagnosed
+    context: list[str] = field(default_factory=list)  # lines about how it was asked (e.g. the identity used)
 
     def counts(self) -> dict[str, int]:
         out = {s.value: 0 for s in Status}
@@ -132,6 +133,8 @@ class Report:
         }
         if self.note:
             out["note"] = self.note
+        if self.context:
+            out["context"] = list(self.context)
         return out
 
     @classmethod
@@ -141,4 +144,5 @@ class Report:
             cluster=data["cluster"],
             findings=[Finding.from_json(f) for f in data.get("findings", [])],
             note=data.get("note", ""),
+            context=list(data.get("context", [])),
         )

@@ -27,6 +27,13 @@ class Resolution:
     message: str = ""  # why there is no ref: not found (with suggestions), ambiguous, API error
     candidates: list[ClusterRef] = field(default_factory=list)
     errors: list[ApiError] = field(default_factory=list)
+    refused: bool = False  # the project is outside the allowlist: nothing was looked up
+
+
+# user-facing English of the resolution
+OUTSIDE = ("Project `{project}` is not one I may look at from here, so I did not look it up. Here you may ask "
+           "about: {allowed}.")
+NOTHING_ALLOWED = "No project may be asked about from here (GKE_BOT_PROJECTS or the access policy is empty)."
 
 
 def _suggest(name: str, refs: list[ClusterRef]) -> list[ClusterRef]:
@@ -39,7 +46,15 @@ def _refs(clusters, project: str) -> list[ClusterRef]:
     return [ClusterRef(project, c.location, c.name) for c in clusters]
 
 
-def resolve(gw: Gateway, spec: ClusterSpec, projects: tuple[str, ...]) -> Resolution:
+def resolve(gw: Gateway, spec: ClusterSpec, projects: tuple[str, ...], strict: bool = False) -> Resolution:
+    """Find the cluster. strict: `projects` is an allowlist (every Slack path): another project is refused
+    before any request, and names are searched and suggested only inside the allowlist. Without it (the
+    terminal, with the user's own credentials) a named project is looked at as well."""
+    if strict and not projects:
+        return Resolution(message=NOTHING_ALLOWED, refused=True)
+    if strict and spec.project and spec.project not in projects:
+        return Resolution(message=OUTSIDE.format(project=spec.project,
+                                                 allowed=", ".join(f"`{p}`" for p in projects)), refused=True)
     if spec.project and spec.location:
         ref = ClusterRef(spec.project, spec.location, spec.name)
         try:

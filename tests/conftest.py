@@ -23,6 +23,7 @@ from tests_loopback import blocked as _blocked, install as _install_guard  # noq
 _install_guard()  # this process: loopback only (subprocesses get it through PYTHONPATH, see Proc)
 
 SIGNING_SECRET = "test-signing-secret"
+PLAN_KEY = "test-plan-key-0123456789abcdef0123456789abcdef"
 BOT_TOKEN = "xoxb-test"
 APP_TOKEN = "xapp-test"
 GKE1 = "gcpdiag-gke1-aaaa"
@@ -147,6 +148,7 @@ def env(google, slack, sa_key, monkeypatch) -> dict:
         "GOOGLE_APPLICATION_CREDENTIALS": sa_key,
         "GKE_BOT_PROJECTS": GKE1,
         "GKE_BOT_APPROVERS": "UAPPROVER,UAPPROVER2,SAPPROVERS",
+        "GKE_BOT_PLAN_KEY": PLAN_KEY,
         "GKE_BOT_OPERATION_POLL_SECONDS": "0.05",
         "NO_PROXY": "127.0.0.1,localhost",
     }
@@ -237,10 +239,10 @@ def spawn(tmp_path):
 @pytest.fixture(autouse=True)
 def _fresh_process_caches():
     """Caches that outlive one job in a real process must not leak between tests."""
-    from bot.work import jobs
+    from bot import directory
     from checks import gateway
     gateway._role_cache.clear()
-    jobs._email_cache.clear()
+    directory.clear()
     yield
 
 

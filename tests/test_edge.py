@@ -260,7 +260,8 @@ def test_a_replayed_signed_request_starts_no_second_job(edge, slack):
 
 
 def test_mention_with_an_email_slack_turned_into_a_mailto_link(edge, slack, google):
-    event = {"type": "app_mention", "user": "U123", "channel": "C123", "ts": "1600000200.000100",
+    # `--as` someone else: an approver asks (anyone else is refused; see tests/test_access_e2e.py)
+    event = {"type": "app_mention", "user": "UAPPROVER", "channel": "C123", "ts": "1600000200.000100",
              "text": "<@UBOT> why-403 gke1 --as <mailto:testuser@example.com|testuser@example.com>"}
     body = event_callback_body(event, event_id="Ev77")
     for _ in range(2):  # Slack retries the event: one answer only

@@ -178,7 +178,13 @@ def test_audit_command_for_approvers_only(served, slack, google, broken, redis_u
         assert expect in slack.wait_for(lambda: slack.responses_to(url))[0]["text"]
 
 
-def planned_button(redis_url, slack, kind, label, params, requester="U123"):
+def signed_store(redis_url) -> Store:
+    """The store as the worker sees it: plans signed with the test's GKE_BOT_PLAN_KEY."""
+    from tests.conftest import PLAN_KEY
+    return Store(redis.Redis.from_url(redis_url), keys=(PLAN_KEY.encode(),))
+
+
+def planned_button(redis_url, slack, kind, label, params, requester="U123", cluster=""):
     """A fix message as the worker posts it: a plan in Redis and its button in the thread."""
     from slack_sdk import WebClient
 
@@ -186,9 +192,9 @@ def planned_button(redis_url, slack, kind, label, params, requester="U123"):
     from checks.model import Finding, Remediation, Status
     client = WebClient(token="xoxb-test", base_url=slack.api_url)
     parent = client.chat_postMessage(channel="C123", text="parent")["ts"]
-    plan = Store(redis.Redis.from_url(redis_url)).new_plan(
+    plan = signed_store(redis_url).new_plan(
         kind=kind, label=label, summary=label, params=params, channel="C123", thread_ts=parent,
-        requester=requester, cluster="c")
+        requester=requester, cluster=cluster or f"projects/{GKE1}/locations/europe-west4-a/clusters/gke1")
     finding = Finding("x", Status.WARN, "t", remediation=Remediation(kind, label, label, params))
     blocks = [render.section("finding"), render.remediation_actions(finding, plan.id)]
     ts = client.chat_postMessage(channel="C123", thread_ts=parent, text="fix", blocks=blocks)["ts"]

@@ -76,8 +76,10 @@ def test_a_job_lost_twice_is_reported_in_its_thread(env, slack, settings, redis_
     settings = replace(settings, redis_url=redis_url)
     client = web_client(settings)
     parent = client.chat_postMessage(channel="C123", text="<@U123> asked `/gke why-403 gke1` — checking…")["ts"]
-    payload = {"channel": "C123", "thread_ts": parent, "status_ts": parent, "user": "U123",
-               "text": "why-403 gke1", "attempt": 2, "command": {"name": "why-403"}}
+    from bot.work.payload import UNSIGNED, job_signer
+    payload = job_signer(settings).sign({"channel": "C123", "thread_ts": parent, "status_ts": parent, "user": "U123",
+                                         "text": "why-403 gke1", "command": {"name": "why-403"}}, skip=UNSIGNED)
+    payload["attempt"] = 2
     r = redislib.Redis.from_url(redis_url)
     r.hset(DATA, "gone-job", json.dumps(payload))
     r.zadd(OPEN, {"gone-job": time.time() - 60})  # RQ has no such job: its worker vanished with it

@@ -4,12 +4,20 @@ from __future__ import annotations
 import logging
 import time
 
+from bot.directory import DirectoryUnavailable
+from bot.edge import BUSY
 from bot.grammar import GrammarError, parse
 from bot.metrics import COMMANDS, HANDLER_SECONDS
-from bot.policy import ApproversUnknown
 from bot.render import blocks as render
 
 log = logging.getLogger(__name__)
+
+# ---- user-facing English of the commands listener --------------------------------------------------------------
+AUDIT_DOWN = "The audit trail cannot be read right now; try again in a minute."
+AUDIT_NO_REDIS = "The audit trail needs Redis (REDIS_URL)."
+AUDIT_APPROVERS = "Only approvers of this conversation can read the audit trail."
+AUDIT_UNKNOWN = "I could not check who may read it ({why})."
+AUDIT_EMPTY = "No remediation has been clicked yet."
 
 
 def register(app, edge) -> None:
@@ -37,36 +45,42 @@ class Commands:
             ack(**render.help_blocks(cmd.args.get("topic", "")))
             COMMANDS.labels("help", "answered").inc()
             return
+        if self.edge.busy():  # the after-ack pool is full: say so now, in the ack
+            ack(response_type="ephemeral", text=BUSY)
+            COMMANDS.labels(cmd.name, "busy").inc()
+            return
+        private = (lambda msg: respond(text=msg, response_type="ephemeral", replace_original=False))
         if cmd.name == "audit":
             ack()
-            self.edge.after_ack.submit(self._audit_reply, client, respond, command["user_id"], cmd.args["n"])
+            self.edge.submit(self._audit_reply, client, respond, command["channel_id"], command["user_id"],
+                             cmd.args["n"], busy=private)
             return
         ack()
         HANDLER_SECONDS.labels("command").observe(time.perf_counter() - t0)
         key = f"cmd:{body.get('team_id', '')}:{command.get('trigger_id') or command.get('user_id') + text}"
-        self.edge.after_ack.submit(
-            self.edge.start, client, cmd, key, channel=command["channel_id"], user=command["user_id"], thread_ts=None,
-            private=lambda msg: respond(text=msg, response_type="ephemeral", replace_original=False))
+        self.edge.submit(self.edge.start, client, cmd, key, channel=command["channel_id"], user=command["user_id"],
+                         thread_ts=None, private=private, busy=private)
 
-    def _audit_reply(self, client, respond, user: str, n: int) -> None:
+    def _audit_reply(self, client, respond, channel: str, user: str, n: int) -> None:
         try:
-            text = self.audit_text(client, user, n)
+            text = self.audit_text(client, channel, user, n)
         except Exception as exc:  # noqa: BLE001 - e.g. Redis down: say so
             log.warning("audit read failed: %s", type(exc).__name__)
-            text = render.error_text("The audit trail cannot be read right now; try again in a minute.")
+            text = render.error_text(AUDIT_DOWN)
         respond(text=text, response_type="ephemeral", replace_original=False)
 
-    def audit_text(self, client, user: str, n: int) -> str:
+    def audit_text(self, client, channel: str, user: str, n: int) -> str:
         if self.edge.store is None:
-            return render.error_text("The audit trail needs Redis (REDIS_URL).")
+            return render.error_text(AUDIT_NO_REDIS)
         try:
-            if not self.edge.approvals.allows(client, user):
-                return render.error_text("Only approvers can read the audit trail.")
-        except ApproversUnknown as exc:
-            return render.error_text(f"I could not check who may read it ({render.escape(str(exc))}).")
+            allowed, _ = self.edge.gate.approver(client, channel, user)
+        except DirectoryUnavailable as exc:
+            return render.error_text(AUDIT_UNKNOWN.format(why=render.escape(str(exc))))
+        if not allowed:
+            return render.error_text(AUDIT_APPROVERS)
         rows = self.edge.store.audit_entries(n)
         if not rows:
-            return "No remediation has been clicked yet."
+            return AUDIT_EMPTY
         lines = [f"`{r['at']}` *{render.escape(r['event'])}* by {render.mention(r['user'])}"
                  f" — {render.escape(r.get('summary') or r.get('kind') or r.get('plan_id', ''))}"
                  f"{': ' + render.escape(r['result']) if r.get('result') else ''}" for r in rows]

@@ -39,13 +39,13 @@ class Events:
         try:
             cmd = parse(text)
         except GrammarError as err:
-            self.edge.after_ack.submit(self.edge._say, client, channel, thread_ts, render.error_text(render.escape(str(err))))
+            self.edge.submit(self.edge._say, client, channel, thread_ts, render.error_text(render.escape(str(err))))
             return
         if cmd.name in ("help", "audit"):
             blocks = render.help_blocks(cmd.args.get("topic", ""))
-            self.edge.after_ack.submit(self.edge._say, client, channel, thread_ts, blocks["text"], blocks["blocks"])
+            self.edge.submit(self.edge._say, client, channel, thread_ts, blocks["text"], blocks["blocks"])
             return
-        key = f"evt:{body.get('event_id') or event['ts']}"
-        self.edge.after_ack.submit(self.edge.start, client, cmd, key, channel=channel, user=user, thread_ts=thread_ts,
-                              private=lambda msg: self.edge._ephemeral(client, channel, user, msg))
+        private = (lambda msg: self.edge._ephemeral(client, channel, user, msg))
+        self.edge.submit(self.edge.start, client, cmd, key, channel=channel, user=user, thread_ts=thread_ts,
+                         private=private, busy=private)
 

@@ -132,6 +132,8 @@ def report_messages(report: Report, plans: dict[int, str] | None = None) -> list
     plans = plans or {}
     head = f"*{escape(report.command)}* on {code(report.cluster)}: {summary(report)}"
     blocks: list[dict] = [section(head)]
+    if report.context:
+        blocks.append(context(escape(" ".join(report.context))[:MAX_SECTION]))
     if report.note and report.findings:
         blocks += sections(escape(report.note))
     order = sorted(range(len(report.findings)), key=lambda i: report.findings[i].status.rank)

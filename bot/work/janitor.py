@@ -94,12 +94,22 @@ class Janitor:
         return done
 
     def _act(self, job_id: str, decision: str) -> None:
+        from bot.work.payload import UNSIGNED, job_signer
         raw = self.redis.hget(DATA, job_id)
-        payload = json.loads(raw) if raw else {}
-        attempt = int(payload.get("attempt", 1))
+        try:
+            payload = json.loads(raw) if raw else {}
+        except ValueError:
+            payload = {}
         if decision == "finished" or not raw:
             answered(self.redis, job_id)
             return
+        if not job_signer(self.settings).valid(payload, skip=UNSIGNED):
+            # Written into Redis by someone else: never re-queued, never answered in its "thread".
+            from bot.access import security_event
+            security_event("unsigned tracked job dropped by the janitor", job_id=job_id[:64])
+            answered(self.redis, job_id)
+            return
+        attempt = int(payload.get("attempt", 1))
         if decision == "lost" and attempt < MAX_ATTEMPTS:
             new_id = self.queue.enqueue(dict(payload, attempt=attempt + 1))  # first: if it fails, still tracked
             answered(self.redis, job_id)

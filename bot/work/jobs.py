@@ -5,66 +5,56 @@ updated parent message: a result, or what failed. Never silence.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 
 from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
-from bot.grammar import Command
 from bot.render import blocks as render
 from bot.slackclient import web_client
-from bot.work.store import store_for
+from bot.work.store import shared_cache, store_for
 from bot.work.thread import Thread
 from checks.engine import run_command
 from checks.gateway import Gateway
 from checks.model import Report
 
 log = logging.getLogger(__name__)
-_email_cache: dict[str, tuple[float, str]] = {}
-EMAIL_TTL = 3600.0
+
+# ---- user-facing English of a job ----------------------------------------------------------------------------
+NO_EMAIL = ("Your Slack profile shows no email address and the access policy maps no Google account to you, so I "
+            "cannot tell which Google account is yours: ask an admin to add you to `identities`, or (approvers) "
+            "add `--as user:EMAIL`.")
+FAILED = "The diagnosis failed: {reason}"
+REFUSED_STATUS = ":no_entry: refused (see thread)"
+CLUSTER_BUSY = ("{n} diagnoses of `{cluster}` were already running and none finished in time, so this one did not "
+                "start. Try again in a minute.")
 
 
-def asker_principal(client, user_id: str, cache=None) -> str:
-    """`user:EMAIL` from the Slack profile, or '' when the profile shows no email.
-
-    Cached for an hour: in this process, and in Redis when given (RQ forks a process per job).
-    """
-    hit = _email_cache.get(user_id)
-    if hit and hit[0] > time.monotonic():
-        return hit[1]
-    key = f"gke-bot:principal:{user_id}"
-    cached = None
-    if cache is not None:
-        try:
-            cached = cache.get(key)
-        except Exception:  # noqa: BLE001 - a cache miss
-            cached = None
-    if cached is not None:
-        principal = cached.decode() if isinstance(cached, bytes) else cached
-    else:
-        resp = client.users_info(user=user_id)
-        email = (resp.get("user") or {}).get("profile", {}).get("email", "")
-        principal = f"user:{email}" if email else ""
-        if cache is not None:
-            try:
-                cache.set(key, principal, ex=int(EMAIL_TTL))
-            except Exception:  # noqa: BLE001
-                pass
-    _email_cache[user_id] = (time.monotonic() + EMAIL_TTL, principal)
-    return principal
-
-
-def shared_cache(settings: Settings):
-    if not settings.redis_url:
-        return None
-    from redis import Redis
-    return Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
+def check_budget(settings: Settings) -> float:
+    """Seconds a diagnosis may spend on Google and Kubernetes: the job timeout less time to answer in Slack.
+    The RQ job timeout and the in-process path both use GKE_BOT_JOB_TIMEOUT, so they agree."""
+    return float(max(3, settings.job_timeout - min(20, settings.job_timeout // 4)))
 
 
 def run_job(payload: dict) -> dict:
-    """Entry point of every queued job (the payload is plain JSON): a diagnosis or a remediation."""
+    """Entry point of every job queued in Redis. Its payload must carry the bot's signature (GKE_BOT_PLAN_KEY):
+    a job written into Redis by anyone else is refused before anything is read or posted."""
+    from bot.access import security_event
+    from bot.work.payload import UNSIGNED, job_signer
     settings = Settings.from_env()
+    if not isinstance(payload, dict) or not job_signer(settings).valid(payload, skip=UNSIGNED):
+        security_event("unsigned job refused by the worker", job_id=str((payload or {}).get("job_id", ""))[:64]
+                       if isinstance(payload, dict) else "")
+        return {"ok": False, "error": "refused: not signed by the bot"}
+    return run_trusted(payload, settings)
+
+
+def run_trusted(payload: dict, settings: Settings | None = None) -> dict:
+    """A job the bot queued itself (in-process, or verified by run_job): a diagnosis or a remediation."""
+    settings = settings or Settings.from_env()
     client = web_client(settings)
     if payload.get("kind") == "remediate":
         from bot.work.remediation import run_remediation
@@ -85,35 +75,90 @@ def run_diagnosis(settings: Settings, client, payload: dict) -> dict:
 
 
 def _diagnose(settings: Settings, client, payload: dict, redis) -> dict:
+    from bot.access import Gate
+    from bot.grammar import parse
     thread = Thread(client, payload)
     started = time.monotonic()
+    deadline = started + check_budget(settings)
     try:
-        cmd = Command.from_json(payload["command"])
+        cmd = parse(str(payload.get("text", "")))  # validated again: the payload crossed Redis
+        # The access policy again, from the job itself: a job must not reach beyond what its channel may ask.
+        decision = Gate(settings, redis).command(client, cmd, thread.channel, thread.user, where="worker")
+        if not decision:
+            thread.reply(render.error_text(decision.message))
+            thread.status(REFUSED_STATUS)
+            return {"ok": False, "error": f"refused: {decision.reason}"}
+        projects = decision.binding.projects
         args = dict(cmd.args)
-        principal = cmd.principal
-        if not principal and thread.user:
-            try:
-                principal = asker_principal(client, thread.user, redis)
-                if not principal:
-                    args["principal_note"] = ("Your Slack profile shows no email address, so I cannot tell which "
-                                              "Google account is yours: add `--as user:EMAIL`.")
-            except SlackApiError as exc:  # the checks that do not depend on the asker still run
-                args["principal_note"] = (f"I could not read your Slack profile ({exc.response.get('error')}), so "
-                                          "I cannot tell which Google account is yours: add `--as user:EMAIL`.")
-        gw = Gateway(settings.google_api_url, deadline=started + max(10, settings.job_timeout - 20),
-                     shared_cache=redis)
-        report = run_command(gw, cmd.name, cmd.cluster, settings.projects, principal, args)
+        principal = decision.identity.principal
+        if not principal:
+            args["principal_note"] = NO_EMAIL
+        gw = Gateway(settings.google_api_url, deadline=deadline, shared_cache=redis, projects=projects)
+        report = run_command(gw, cmd.name, cmd.cluster, projects, principal, args, strict=True, deadline=deadline,
+                             admit=ClusterSlots(settings, redis).admit)
+        if principal:
+            report.context.append(decision.identity.describe())
         post_report(thread, report, store_for(settings))
         return {"ok": True, "counts": report.counts(), "calls": len(gw.calls)}
     except Exception as exc:  # noqa: BLE001 - the user must hear about it
         log.exception("job failed")
         reason = f"{type(exc).__name__}: {exc}"[:500]
         try:
-            thread.reply(render.error_text(f"The diagnosis failed: {render.escape(reason)}"))
+            thread.reply(render.error_text(FAILED.format(reason=render.escape(reason))))
             thread.status(":warning: failed (see thread)")
         except SlackApiError:
             log.exception("could not report the failure to Slack")
         return {"ok": False, "error": reason}
+
+
+class ClusterSlots:
+    """At most GKE_BOT_CLUSTER_CONCURRENCY diagnoses of one cluster at the same time: in Redis across
+    workers, else in this process. More wait for a slot until the deadline (identical ones are coalesced
+    before they are queued)."""
+
+    _local: dict[str, threading.BoundedSemaphore] = {}
+    _local_lock = threading.Lock()
+    POLL = 0.25
+    _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+    def __init__(self, settings: Settings, redis=None):
+        self.n, self.redis, self.ttl = settings.cluster_concurrency, redis, settings.job_timeout + 30
+
+    @contextlib.contextmanager
+    def admit(self, ref, deadline: float | None):
+        busy = CLUSTER_BUSY.format(n=self.n, cluster=ref.path)
+        if self.redis is None:
+            with self._local_lock:
+                sem = self._local.setdefault(f"{ref.path}:{self.n}", threading.BoundedSemaphore(self.n))
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not sem.acquire(timeout=timeout):
+                yield busy
+                return
+            try:
+                yield ""
+            finally:
+                sem.release()
+            return
+        import uuid
+        token, held = uuid.uuid4().hex, None
+        while held is None:
+            for i in range(self.n):
+                key = f"gke-bot:slot:{ref.path}:{i}"
+                if self.redis.set(key, token, nx=True, ex=self.ttl):
+                    held = key
+                    break
+            if held is None:
+                if deadline is not None and time.monotonic() + self.POLL > deadline:
+                    yield busy
+                    return
+                time.sleep(self.POLL)
+        try:
+            yield ""
+        finally:
+            try:
+                self.redis.eval(self._RELEASE, 1, held, token)
+            except Exception:  # noqa: BLE001 - it expires by itself
+                log.warning("could not release a cluster slot")
 
 
 def post_report(thread: Thread, report: Report, store=None) -> None:

@@ -1,45 +1,56 @@
 """The job queue: RQ on Redis when REDIS_URL is set, else a bounded in-process thread pool.
 
-Both run the same job function (`bot.work.jobs.run_job`) with the same JSON payload. The queue also
-offers `claim(key)`, a once-only marker (Redis SET NX) used to drop Slack retries and double
-submissions.
+Both run the same job function (`bot.work.jobs.run_job`) with the same JSON payload. On Redis the
+payload is signed (GKE_BOT_PLAN_KEY; see bot.signing) and workers run nothing else (bot.work.rqsafe).
+The queue also offers `claim(key)`, a once-only marker (Redis SET NX) used to drop Slack retries and
+double submissions.
 """
 from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from bot.config import Settings
+from bot.work.payload import JOB_FUNC, QUEUE_NAME, UNSIGNED, job_signer
+from bot.work.pool import BoundedPool, PoolFull
 
-QUEUE_NAME = "gke-bot"
-JOB_FUNC = "bot.work.jobs.run_job"
+__all__ = ["JOB_FUNC", "QUEUE_NAME", "InProcessQueue", "QueueFull", "QueueUnavailable", "RQQueue", "make_queue"]
 
 
 class QueueUnavailable(Exception):
     """The queue backend cannot take the job now."""
 
 
+class QueueFull(QueueUnavailable):
+    """The in-process queue's backlog is full."""
+
+
 class InProcessQueue:
     backend = "inprocess"
 
-    def __init__(self, settings: Settings, max_workers: int = 4):
+    def __init__(self, settings: Settings, max_workers: int | None = None):
         self.settings = settings
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="job")
+        self._pool = BoundedPool(max_workers or settings.inprocess_workers, settings.inprocess_backlog, "job")
         self._claims: dict[str, float] = {}
         self._counts: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
 
+    def full(self) -> bool:
+        return self._pool.full()
+
     def enqueue(self, payload: dict) -> str:
-        from bot.work.jobs import run_job
+        from bot.work.jobs import run_trusted
 
         def run():
             try:
-                run_job(payload)
+                run_trusted(payload)
             finally:
                 if payload.get("coalesce_key"):
                     self.release(payload["coalesce_key"])
-        self._pool.submit(run)
+        try:
+            self._pool.submit(run)
+        except PoolFull:
+            raise QueueFull("the in-process queue is full") from None
         return "inprocess"
 
     def release(self, key: str) -> None:
@@ -83,8 +94,12 @@ class RQQueue:
     def __init__(self, settings: Settings):
         from redis import Redis
         self.settings = settings
+        self.signer = job_signer(settings)
         self._redis = Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2,
                                      health_check_interval=10)
+
+    def full(self) -> bool:
+        return False
 
     @property
     def redis(self):
@@ -107,7 +122,7 @@ class RQQueue:
 
         from bot.work.tracking import track
         job_id = uuid.uuid4().hex
-        payload = dict(payload, job_id=job_id)
+        payload = dict(self.signer.sign(payload, skip=UNSIGNED), job_id=job_id)
         try:
             if payload.get("kind", "diagnose") == "diagnose":
                 track(self._redis, job_id, payload)

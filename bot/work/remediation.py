@@ -1,4 +1,10 @@
-"""The worker side of a fix button: re-check, execute once, report in the thread, audit the result."""
+"""The worker side of a fix button: re-check everything, execute once, report in the thread, audit the result.
+
+Nothing stored is trusted: the plan's signature is checked again, the approver must still be an approver of
+the binding of the channel where the plan was posted and must hold the plan's once-only lock, the project
+must be in that binding, and what to change is re-derived from the kind and live state (checks.fixes.validate)
+before anything is written.
+"""
 from __future__ import annotations
 
 import logging
@@ -9,25 +15,69 @@ from slack_sdk.errors import SlackApiError
 from bot.config import Settings
 from bot.render import blocks as render
 from bot.render.blocks import hhmm, replace_actions
-from bot.work.store import Plan
+from bot.work.store import Plan, PlanTampered
 
 log = logging.getLogger(__name__)
+
+# ---- user-facing English of a fix run --------------------------------------------------------------------------
+EXPIRED = "The fix expired before it ran."
+TAMPERED = "This fix was changed after the bot planned it, so nothing was done. Run the diagnosis again."
+NOT_APPROVER = "You may no longer approve fixes in this conversation, so nothing was done."
+UNKNOWN_APPROVERS = "I could not check who may approve ({why}); nothing was done. Click again in a minute."
+NOT_HOLDER = "This fix was not approved by you (or its approval was released), so nothing was done."
+SELF = "You asked for this diagnosis, so someone else must approve its fix (four-eyes). Nothing was done."
+ALREADY_RAN = "This fix has already run once; nothing was done."
+REFUSED = "I refused to run this fix: {why}. Nothing was done."
 
 
 def run_remediation(settings: Settings, client, payload: dict) -> dict:
     """Worker side: re-check, execute once, report in the thread, audit the result."""
-    from bot.work.store import store_for
-    from checks.fixes import ALREADY, DONE, RUNNING, execute
-    from checks.gateway import Gateway
+    from bot.access import Gate, security_event
+    from bot.directory import DirectoryUnavailable
+    from bot.work.store import shared_cache, store_for
+    from checks.fixes import ALREADY, DONE, FAILED, REFUSED as REFUSED_OUTCOME, RUNNING, Outcome, execute, validate
+    from checks.gateway import ApiError, Gateway
 
     store = store_for(settings)
-    plan: Plan | None = store.plan(payload["plan_id"]) if store else None
-    approver, channel = payload.get("approver", ""), payload["channel"]
-    if plan is None:
-        if store:
-            store.audit("expired", user=approver, plan_id=payload["plan_id"], result="expired before it ran")
-        client.chat_postEphemeral(channel=channel, user=approver, text=render.error_text("The fix expired before it ran."))
+    approver, channel, plan_id = payload.get("approver", ""), payload.get("channel", ""), payload.get("plan_id", "")
+
+    def tell(text: str) -> None:
+        try:
+            client.chat_postEphemeral(channel=channel, user=approver, text=render.error_text(text))
+        except SlackApiError as exc:
+            log.warning("could not tell %s: %s", approver, exc.response.get("error"))
+    if store is None:
+        tell(EXPIRED)
         return {"ok": False}
+    try:
+        plan: Plan | None = store.plan(plan_id)
+    except PlanTampered as exc:
+        security_event("tampered fix plan refused by the worker", plan_id=str(plan_id)[:64], why=str(exc))
+        store.audit("tampered", user=approver, plan_id=plan_id, result=f"refused at run: {exc}")
+        tell(TAMPERED)
+        return {"ok": False, "status": "tampered"}
+    if plan is None:
+        store.audit("expired", user=approver, plan_id=plan_id, result="expired before it ran")
+        tell(EXPIRED)
+        return {"ok": False}
+    if plan.channel != channel:
+        security_event("fix job for another channel refused", plan_id=plan.id, channel=channel)
+        store.audit("denied", user=approver, plan=plan, result=f"job names another channel {channel}")
+        return {"ok": False, "status": "refused"}
+    gate = Gate(settings, shared_cache(settings))
+    try:
+        allowed, binding = gate.approver(client, plan.channel, approver)
+    except DirectoryUnavailable as exc:
+        store.audit("failed", user=approver, plan=plan, result=f"approvers unknown at run: {exc}")
+        tell(UNKNOWN_APPROVERS.format(why=render.escape(str(exc))))
+        return {"ok": False}
+    refusal = ("" if allowed else NOT_APPROVER) or \
+        ("" if store.plan_holder(plan.id) == approver else NOT_HOLDER) or \
+        ("" if approver != plan.requester or settings.allow_self_approval else SELF)
+    if refusal:
+        store.audit("denied", user=approver, plan=plan, result=f"refused at run: {refusal}")
+        tell(refusal)
+        return {"ok": False, "status": "refused"}
     progress_ts: list[str] = []
 
     def progress(text: str) -> None:
@@ -41,11 +91,20 @@ def run_remediation(settings: Settings, client, payload: dict) -> dict:
             log.warning("progress update failed: %s", exc.response.get("error"))
 
     try:
-        gw = Gateway(settings.google_api_url, deadline=time.monotonic() + settings.remediation_timeout - 60)
-        outcome = execute(gw, plan.kind, plan.params, progress, settings.op_poll_seconds)
+        gw = Gateway(settings.google_api_url, deadline=time.monotonic() + settings.remediation_timeout - 60,
+                     projects=binding.projects)
+        why = validate(gw, plan.kind, plan.params, plan.cluster, binding.projects)
+        if why:
+            security_event("fix plan refused by validation", plan_id=plan.id, kind=plan.kind, why=why)
+            outcome = Outcome(REFUSED_OUTCOME, REFUSED.format(why=why))
+        elif not store.mark_run(plan.id, payload.get("job_id", "")):
+            outcome = Outcome(REFUSED_OUTCOME, ALREADY_RAN)
+        else:
+            outcome = execute(gw, plan.kind, plan.params, progress, settings.op_poll_seconds)
+    except ApiError as err:
+        outcome = Outcome(FAILED, f"Google answered {err.code} {err.status}: {err.message}"[:300])
     except Exception as exc:  # noqa: BLE001 - report, never go silent
         log.exception("remediation crashed")
-        from checks.fixes import FAILED, Outcome
         outcome = Outcome(FAILED, f"{type(exc).__name__}: {exc}"[:300])
     ok = outcome.status in (DONE, ALREADY)
     if outcome.status == RUNNING:

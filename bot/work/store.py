@@ -1,22 +1,32 @@
-"""Server-side state in Redis: remediation plans, once-only locks, the audit stream.
+"""Server-side state in Redis: remediation plans, once-only locks, the audit trail.
 
 Plans are what a remediation button stands for: the button's value is only the plan id; the plan
-itself (what to change, where, who asked) lives here and expires (24 h by default).
+itself (what to change, where, who asked) lives here, signed (GKE_BOT_PLAN_KEY: a plan edited in Redis
+is refused on click and on run), and expires (24 h by default).
+
+The audit trail is two capped Redis streams: `gke-bot:audit` for what happened (approved, succeeded,
+failed, running, expired) and `gke-bot:audit:denied` for refusals (denied, duplicate, rate limited), so a
+flood of refused clicks can never push real events out; clicks are also rate-limited per user.
 """
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
 
+from bot.signing import Signer
+
 log = logging.getLogger(__name__)
 audit_log = logging.getLogger("gke_bot.audit")
 
 PLAN_TTL = 24 * 3600
 AUDIT_STREAM = "gke-bot:audit"
+DENIED_STREAM = "gke-bot:audit:denied"
 AUDIT_MAX = 10000
+REFUSALS = ("denied", "duplicate", "rate_limited", "tampered")
 
 
 @dataclass
@@ -31,6 +41,7 @@ class Plan:
     requester: str
     cluster: str
     created: float = field(default_factory=time.time)
+    sig: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -40,24 +51,48 @@ class Plan:
         return cls(**json.loads(raw))
 
 
+class PlanTampered(Exception):
+    """A stored plan does not carry the bot's signature: it was written or edited by someone else."""
+
+
 class Store:
-    def __init__(self, redis, plan_ttl: int = PLAN_TTL):
+    def __init__(self, redis, plan_ttl: int = PLAN_TTL, keys: tuple[bytes, ...] = ()):
         self.redis = redis
         self.plan_ttl = plan_ttl
+        self.signer = Signer(keys, "plan")
 
     # ---- plans ----------------------------------------------------------------------------
     def save_plan(self, plan: Plan) -> Plan:
-        self.redis.set(f"gke-bot:plan:{plan.id}", plan.to_json(), ex=self.plan_ttl)
+        data = asdict(plan)
+        if self.signer.enabled:
+            data = self.signer.sign(data)
+            plan.sig = data["sig"]
+        self.redis.set(f"gke-bot:plan:{plan.id}", json.dumps(data), ex=self.plan_ttl)
         return plan
 
     def new_plan(self, **kw) -> Plan:
         return self.save_plan(Plan(id=secrets.token_urlsafe(12), **kw))
 
     def plan(self, plan_id: str) -> Plan | None:
+        """The stored plan; None when it does not exist. Raises PlanTampered when its signature is wrong."""
         if not plan_id or len(plan_id) > 64:
             return None
         raw = self.redis.get(f"gke-bot:plan:{plan_id}")
-        return Plan.from_json(raw) if raw else None
+        if not raw:
+            return None
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise PlanTampered("not JSON") from None
+        if not self.signer.valid(data):
+            raise PlanTampered("bad signature")
+        try:
+            plan = Plan(**data)
+        except TypeError:
+            raise PlanTampered("unexpected fields") from None
+        if plan.id != plan_id:
+            raise PlanTampered("stored under another id")
+        return plan
 
     def claim_plan(self, plan_id: str, who: str) -> str | None:
         """Take the once-only lock of a plan. None when taken; else the lock holder (`who`)."""
@@ -71,6 +106,21 @@ class Store:
         raw = self.redis.get(f"gke-bot:plan:{plan_id}:lock")
         return raw.decode() if isinstance(raw, bytes) else (raw or "")
 
+    def mark_run(self, plan_id: str, job_id: str) -> bool:
+        """The run-once marker, taken by the worker right before it writes: False when a run already began."""
+        return bool(self.redis.set(f"gke-bot:plan:{plan_id}:ran", job_id or "1", nx=True,
+                                   ex=self.plan_ttl + 3600))
+
+    def click_allowed(self, user: str, limit: tuple[int, int]) -> bool:
+        """Count one fix-button click of `user`; False past `limit` (COUNT, SECONDS)."""
+        count, window = limit
+        key = f"gke-bot:rate:click:{user}"
+        with self.redis.pipeline(transaction=False) as p:
+            p.set(key, 0, ex=window, nx=True)
+            p.incr(key)
+            n = p.execute()[1]
+        return int(n) <= count
+
     # ---- audit ----------------------------------------------------------------------------
     def audit(self, event: str, *, user: str, plan: Plan | None = None, plan_id: str = "", result: str = "",
               **extra) -> dict:
@@ -82,20 +132,34 @@ class Store:
                          params=plan.params, summary=plan.summary)
         entry.update(extra)
         audit_log.info("audit %s by %s", event, user, extra={"audit": entry})
+        stream = DENIED_STREAM if event in REFUSALS else AUDIT_STREAM
         try:
-            self.redis.xadd(AUDIT_STREAM, {"entry": json.dumps(entry)}, maxlen=AUDIT_MAX, approximate=True)
+            self.redis.xadd(stream, {"entry": json.dumps(entry)}, maxlen=AUDIT_MAX, approximate=True)
         except Exception:  # noqa: BLE001 - the log line above still carries it
             log.exception("audit stream write failed")
         return entry
 
-    def audit_entries(self, n: int) -> list[dict]:
-        rows = self.redis.xrevrange(AUDIT_STREAM, count=n)
-        return [json.loads(fields[b"entry"] if b"entry" in fields else fields["entry"]) for _, fields in rows]
+    def audit_entries(self, n: int, denied: bool = True) -> list[dict]:
+        """The latest n entries, newest first: events and (unless denied=False) refusals, merged by time."""
+        streams = [AUDIT_STREAM] + ([DENIED_STREAM] if denied else [])
+        rows = [row for s in streams for row in self.redis.xrevrange(s, count=n)]
+        latest = heapq.nlargest(n, rows, key=lambda r: _stream_id(r[0]))
+        return [json.loads(fields[b"entry"] if b"entry" in fields else fields["entry"]) for _, fields in latest]
 
 
-def store_for(settings) -> Store | None:
+def _stream_id(raw) -> tuple[int, int]:
+    ms, _, seq = (raw.decode() if isinstance(raw, bytes) else raw).partition("-")
+    return int(ms), int(seq or 0)
+
+
+def shared_cache(settings):
+    """A Redis client for caches and small state, or None without REDIS_URL."""
     if not settings.redis_url:
         return None
     from redis import Redis
-    return Store(Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2),
-                 plan_ttl=settings.plan_ttl)
+    return Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
+
+
+def store_for(settings) -> Store | None:
+    redis = shared_cache(settings)
+    return None if redis is None else Store(redis, plan_ttl=settings.plan_ttl, keys=settings.plan_keys)

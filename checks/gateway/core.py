@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 RETRYABLE = {429, 500, 502, 503, 504}
+_PROJECT_IN = re.compile(r"(?:^|/)projects/([^/\s]+)")
 
 
 def keep_auth_on_endpoint() -> None:
@@ -44,8 +46,12 @@ class GatewayCore:
     """Facts about one job's world. Construct one per job; it is thread-safe."""
 
     def __init__(self, google_api_url: str = "", credentials=None, deadline: float | None = None,
-                 shared_cache=None):
+                 shared_cache=None, projects: tuple[str, ...] | None = None):
         self.google_api_url = google_api_url.rstrip("/")
+        # The projects this job may touch (every Slack path): a call about any other project is refused
+        # before it is sent. None: no limit (the terminal, with the user's own credentials).
+        self.allowed_projects = None if projects is None else frozenset(projects)
+        self.truncated: list[tuple[str, int]] = []  # (list label, cap) of Kubernetes lists the cap cut
         self.shared_cache = shared_cache  # a redis.Redis for cross-job caches, or None
         if self.google_api_url:
             keep_auth_on_endpoint()
@@ -90,6 +96,20 @@ class GatewayCore:
             futures = [pool.submit(fn) for fn in fns]
         return [f.result() for f in futures]
 
+    # ---- limits every call obeys -----------------------------------------------------------------
+    def guard(self, api: str, call: str, target: str = "") -> None:
+        """Refuse (ApiError, nothing sent) a call past the job's deadline or about a project outside the
+        allowlist. Project numbers (digits) are what Google itself returns and pass."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise ApiError(api, call, 504, "DEADLINE_EXCEEDED",
+                           "the diagnosis deadline passed, so this request was not sent")
+        if self.allowed_projects is not None:
+            for project in _PROJECT_IN.findall(target or call):
+                if not project.isdigit() and project != "-" and project not in self.allowed_projects:
+                    raise ApiError(api, call, 403, "OUTSIDE_ALLOWLIST",
+                                   f"project `{project}` is not one this conversation may ask about, so the bot "
+                                   "did not send this request")
+
     # ---- Google calls -------------------------------------------------------------------------
     def _retrying(self, decl: GoogleCall, target: str, fn: Callable[[], Any], attempts: int = 4) -> Any:
         """Call fn (the declared call `decl` on `target`) with bounded retries (backoff and jitter) on
@@ -98,6 +118,7 @@ class GatewayCore:
         if not isinstance(decl, GoogleCall):
             raise TypeError("every Google call must name its declaration (checks.gateway.permissions)")
         call = f"{decl.name} {target}".strip()
+        self.guard(decl.api, call, target)
         attempt = 0
         while True:
             attempt += 1

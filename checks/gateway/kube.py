@@ -136,6 +136,7 @@ class KubeMixin(GatewayCore):
         permission = decl.permission(namespace)
 
         def go():
+            self.guard("kubernetes", label, ref.path)
             self.calls.append(f"k8s {label}")
             api = self.kube(ref)
             try:
@@ -220,6 +221,8 @@ class KubeMixin(GatewayCore):
                     return out
                 if len(out) >= cap:
                     out.truncated, out.cap = True, cap
+                    with self._lock:
+                        self.truncated.append((" ".join(label.split()), cap))
                     return out
         return self.k8s(ref, decl, " ".join(label.split()), go, namespace)
 

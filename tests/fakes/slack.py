@@ -175,10 +175,28 @@ class FakeSlack:
         self.stop()
 
     # -- test setup -------------------------------------------------------------------------
-    def add_user(self, user_id: str, email: str | None = None, name: str = "alice", tz: str = "UTC") -> dict:
-        profile = {"real_name": name.title(), "display_name": name, **({"email": email} if email else {})}
-        user = {"id": user_id, "team_id": self.team_id, "name": name, "real_name": name.title(), "tz": tz,
-                "deleted": False, "is_bot": False, "profile": profile}
+    def add_user(self, user_id: str, email: str | None = None, name: str = "alice", tz: str = "UTC", *,
+                 guest: str = "", team_id: str | None = None, deleted: bool = False, bot: bool = False,
+                 admin: bool = False) -> dict:
+        """A user as users.info returns it (https://api.slack.com/types/user). guest: "multi" (is_restricted)
+        or "single" (also is_ultra_restricted); team_id: another workspace's id makes a Slack Connect user
+        (Slack adds `is_stranger`); deleted: a deactivated account (Slack keeps a bare profile); bot: a bot user."""
+        team = team_id or self.team_id
+        profile = {"real_name": name.title(), "display_name": name, "team": team,
+                   **({"email": email} if email and not deleted else {})}
+        user = {"id": user_id, "team_id": team, "name": name, "deleted": deleted, "color": "9f69e7",
+                "real_name": name.title(), "tz": tz, "tz_label": "Coordinated Universal Time", "tz_offset": 0,
+                "profile": profile, "is_admin": admin, "is_owner": False, "is_primary_owner": False,
+                "is_restricted": bool(guest), "is_ultra_restricted": guest == "single", "is_bot": bot,
+                "is_app_user": False, "updated": 1700000000, "is_email_confirmed": bool(email)}
+        if team != self.team_id:
+            user["is_stranger"] = True  # present for users of a foreign workspace party to a shared channel
+        if bot:
+            profile.update(bot_id="B" + user_id[1:], api_app_id="A" + user_id[1:], always_active=False)
+        if deleted:  # Slack drops most fields of a deactivated account
+            for key in ("tz", "tz_label", "tz_offset", "is_admin", "is_owner", "is_primary_owner",
+                        "is_restricted", "is_ultra_restricted", "is_email_confirmed"):
+                user.pop(key, None)
         self._users[user_id] = user
         return user
 

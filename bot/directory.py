@@ -1,0 +1,125 @@
+"""What Slack says about people: users.info (guest, external, deleted, bot, email), user-group members,
+and the bot's own workspace. Cached briefly, in this process and, when Redis is there, in Redis (signed:
+a cache entry someone wrote into Redis by hand is ignored, never trusted)."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from slack_sdk.errors import SlackApiError
+
+from bot.policy import Asker
+from bot.signing import Signer
+
+log = logging.getLogger(__name__)
+
+USER_TTL = 300.0  # users.info: a guest promoted or an account deactivated counts within minutes
+GROUP_TTL = 60.0
+TEAM_TTL = 3600.0
+
+_users: dict[str, tuple[float, Asker | None]] = {}  # user id → (expiry, what Slack said; None: no such user)
+_groups: dict[str, tuple[float, set[str]]] = {}
+_team: dict[str, tuple[float, str]] = {}
+_lock = threading.Lock()
+
+
+class DirectoryUnavailable(Exception):
+    """Slack could not say right now (rate limited, down); the message is safe to show."""
+
+
+def clear() -> None:
+    with _lock:
+        _users.clear()
+        _groups.clear()
+        _team.clear()
+
+
+class Directory:
+    def __init__(self, cache=None, keys: tuple[bytes, ...] = ()):
+        self.cache = cache  # a redis.Redis, or None
+        self.signer = Signer(keys, "cache")
+
+    # ---- the shared (Redis) layer: signed entries only ----------------------------------------------
+    def _get(self, key: str):
+        if self.cache is None or not self.signer.enabled:
+            return None
+        try:
+            return self.signer.loads(self.cache.get(key))
+        except Exception:  # noqa: BLE001 - a cache miss
+            return None
+
+    def _put(self, key: str, value, ttl: float) -> None:
+        if self.cache is None or not self.signer.enabled:
+            return
+        try:
+            self.cache.set(key, self.signer.dumps(value), ex=int(ttl))
+        except Exception:  # noqa: BLE001 - the cache is optional
+            pass
+
+    # ---- users --------------------------------------------------------------------------------------
+    def asker(self, client, user_id: str) -> Asker | None:
+        """What Slack says about `user_id` (None: Slack knows no such user). Raises DirectoryUnavailable."""
+        now = time.monotonic()
+        with _lock:
+            hit = _users.get(user_id)
+        if hit and hit[0] > now:
+            return hit[1]
+        key = f"gke-bot:user:{user_id}"
+        cached = self._get(key)
+        if isinstance(cached, dict):
+            asker = Asker(**cached) if cached else None
+        else:
+            try:
+                user = client.users_info(user=user_id).get("user") or {}
+            except SlackApiError as exc:
+                error = exc.response.get("error", "")
+                if error in ("user_not_found", "user_not_visible"):
+                    user = {}
+                else:
+                    raise DirectoryUnavailable(f"users.info answered {error or 'an error'}") from exc
+            asker = Asker.from_slack(user) if user.get("id") else None
+            self._put(key, asker.__dict__ if asker else {}, USER_TTL)
+        with _lock:
+            _users[user_id] = (now + USER_TTL, asker)
+        return asker
+
+    # ---- user groups --------------------------------------------------------------------------------
+    def members(self, client, group: str) -> set[str]:
+        """The member ids of a user group. Raises DirectoryUnavailable (never cached: a passing failure must
+        not lock approvers out for long)."""
+        now = time.monotonic()
+        with _lock:
+            hit = _groups.get(group)
+        if hit and hit[0] > now:
+            return hit[1]
+        try:
+            members = set(client.usergroups_users_list(usergroup=group).get("users", []))
+        except SlackApiError as exc:
+            raise DirectoryUnavailable(f"could not read user group {group} "
+                                       f"({exc.response.get('error')})") from exc
+        with _lock:
+            _groups[group] = (now + GROUP_TTL, members)
+        return members
+
+    # ---- the bot's own workspace --------------------------------------------------------------------
+    def team_id(self, client) -> str:
+        """The workspace the bot is installed in (auth.test), '' when Slack cannot say."""
+        now = time.monotonic()
+        with _lock:
+            hit = _team.get("team")
+        if hit and hit[0] > now:
+            return hit[1]
+        cached = self._get("gke-bot:team")
+        if isinstance(cached, str) and cached:
+            team = cached
+        else:
+            try:
+                team = client.auth_test().get("team_id") or ""
+            except SlackApiError as exc:
+                log.warning("auth.test failed: %s", exc.response.get("error"))
+                return ""
+            self._put("gke-bot:team", team, TEAM_TTL)
+        with _lock:
+            _team["team"] = (now + TEAM_TTL, team)
+        return team
