@@ -10,6 +10,18 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+def inline(text: str, limit: int = 200) -> str:
+    """Text a cluster tenant controls (a probe's answer, a header, an annotation), made safe to put inside an
+    inline code span: backticks become quotes, line breaks spaces, and it is cut at `limit` characters."""
+    flat = " ".join(str(text).replace("`", "'").split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def quote(text: str, limit: int = 200) -> str:
+    """Tenant text as inline code (never read as mrkdwn): `inline(text)` between backticks."""
+    return f"`{inline(text, limit) or '(empty)'}`"
+
+
 class Status(str, enum.Enum):
     OK = "OK"
     WARN = "WARN"

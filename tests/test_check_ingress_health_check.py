@@ -20,7 +20,7 @@ def test_the_field_reports_argocd_server_redirect(kube, live, settings):
     assert f"answers 307 with `Location: {REDIRECT}`" in f.detail
     assert "the health endpoint redirects (to HTTPS); load-balancer health checks need 200" in f.detail
     assert f.evidence == (f"`GET /api/v1/namespaces/argocd/pods/{ARGO_POD}:8080/proxy/healthz` (redirects not "
-                          f"followed) → 307, Location: {REDIRECT}")
+                          f"followed) → 307, Location: `{REDIRECT}`")
     # the seed's remedy: --insecure on argocd-server's command, as a Deployment patch and as the ConfigMap setting
     assert "        - argocd-repo-server:8081\n        - --insecure\n" in f.remedy
     assert ("kubectl -n argocd patch deployment argocd-server --type=json -p '[{\"op\": \"add\", \"path\": "

@@ -127,27 +127,36 @@ def remediation_actions(f: Finding, plan_id: str) -> dict:
     }
 
 
-def report_messages(report: Report, plans: dict[int, str] | None = None) -> list[dict]:
-    """The thread reply (or replies, split only at Block Kit limits): [{"text", "blocks"}]."""
-    plans = plans or {}
+def _report_groups(report: Report, plans: dict[int, str]) -> tuple[list[dict], list[tuple[Finding, list[dict]]],
+                                                                     list[dict]]:
+    """The report's blocks in three parts: the head, one group per finding shown in full (worst first), and
+    the compact list of OK/SKIP findings."""
     head = f"*{escape(report.command)}* on {code(report.cluster)}: {summary(report)}"
-    blocks: list[dict] = [section(head)]
+    top: list[dict] = [section(head)]
     if report.context:
-        blocks.append(context(escape(" ".join(report.context))[:MAX_SECTION]))
+        top.append(context(escape(" ".join(report.context))[:MAX_SECTION]))
     if report.note and report.findings:
-        blocks += sections(escape(report.note))
+        top += sections(escape(report.note))
     order = sorted(range(len(report.findings)), key=lambda i: report.findings[i].status.rank)
-    ok_lines = []
+    groups, ok_lines = [], []
     for i in order:
         f = report.findings[i]
         if f.status in (Status.OK, Status.SKIP) and not f.remediation and not f.remedy:
             ok_lines.append(f"{EMOJI[f.status]} {escape(f.title)} — {escape(f.detail)}")
             continue
-        blocks.append({"type": "divider"})
-        blocks += _finding_blocks(f, plans.get(i, ""))
-    if ok_lines:
-        blocks.append({"type": "divider"})
-        blocks += sections("\n".join(ok_lines))
+        groups.append((f, [{"type": "divider"}] + _finding_blocks(f, plans.get(i, ""))))
+    tail = ([{"type": "divider"}] + sections("\n".join(ok_lines))) if ok_lines else []
+    return top, groups, tail
+
+
+def _fallback(report: Report) -> str:
+    return escape(f"{report.command} on {report.cluster}: {summary(report)}")[:3000]
+
+
+def report_messages(report: Report, plans: dict[int, str] | None = None) -> list[dict]:
+    """The report as thread replies split only at Block Kit limits: [{"text", "blocks"}]."""
+    top, groups, tail = _report_groups(report, plans or {})
+    blocks = top + [b for _, g in groups for b in g] + tail
     messages, current = [], []
     for b in blocks:
         if len(current) == MAX_BLOCKS:
@@ -155,8 +164,36 @@ def report_messages(report: Report, plans: dict[int, str] | None = None) -> list
             current = []
         current.append(b)
     messages.append(current)
-    fallback = f"{report.command} on {report.cluster}: {summary(report)}"
-    return [{"text": escape(fallback)[:3000], "blocks": m} for m in messages]
+    return [{"text": _fallback(report), "blocks": m} for m in messages]
+
+
+def report_message(report: Report, plans: dict[int, str] | None = None) -> tuple[dict, bool]:
+    """The report as ONE thread reply (a diagnosis is one message, however many Ingresses or findings).
+
+    When everything fits in 50 blocks it is exactly `report_messages`' one message. Otherwise the worst
+    findings are shown in full while they fit, then one line per further problem, then a note; the second
+    value is then True: the caller attaches the full report as a file."""
+    top, groups, tail = _report_groups(report, plans or {})
+    whole = top + [b for _, g in groups for b in g] + tail
+    if len(whole) <= MAX_BLOCKS:
+        return {"text": _fallback(report), "blocks": whole}, False
+    room = MAX_BLOCKS - len(top) - 3  # a divider, at least one summary section, the note
+    blocks, rest = list(top), []
+    for f, g in groups:
+        if not rest and len(g) <= room:
+            blocks += g
+            room -= len(g)
+        else:
+            rest.append(f)
+    ok = sum(1 for f in report.findings if f.status in (Status.OK, Status.SKIP) and not f.remediation
+             and not f.remedy)
+    if rest:
+        lines = [f"{EMOJI[f.status]} [{f.status.value}] {escape(f.title)} — {code(f.resource)}" for f in rest]
+        blocks += [{"type": "divider"}] + sections("\n".join(lines))[:room + 1]
+    blocks.append(context(f"Shown in full: the worst findings; {len(rest)} more problems in one line each above"
+                          f" and {ok} passing checks are in the attached report. Ask about one resource (e.g. "
+                          "`ingress CLUSTER NAMESPACE/NAME`) for its full detail here."))
+    return {"text": _fallback(report), "blocks": blocks[:MAX_BLOCKS]}, True
 
 
 def help_blocks(topic: str = "") -> dict:

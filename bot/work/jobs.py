@@ -161,6 +161,13 @@ class ClusterSlots:
                 log.warning("could not release a cluster slot")
 
 
+def _attach(thread: Thread, report: Report, comment: str) -> None:
+    from bot.render.text import render_text
+    thread.client.files_upload_v2(channel=thread.channel, thread_ts=thread.thread_ts, content=render_text(report),
+                                  filename="gke-bot-report.txt", title=f"gke-bot {report.command} {report.cluster}",
+                                  initial_comment=comment)
+
+
 def post_report(thread: Thread, report: Report, store=None) -> None:
     if not report.findings:
         thread.reply(render.error_text(render.escape(report.note or "No findings.")))
@@ -179,17 +186,19 @@ def post_report(thread: Thread, report: Report, store=None) -> None:
             log.warning("could not save fix plans (%s); posting without buttons", type(exc).__name__)
             plans = {}
             report.note = "Fix buttons are unavailable right now (Redis); the fixes are in each finding."
+    message, partial = render.report_message(report, plans)
     try:
-        for message in render.report_messages(report, plans):
-            thread.reply(message["text"], message["blocks"])
+        thread.reply(message["text"], message["blocks"])
     except SlackApiError as exc:
         if exc.response.get("error") not in ("msg_too_long", "invalid_blocks"):
             raise
         # Slack refused the blocks: the whole report as a file in the thread instead, never nothing.
-        from bot.render.text import render_text
         log.warning("report refused by Slack (%s); uploading it as a file", exc.response.get("error"))
-        thread.client.files_upload_v2(channel=thread.channel, thread_ts=thread.thread_ts,
-                                      content=render_text(report), filename="gke-bot-report.txt",
-                                      title=f"gke-bot {report.command} {report.cluster}",
-                                      initial_comment=f"{render.summary(report)} (full report attached)")
+        partial = False
+        _attach(thread, report, f"{render.summary(report)} (full report attached)")
+    if partial:  # one message shows the worst; the rest is in the attachment
+        try:
+            _attach(thread, report, "The full report")
+        except SlackApiError as exc:
+            log.warning("could not attach the full report: %s", exc.response.get("error"))
     thread.status(render.summary(report))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 
 from checks.ingress import (BACKENDS_ANNOTATION, all_backends, annotations, each_ingress, ingress_class, where)
+from checks.model import inline
 from checks.names import is_zone
 
 ID = "ingress/backends-healthy"
@@ -44,8 +45,8 @@ def one(ctx, ing: dict):
     try:
         states = json.loads(raw)
     except ValueError:
-        return ctx.skip(f"The annotation `{BACKENDS_ANNOTATION}` is not JSON: `{raw}`.", resource=where(ing))
-    evidence = f"`{BACKENDS_ANNOTATION}: {raw}`"
+        return ctx.skip(f"The annotation `{BACKENDS_ANNOTATION}` is not JSON: `{inline(raw)}`.", resource=where(ing))
+    evidence = f"`{BACKENDS_ANNOTATION}: {inline(raw, 1500)}`"
     bad = {s: sorted(n for n, v in states.items() if str(v).upper() == s) for s in ("UNHEALTHY", "UNKNOWN")}
     if not bad["UNHEALTHY"] and not bad["UNKNOWN"]:
         return ctx.ok(f"All {len(states)} backend(s) are HEALTHY.", evidence=evidence, resource=where(ing))

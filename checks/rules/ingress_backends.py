@@ -18,6 +18,7 @@ import json
 
 from checks.ingress import (NEG_ANNOTATION, all_backends, annotations, backend_config, backend_config_name,
                             each_ingress, where)
+from checks.model import quote
 
 ID = "ingress/backend-services"
 TITLE = "The Ingress's backend Services exist and can be load balanced"
@@ -38,7 +39,7 @@ def problem(ctx, b) -> tuple[str, str, str] | None:
                 f"`kubectl get service {svc} -n {ns}`: NotFound")
     ports = (b.service.get("spec") or {}).get("ports") or []
     listed = ", ".join(f"{p.get('port')}" + (f" ({p['name']})" if p.get("name") else "") for p in ports) or "none"
-    evidence = f"{shown}: type {b.type}, ports {listed}, annotations {json.dumps(annotations(b.service))}"
+    evidence = f"{shown}: type {b.type}, ports {listed}, annotations {quote(json.dumps(annotations(b.service)), 1500)}"
     if b.port is None:
         return (f"Service `{ns}/{svc}` has no port `{port}`, which the Ingress names (its ports: {listed}).",
                 "Name one of the Service's ports in the Ingress backend, or add the port to the Service.", evidence)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from checks.gateway import ApiError
 from checks.ingress import all_backends, backend_config_name, health_check, meta, targets
+from checks.model import inline, quote
 
 ID = "ingress/health-check-path"
 TITLE = "The load balancer's health check gets 200 from the serving Pods"
@@ -39,16 +40,16 @@ class Answer:
 
 def request(ctx, ns: str, target: str, path: str) -> Answer:
     """GET path on Pod target (`POD:PORT` or `https:POD:PORT`) through the pod proxy; no redirect followed."""
-    try:
+    try:  # what the Pod answers is the tenant's text: made safe for code spans here (see checks.model.inline)
         got = ctx.gw.pod_proxy(ctx.ref, ns, target, path)
-        return Answer(got.status, "", got.body)
+        return Answer(got.status, "", inline(got.body))
     except ApiError as err:
         status = err.kube_status  # the API server's own Status: about the bot's request, not the app
         if err.status == "UNREACHABLE" or (status and (err.code in (401, 403, 429) or (
                 err.code == 404 and (status.get("details") or {}).get("kind") == "pods"))):
             raise  # the bot's own problem, not the application's answer
         location = next((v for k, v in err.headers.items() if k.lower() == "location"), "")
-        return Answer(err.code, location, err.message)
+        return Answer(err.code, inline(location, 300), inline(err.message))
 
 
 def backend_config_fix(b, hc, scheme: str = "HTTP", path: str = "/healthz",
@@ -110,8 +111,8 @@ def one(ctx, b):
     answer = request(ctx, ns, target, hc.path)
     what = f"The health check is `{hc.scheme} GET {hc.path}` on port {hc.port} (from {hc.source})"
     evidence = (f"`GET /api/v1/namespaces/{ns}/pods/{target}/proxy{hc.path}` (redirects not followed) → "
-                + (f"{answer.code}, Location: {answer.location}" if answer.location else
-                   f"{answer.code}" + (f" {answer.text.strip()[:160]}" if answer.code != 200 else "")))
+                + (f"{answer.code}, Location: `{answer.location}`" if answer.location else
+                   f"{answer.code}" + (f" {quote(answer.text, 160)}" if answer.code != 200 else "")))
     say = dict(evidence=evidence, resource=resource)
     if answer.code == 200 and hc.default:
         return ctx.warn(f"{what}: with no usable readinessProbe to take it from, the controller asks for `/`, "
@@ -133,7 +134,7 @@ def one(ctx, b):
                         f"health endpoint redirects{' (to HTTPS)' if https else ''}; load-balancer health checks need "
                         "200, so the backend stays UNHEALTHY. (The kubelet's readiness probe counts a 3xx as "
                         "success, which is why the Pod is Ready anyway.)", fix + alt, **say)
-    return ctx.fail(f"{what}, and Pod `{name}` answers {answer.code} ({answer.text.strip()[:200]}). Load-balancer "
+    return ctx.fail(f"{what}, and Pod `{name}` answers {answer.code} ({quote(answer.text)}). Load-balancer "
                     "health checks need 200, so the backend stays UNHEALTHY"
                     + (": without a usable readinessProbe the controller asks for `/`." if hc.default else "."),
                     f"Make `{hc.path}` on port {hc.port} answer 200 without authentication, or "

@@ -48,10 +48,13 @@ def run(ctx):
     member = wi_member(ctx)
     policy = ctx.gw.service_account_policy(gsa)
     found = has_role(policy, member, WI_ROLE)
-    shown = [{"role": b.role, "members": list(b.members), **({"condition": b.condition} if b.condition else {})}
-             for b in bindings(policy) if b.role == WI_ROLE]
+    # Other principals' bindings are summarised, not dumped: only what concerns this KSA is shown.
+    shown = [{"role": b.role, "members": [member], **({"condition": b.condition} if b.condition else {})}
+             for b in bindings(policy) if b.role == WI_ROLE and member in b.members]
+    others = len({m for b in bindings(policy) if b.role == WI_ROLE for m in b.members} - {member})
     evidence = (f"`gcloud iam service-accounts get-iam-policy {gsa}`: bindings of `{WI_ROLE}`: "
-                + (json.dumps(shown) if shown else "none"))
+                + (json.dumps(shown) if shown else "none" if not others else f"none for `{member}`")
+                + (f" ({others} other members, not shown)" if others else ""))
     if found and not found.condition:
         return ctx.ok(f"`{gsa}` grants `{WI_ROLE}` to `{member}`.", evidence=evidence, resource=resource)
     on_project, unreadable = _project_grant(ctx, project, member)

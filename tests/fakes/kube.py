@@ -167,6 +167,7 @@ class FakeKube:
         self.proxy_handlers: dict = {}     # (namespace, pod, port) -> fn(path, headers) -> (status, headers, body)
         self.calls: list[Call] = []
         self.latency = 0.0                 # seconds slept before answering each request (benchmarks)
+        self.delays: dict[str, float] = {}  # path regex -> seconds slept before answering (a slow API server)
         self._objects: dict[tuple, dict] = {}    # (group, plural, namespace, name) -> object
         self._resources: dict[tuple, dict] = {}  # (group, plural) -> {"kind", "namespaced", "versions"}
         self._failures: list[dict] = []
@@ -265,6 +266,9 @@ class FakeKube:
                                dict(request.headers)))
         if self.latency:
             time.sleep(self.latency)
+        for pattern, seconds in list(self.delays.items()):
+            if re.search(pattern, request.path):
+                time.sleep(seconds)
         try:
             if failure := self._take_failure(request.method, request.path):
                 raise KubeError(failure["code"], failure["message"])
