@@ -85,6 +85,7 @@ class SafeWorker(Worker):
         security_event("foreign job refused", job_id=str(job.id)[:64], why=why, queue=queue.name)
         with self.connection.pipeline() as p:
             job.set_status(JobStatus.FAILED, pipeline=p)
-            queue.failed_job_registry.add(job, ttl=86400, exc_string=f"refused by gke-bot: {why}", pipeline=p)
+            job.failure_ttl = 86400
+            job._handle_failure(f"refused by gke-bot: {why}", pipeline=p, worker_name=self.name)  # registry + result
             p.lrem(queue.intermediate_queue_key, 1, job.id)
             p.execute()
