@@ -49,12 +49,17 @@ class Gate:
         return self.policy.is_approver(binding, user, self.members(client)), binding
 
 
-def log_command(where: str, user: str, channel: str, command: str, text: str, decision: Decision) -> None:
+def log_command(where: str, user: str, channel: str, command: str, text: str, decision: Decision | str,
+                reason: str = "") -> None:
+    """One JSON line per command (`decision` a Decision, or a word such as "invalid" or "answered")."""
+    if isinstance(decision, Decision):
+        word, reason = ("allowed" if decision.allowed else "refused"), decision.reason
+        binding = decision.binding.name if decision.binding else ""
+    else:
+        word, binding = decision, ""
     entry = {"where": where, "user": user, "channel": channel, "command": command, "text": text[:500],
-             "decision": "allowed" if decision.allowed else "refused", "reason": decision.reason,
-             "binding": decision.binding.name if decision.binding else ""}
-    command_log.info("command %s %s by %s in %s", command, entry["decision"], user, channel,
-                     extra={"command_log": entry})
+             "decision": word, "reason": reason, "binding": binding}
+    command_log.info("command %s %s by %s in %s", command, word, user, channel, extra={"command_log": entry})
 
 
 def security_event(what: str, **details) -> None:

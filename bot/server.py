@@ -1,6 +1,6 @@
 """HTTP mode: Bolt over WSGI served by waitress (multi-threaded), plus /healthz and /metrics.
 
-The listener facing Slack refuses what it must not read: bodies over GKE_BOT_MAX_BODY (1 MiB) get 413
+The listener facing Slack refuses what it must not read: bodies over 1 MiB (Settings.max_body) get 413
 before they are read (by Content-Length, and by a cap on what is read when it is absent; waitress
 itself drops larger bodies while receiving them), and malformed signature headers get 401, never 500.
 With GKE_BOT_METRICS_PORT (`--metrics-port`), /metrics is served on that port only, not to Slack's side.

@@ -194,6 +194,12 @@ def test_fix_approvers_are_those_of_the_channels_binding(locked, slack, google):
     click(locked, slack, reply, "UPLAT", channel="CPLAT")
     slack.wait_for(lambda: [m for m in slack.thread("CPLAT", parent["ts"]) if "— done" in m["text"]], timeout=20)
     assert any(AGENT4 in b["members"] for b in google.projects[GKE4].iam_policy["bindings"])
+    # each binding's approvers read their own binding's audit trail only
+    assert "Only approvers of this conversation" in private(slack, ask(locked, slack, "audit 5", channel="CPLAT"))
+    mine = private(slack, ask(locked, slack, "audit 5", user="UPLAT", channel="CPLAT"))
+    assert "*succeeded* by <@UPLAT>" in mine and "*approved* by <@UPLAT>" in mine
+    theirs = private(slack, ask(locked, slack, "audit 5", user="UAPPROVER"))
+    assert theirs == "No remediation has been clicked yet."
 
 
 def test_implicit_binding_makes_gke_bot_projects_a_hard_allowlist(served, slack, google):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import time
 
+from bot.access import log_command
 from bot.directory import DirectoryUnavailable
 from bot.edge import BUSY
 from bot.grammar import GrammarError, parse
@@ -40,10 +41,13 @@ class Commands:
         except GrammarError as err:
             ack(response_type="ephemeral", text=render.error_text(render.escape(str(err))))
             COMMANDS.labels("invalid", "rejected").inc()
+            log_command("edge", command.get("user_id", ""), command.get("channel_id", ""), "invalid", text,
+                        "invalid", str(err)[:200])
             return
         if cmd.name == "help":
             ack(**render.help_blocks(cmd.args.get("topic", "")))
             COMMANDS.labels("help", "answered").inc()
+            log_command("edge", command.get("user_id", ""), command.get("channel_id", ""), "help", text, "answered")
             return
         if self.edge.busy():  # the after-ack pool is full: say so now, in the ack
             ack(response_type="ephemeral", text=BUSY)
@@ -73,12 +77,17 @@ class Commands:
         if self.edge.store is None:
             return render.error_text(AUDIT_NO_REDIS)
         try:
-            allowed, _ = self.edge.gate.approver(client, channel, user)
+            allowed, binding = self.edge.gate.approver(client, channel, user)
         except DirectoryUnavailable as exc:
             return render.error_text(AUDIT_UNKNOWN.format(why=render.escape(str(exc))))
+        log_command("edge", user, channel, "audit", f"audit {n}", "allowed" if allowed else "refused",
+                    "" if allowed else "not_an_approver")
         if not allowed:
             return render.error_text(AUDIT_APPROVERS)
-        rows = self.edge.store.audit_entries(n)
+        # only this binding's fixes: an approver here learns nothing about other bindings' projects
+        policy = self.edge.gate.policy
+        rows = [r for r in self.edge.store.audit_entries(n * 10)
+                if policy.binding_for(r.get("channel", "")) is binding][:n]
         if not rows:
             return AUDIT_EMPTY
         lines = [f"`{r['at']}` *{render.escape(r['event'])}* by {render.mention(r['user'])}"

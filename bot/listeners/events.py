@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import re
 
+from bot.access import log_command
 from bot.grammar import GrammarError, parse
 from bot.render import blocks as render
 from bot.work.queue import QueueUnavailable
@@ -39,6 +40,7 @@ class Events:
         try:
             cmd = parse(text)
         except GrammarError as err:
+            log_command("edge", user, channel, "invalid", text, "invalid", str(err)[:200])
             self.edge.submit(self.edge._say, client, channel, thread_ts, render.error_text(render.escape(str(err))))
             return
         if cmd.name in ("help", "audit"):
