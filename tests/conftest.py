@@ -262,9 +262,15 @@ def served(spawn, env, redis_url):
 def serve_with(spawn, env, redis_url, **extra):
     full = dict(env, REDIS_URL=redis_url, GKE_BOT_JANITOR_SECONDS="0.5")
     full.update(extra)
-    port = free_port()
-    server = spawn(["serve", "--port", str(port), "--host", "127.0.0.1"], full, "serve")
+    base, server = start_serve(spawn, full)
     worker = spawn(["worker"], full, "worker")
+    return {"url": base, "server": server, "worker": worker, "env": full}
+
+
+def start_serve(spawn, env, *args: str) -> tuple[str, "Proc"]:
+    """A real `gke-bot serve` on a free loopback port, ready (its /healthz answers 200): (base URL, process)."""
+    port = free_port()
+    server = spawn(["serve", "--port", str(port), "--host", "127.0.0.1", *args], env, "serve")
     base = f"http://127.0.0.1:{port}"
 
     def ready():
@@ -276,4 +282,4 @@ def serve_with(spawn, env, redis_url, **extra):
         wait_until(ready, 20, what="gke-bot serve /healthz")
     except AssertionError:
         raise AssertionError("serve did not start:\n" + server.output())
-    return {"url": base, "server": server, "worker": worker, "env": full}
+    return base, server

@@ -17,8 +17,8 @@ from checks.model import ClusterRef, Finding, Report, Status
 from tests.conftest import serve_cluster, serve_with
 from tests.fakes.kube import node, pod, service_account
 from tests.helpers import GKE1, gateway
-from tests.test_access_e2e import answered, ask, private
-from tests.test_edge import command
+from tests.test_access_e2e import answered, ask
+from tests.test_edge import command, edge_with  # noqa: F401 - edge_with is a fixture
 
 SLOW_RBAC = r"/apis/authorization\.k8s\.io/"  # SubjectAccessReviews: the principal-rbac check waits on them
 RBAC_TITLE = "Kubernetes lets you get and list namespaces and pods"
@@ -78,26 +78,6 @@ def test_a_full_in_process_queue_tells_the_asker_at_once(edge_with, slack, googl
     finally:
         google.latency = 0.0
     assert len([m for m in slack.messages("C123") if not m.get("thread_ts")]) == 2
-
-
-@pytest.fixture
-def edge_with(google, slack, env, monkeypatch):
-    from bot.config import Settings
-    from bot.server import make_wsgi
-    from bot.work.queue import InProcessQueue
-    from tests.fakes.base import ServerThread
-    servers = []
-
-    def build(**extra):
-        for k, v in extra.items():
-            monkeypatch.setenv(k, v)
-        s = Settings.from_env()
-        srv = ServerThread(make_wsgi(s, InProcessQueue(s))).start()
-        servers.append(srv)
-        return f"http://127.0.0.1:{srv.port}"
-    yield build
-    for srv in servers:
-        srv.stop()
 
 
 # ---- diagnoses per cluster ------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import requests
 
 from bot.server import make_wsgi
 from bot.work.queue import InProcessQueue
-from tests.conftest import SIGNING_SECRET, free_port, wait_until
+from tests.conftest import SIGNING_SECRET, free_port, start_serve, wait_until
 from tests.fakes.base import ServerThread
 from tests.fakes.slack import sign, slash_command_body
 
@@ -21,20 +21,8 @@ MIB = 1024 * 1024
 def serve(spawn, env):
     """A real `gke-bot serve` (in-process queue), optionally with more arguments."""
     def start(*extra: str) -> dict:
-        port = free_port()
-        proc = spawn(["serve", "--port", str(port), "--host", "127.0.0.1", *extra], env, "serve")
-        base = f"http://127.0.0.1:{port}"
-
-        def up():
-            try:
-                return requests.get(f"{base}/healthz", timeout=1).status_code == 200
-            except requests.RequestException:
-                return False
-        try:
-            wait_until(up, 20, what="gke-bot serve")
-        except AssertionError:
-            raise AssertionError(proc.output())
-        return {"url": base, "port": port, "proc": proc}
+        base, proc = start_serve(spawn, env, *extra)
+        return {"url": base, "port": int(base.rsplit(":", 1)[1]), "proc": proc}
     return start
 
 

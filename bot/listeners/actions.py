@@ -55,7 +55,8 @@ class Remediations:
 
     def on_remediate(self, ack, body, action, client, respond):
         ack()
-        private = (lambda msg: respond(text=msg, response_type="ephemeral", replace_original=False))
+        def private(msg: str) -> None:
+            respond(text=msg, response_type="ephemeral", replace_original=False)
         self.edge.submit(self.click, client, body, action, private, busy=private)
 
     def click(self, client, body: dict, action: dict, private) -> None:

@@ -53,7 +53,8 @@ class Commands:
             ack(response_type="ephemeral", text=BUSY)
             COMMANDS.labels(cmd.name, "busy").inc()
             return
-        private = (lambda msg: respond(text=msg, response_type="ephemeral", replace_original=False))
+        def private(msg: str) -> None:
+            respond(text=msg, response_type="ephemeral", replace_original=False)
         if cmd.name == "audit":
             ack()
             self.edge.submit(self._audit_reply, client, respond, command["channel_id"], command["user_id"],

@@ -47,7 +47,8 @@ class Events:
             blocks = render.help_blocks(cmd.args.get("topic", ""))
             self.edge.submit(self.edge._say, client, channel, thread_ts, blocks["text"], blocks["blocks"])
             return
-        private = (lambda msg: self.edge._ephemeral(client, channel, user, msg))
+        def private(msg: str) -> None:
+            self.edge._ephemeral(client, channel, user, msg)
         self.edge.submit(self.edge.start, client, cmd, key, channel=channel, user=user, thread_ts=thread_ts,
                          private=private, busy=private)
 
