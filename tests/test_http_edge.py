@@ -120,12 +120,11 @@ def test_metrics_on_a_port_of_their_own(serve):
 
 
 def test_metrics_port_from_the_environment(spawn, env):
-    metrics_port, port = free_port(), free_port()
-    spawn(["serve", "--port", str(port), "--host", "127.0.0.1"], dict(env, GKE_BOT_METRICS_PORT=str(metrics_port)),
-          "serve")
+    metrics_port = free_port()
+    base, _ = start_serve(spawn, dict(env, GKE_BOT_METRICS_PORT=str(metrics_port)))
     got = wait_until(lambda: _get(f"http://127.0.0.1:{metrics_port}/metrics"), 20, what="the metrics listener")
     assert "gke_bot_jobs_enqueued_total" in got.text
-    assert requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).status_code == 404
+    assert requests.get(f"{base}/metrics", timeout=5).status_code == 404
 
 
 def _get(url):
