@@ -77,7 +77,8 @@ TRUNCATED_ID, TRUNCATED_TITLE = "bot/partial-lists", "Every Kubernetes list was 
 TRUNCATED = ("Some lists were too long to read whole, so the checks above did not look at everything: {lists}. "
              "What lies beyond these items was not checked.")
 TRUNCATED_REMEDY = "Narrow the question (a namespace, one Ingress) to have everything looked at."
-RESOLVE_TIMEOUT = "Looking up cluster `{spec}` did not finish within {seconds} s (Google answered too slowly). Try again."
+RESOLVE_TIMEOUT = ("Looking up cluster `{spec}` did not finish within {seconds} s (Google answered too slowly). "
+                   "Try again.")
 
 
 def _seconds_left(deadline: float | None) -> float | None:
@@ -129,14 +130,15 @@ def run_command(gw: Gateway, command: str, spec, projects: tuple[str, ...], prin
     when admitted, else why not (bot.work.jobs limits diagnoses per cluster)."""
     from checks.resolve import resolve
 
+    budget = _seconds_left(deadline)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="resolve")
     try:
         fut = pool.submit(resolve, gw, spec, projects, strict)
-        wait([fut], timeout=_seconds_left(deadline))
+        wait([fut], timeout=budget)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     if not fut.done():
-        seconds = round(_seconds_left(deadline) or 0)
+        seconds = round(budget or 0)
         return Report(command=command, cluster=str(spec), note=RESOLVE_TIMEOUT.format(spec=spec, seconds=seconds))
     res = fut.result()
     args = dict(args or {})

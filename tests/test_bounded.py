@@ -214,3 +214,17 @@ def test_tenant_text_is_quoted_as_code(kube, google, settings):
     from bot.render import blocks as render
     rendered = json.dumps(render.report_messages(Report("ingress", "c", [f])))
     assert "<!channel>" not in rendered and "&lt;!channel&gt;" in rendered
+
+
+def test_a_slow_cluster_lookup_ends_at_the_deadline_too(google, settings):
+    google.latency = 3.0
+    try:
+        cmd = parse("why-403 gke1")
+        t0 = time.monotonic()
+        report = run_command(gateway(settings), cmd.name, cmd.cluster, (GKE1,), "user:a@example.com", cmd.args,
+                             strict=True, deadline=time.monotonic() + 1.2)
+        assert time.monotonic() - t0 < 2
+        assert report.note == ("Looking up cluster `gke1` did not finish within 1 s (Google answered too slowly). "
+                               "Try again.") and not report.findings
+    finally:
+        google.latency = 0.0
