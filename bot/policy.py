@@ -102,7 +102,7 @@ class Asker:
                    email=profile.get("email") or "", is_restricted=bool(user.get("is_restricted")),
                    is_ultra_restricted=bool(user.get("is_ultra_restricted")),
                    is_stranger=bool(user.get("is_stranger")), deleted=bool(user.get("deleted")),
-                   is_bot=bool(user.get("is_bot") or user.get("is_app_user")))
+                   is_bot=bool(user.get("is_bot")))
 
 
 @dataclass(frozen=True)
