@@ -83,6 +83,7 @@ def worker(settings: Settings, burst: bool) -> int:
     settings.require("REDIS_URL", "SLACK_BOT_TOKEN")
     # RQ forks a work horse per job: import the heavy client libraries and every check once here,
     # so each fork starts with them loaded instead of importing them per job.
+    import google.cloud.compute_v1  # noqa: F401 - ~1.7 s to import; `ingress` needs it
     import kubernetes.client  # noqa: F401
     import bot.jobs  # noqa: F401
     import checks.fixes  # noqa: F401

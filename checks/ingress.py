@@ -314,7 +314,8 @@ def version_at_creation(ctx, svc: dict) -> tuple[bool | None, str]:
     when = meta(svc).get("creationTimestamp", "?")
     try:
         if initial and versions.compare(initial, AUTO_NEG_VERSION) >= 0:
-            return True, f"the cluster was created at {initial}, so every Service was created under {AUTO_NEG_VERSION} or later"
+            return True, (f"the cluster was created at {initial}, so every Service was created under "
+                          f"{AUTO_NEG_VERSION} or later")
         if current and versions.compare(current, AUTO_NEG_VERSION) < 0:
             return False, f"the control plane runs {current}, older than {AUTO_NEG_VERSION}"
     except ValueError:

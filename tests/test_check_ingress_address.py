@@ -85,7 +85,8 @@ def test_ingress_class_name_gce_alone_is_ignored_by_the_gke_controller(kube, liv
     assert ("kubectl patch ingress d-class-name -n shop --type=merge -p '{\"spec\": {\"ingressClassName\": null}, "
             "\"metadata\": {\"annotations\": {\"kubernetes.io/ingress.class\": \"gce\"}}}'") in ignored.remedy
     # the other checks do not diagnose a load balancer that will never exist
-    assert [f.resource for f in check("ingress/backend-services", settings)] == ["Ingress shop/c-gce → Service shop/web:80"]
+    assert [f.resource for f in check("ingress/backend-services", settings)] == [
+        "Ingress shop/c-gce → Service shop/web:80"]
 
 
 def test_named_ingress_with_only_a_class_name(kube, live, settings):

@@ -91,7 +91,7 @@ def test_backend_service_named_but_missing(google, kube, live, settings):
     argocd(kube, google)
     del google.projects[GKE1].compute.backend_services[("global", ARGO_BACKEND)]
     f = one(check(ID, settings), Status.WARN)
-    assert f"Compute Engine has none of that name" in f.detail
+    assert "Compute Engine has none of that name" in f.detail
 
 
 def test_bot_without_compute_permissions_is_an_error_not_ok(google, kube, live, settings):

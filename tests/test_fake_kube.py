@@ -265,8 +265,8 @@ def test_pod_proxy_passes_the_query_string(kube):
     kube.proxy_handlers[("shop", "web-1", 8080)] = lambda path, headers: (
         seen.append(path) or (200, {"Content-Type": "text/plain"}, b"ok"))
     api = api_client(kube)
-    resp = api.call_api(*api.param_serialize("GET", "/api/v1/namespaces/shop/pods/web-1:8080/proxy/healthz?full=1&x=a%20b",
-                                             header_params={}, auth_settings=["BearerToken"]))
+    path = "/api/v1/namespaces/shop/pods/web-1:8080/proxy/healthz?full=1&x=a%20b"
+    resp = api.call_api(*api.param_serialize("GET", path, header_params={}, auth_settings=["BearerToken"]))
     assert resp.status == 200 and seen == ["/healthz?full=1&x=a%20b"]
 
 

@@ -103,8 +103,8 @@ def one(ctx, ing: dict):
             for e in endpoints if isinstance(endpoints, list) else []:
                 ne = e.get("networkEndpoint") or {}
                 if (ne.get("ipAddress"), ne.get("port")) not in seen:
-                    unknown.append((lb, f"{ne.get('ipAddress')}:{ne.get('port')} "
-                                        f"({endpoint_owner(ne.get('ipAddress', ''), ne.get('instance', ''), backends)})"))
+                    who = endpoint_owner(ne.get("ipAddress", ""), ne.get("instance", ""), backends)
+                    unknown.append((lb, f"{ne.get('ipAddress')}:{ne.get('port')} ({who})"))
                     lines.append(f"{lb.name} {group_name(group)} {ne.get('ipAddress')}:{ne.get('port')} (no verdict)")
     look = "\n".join(f"gcloud compute backend-services get-health {lb.name} {scope} --project={ctx.ref.project}"
                      for lb in found if lb.service is not None)

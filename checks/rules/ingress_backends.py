@@ -10,8 +10,8 @@ endpoint groups (container-native load balancing): the Service annotation
 all of these hold: the Service was created while the control plane ran GKE 1.17.6-gke.7 or later
 (what counts is the version when the Service was created, not today's: GKE decides when it creates the
 Service, and then writes the annotation onto it), a VPC-native cluster (`ipAllocationPolicy.useIpAliases`),
-no Shared VPC, and no GKE network policy. NEGs themselves always need a VPC-native cluster. A Service that names a BackendConfig
-(`cloud.google.com/backend-config`) that does not exist is refused as well.
+no Shared VPC, and no GKE network policy. NEGs themselves always need a VPC-native cluster. A Service
+that names a BackendConfig (`cloud.google.com/backend-config`) that does not exist is refused as well.
 """
 from __future__ import annotations
 

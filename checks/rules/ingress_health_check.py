@@ -32,9 +32,9 @@ from dataclasses import dataclass
 import functools
 
 from checks.gateway import ApiError
-from checks.ingress import (HC_SPECS, Redirect, all_backends, backend_config_name, backend_refs, health_check, lb_backend_for,
-                            lb_health_check, lb_services, live_health_check, meta, proxy_prefix, redirect, targets,
-                            where)
+from checks.ingress import (HC_SPECS, Redirect, all_backends, backend_config_name, backend_refs, health_check,
+                            lb_backend_for, lb_health_check, lb_services, live_health_check, meta, proxy_prefix,
+                            redirect, targets)
 
 ID = "ingress/health-check-path"
 TITLE = "The load balancer's health check gets 200 from the serving Pods"
