@@ -214,3 +214,12 @@ def test_health_check_request_path_query_string_reaches_the_pod(google, kube, li
     found = check(ID, settings)
     assert world["requests"] == ["/healthz?probe=lb"]
     assert [f.status for f in found] == [Status.WARN, Status.OK]  # the probe asks for /healthz, the LB for more
+
+
+def test_a_load_balancer_still_being_built_uses_the_health_check_the_controller_will_create(google, kube, live,
+                                                                                            settings):
+    argocd(kube, google)
+    st = google.projects[GKE1].compute
+    del st.backend_services[("global", ARGO_BACKEND)], st.health_checks[("global", ARGO_BACKEND)]
+    f = one(check(ID, settings), Status.FAIL)
+    assert "`HTTP GET /healthz` on port 8080 (from the readinessProbe of container `argocd-server`" in f.detail

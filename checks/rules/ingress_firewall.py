@@ -17,7 +17,8 @@ default, or `BEFORE_CLASSIC_FIREWALL`), then the implied deny. `goto_next` hands
 level. It honours each rule's targets (network tags and service accounts of the node pools, secure
 tags bound to them, the networks a hierarchical rule is limited to, and rules meant for managed proxies
 only), for every address of both ranges, every serving port and every node pool, with CIDR
-containment and port ranges. A rule that matches on what the bot does not evaluate (address groups,
+containment and port ranges. Source tags, source service accounts and source secure tags never match
+the health checkers (they are not VMs). A rule that matches on what the bot does not evaluate (address groups,
 FQDNs, geolocations, threat intelligence lists, source network types, destination ranges) makes the
 answer "cannot tell" for the addresses that reach it, never OK or FAIL.
 """

@@ -146,6 +146,8 @@ def the_health_check(ctx, b, ings) -> tuple:
             continue
         hc, err = lb_health_check(ctx, lb)
         err = lb.error if err is None and hc is None and lb.error is not None else err
+        if err is not None and err.not_found:  # not built (yet): the controller will create `derived`
+            return derived, [], False
         if err is not None:
             return derived, [ctx.error(err, resource=f"Service {b.ref}")], True
         live = live_health_check(hc, b)
