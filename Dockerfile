@@ -6,9 +6,7 @@
 #
 # Dependencies come from the same constraints.txt that CI tests with. The final stage has no
 # compiler, no pip cache, no source tree: a virtualenv with the wheel installed, run as a non-root user.
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
-
-FROM ${PYTHON_IMAGE} AS build
+FROM python:3.11-slim-bookworm AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
@@ -23,7 +21,7 @@ RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
  && /opt/gke-bot/bin/python -m compileall -q /opt/gke-bot/lib \
  && /opt/gke-bot/bin/gke-bot --help >/dev/null
 
-FROM ${PYTHON_IMAGE}
+FROM python:3.11-slim-bookworm
 LABEL org.opencontainers.image.title="gke-bot" \
       org.opencontainers.image.description="Slack chat-ops bot: why is my GKE cluster refusing me?" \
       org.opencontainers.image.licenses="Apache-2.0"
