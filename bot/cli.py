@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "socket":
             from slack_bolt.adapter.socket_mode import SocketModeHandler
             from bot.app import create_app
-            from bot.queue import make_queue
+            from bot.work.queue import make_queue
             settings.require("SLACK_APP_TOKEN")
             SocketModeHandler(create_app(settings, make_queue(settings)), settings.slack_app_token).start()
         elif args.cmd == "worker":
@@ -78,17 +78,17 @@ def worker(settings: Settings, burst: bool) -> int:
     from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
     from rq import Queue, Worker
     from rq.serializers import JSONSerializer
-    from bot.queue import QUEUE_NAME
+    from bot.work.queue import QUEUE_NAME
 
     settings.require("REDIS_URL", "SLACK_BOT_TOKEN")
     # RQ forks a work horse per job: import the heavy client libraries and every check once here,
     # so each fork starts with them loaded instead of importing them per job.
     import kubernetes.client  # noqa: F401
-    import bot.jobs  # noqa: F401
+    import bot.work.jobs  # noqa: F401
     import checks.fixes  # noqa: F401
     from checks import registry  # noqa: F401
-    from bot.janitor import Janitor
-    from bot.queue import RQQueue
+    from bot.work.janitor import Janitor
+    from bot.work.queue import RQQueue
     from bot.slackclient import web_client
     conn = Redis.from_url(settings.redis_url)
     queue = Queue(QUEUE_NAME, connection=conn, serializer=JSONSerializer)
@@ -130,7 +130,7 @@ def check(settings: Settings, args) -> int:
     from bot.grammar import DIAGNOSES, GrammarError, parse
     from checks.engine import run_command
     from checks.gateway import Gateway
-    from bot.render_text import render_text
+    from bot.render.text import render_text
 
     if args.command not in DIAGNOSES:
         print(f"gke-bot: unknown command {args.command!r}; one of {', '.join(DIAGNOSES)}", file=sys.stderr)

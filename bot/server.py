@@ -14,7 +14,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.app import create_app
 from bot.config import Settings
-from bot.queue import make_queue
+from bot.work.queue import make_queue
 
 log = logging.getLogger(__name__)
 

@@ -28,12 +28,15 @@ class Context:
         return Context(self.gw, self.ref, self.command, self.principal, self.args, check)
 
     def finding(self, status: Status, detail: str, remedy: str = "", *, evidence: str = "",
-                resource: str = "", remediation: Remediation | None = None, title: str = "") -> Finding:
+                resource: str = "", remediation: Remediation | None = None, title: str = "",
+                gcpdiag: str | None = None) -> Finding:
+        """A finding of the current check; `gcpdiag` defaults to the check's GCPDIAG rule (a check that
+        matches several gcpdiag rules names the one per finding)."""
         c = self.check
         assert c is not None
         return Finding(id=c.id, status=status, title=title or c.title, detail=detail, remedy=remedy,
                        doc_url=c.doc_url, resource=resource or self.ref.path, evidence=evidence,
-                       remediation=remediation)
+                       remediation=remediation, gcpdiag=c.gcpdiag if gcpdiag is None else gcpdiag)
 
     def ok(self, detail: str, **kw) -> Finding:
         return self.finding(Status.OK, detail, **kw)

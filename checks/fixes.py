@@ -16,11 +16,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from google.api_core import exceptions as gexc
 from google.cloud import container_v1
-from google.iam.v1 import iam_policy_pb2, options_pb2
 
-from checks.gateway import Gateway, _from_google
+from checks.gateway import ApiError, Gateway
 from checks.iam import has_role
 from checks.model import ClusterRef
 
@@ -56,10 +54,8 @@ def _describe(ops) -> str:
 def grant_service_agent(gw: Gateway, params: dict, progress: Progress, poll: float) -> Outcome:
     project, member, role = params["project"], params["member"], params["role"]
     resource = f"projects/{project}"
-    client = gw.projects
     for attempt in range(IAM_RETRIES):
-        policy = client.get_iam_policy(request=iam_policy_pb2.GetIamPolicyRequest(
-            resource=resource, options=options_pb2.GetPolicyOptions(requested_policy_version=3)))
+        policy = gw.live_project_iam_policy(project)
         found = has_role(policy, member, role)
         if found and not found.condition:
             if attempt == 0:
@@ -70,9 +66,11 @@ def grant_service_agent(gw: Gateway, params: dict, progress: Progress, poll: flo
             binding = policy.bindings.add(role=role)
         binding.members.append(member)
         try:
-            client.set_iam_policy(request=iam_policy_pb2.SetIamPolicyRequest(resource=resource, policy=policy))
+            gw.set_project_iam_policy(project, policy)
             return Outcome(DONE, f"Added one binding to `{resource}`: `{role}` → `{member}`.")
-        except (gexc.Conflict, gexc.Aborted):
+        except ApiError as err:
+            if err.code != 409 and err.status != "ABORTED":
+                raise
             progress(f"The IAM policy of `{resource}` changed while I was editing it; reading it again "
                      f"(attempt {attempt + 2} of {IAM_RETRIES}).")
             time.sleep(min(8.0, 0.2 * 2 ** attempt) * (0.5 + random.random() / 2))
@@ -90,9 +88,11 @@ def _poll(gw: Gateway, ref: ClusterRef, op, progress: Progress, poll: float, wha
                                     f"--project={ref.project}`.")
         time.sleep(poll)
         try:
-            op = gw.container.get_operation(name=name)
+            op = gw.operation(name)
             transient = 0
-        except (gexc.ServiceUnavailable, gexc.TooManyRequests, gexc.InternalServerError, gexc.GatewayTimeout):
+        except ApiError as err:
+            if err.code not in (429, 500, 502, 503, 504):
+                raise
             transient += 1  # the operation goes on: a passing error while watching it is no failure
             if transient > 5:
                 raise
@@ -103,8 +103,7 @@ def _poll(gw: Gateway, ref: ClusterRef, op, progress: Progress, poll: float, wha
 
 
 def _busy(gw: Gateway, ref: ClusterRef) -> Outcome | None:
-    ops = in_flight(gw.container.list_operations(parent=f"projects/{ref.project}/locations/{ref.location}").operations,
-                    ref.name)
+    ops = in_flight(gw.live_operations(ref.project, ref.location), ref.name)
     if ops:
         return Outcome(REFUSED, f"Another operation is running on `{ref.name}`: {_describe(ops)}. Nothing done; "
                                 "try again when it has finished.")
@@ -114,7 +113,7 @@ def _busy(gw: Gateway, ref: ClusterRef) -> Outcome | None:
 def upgrade_node_pool(gw: Gateway, params: dict, progress: Progress, poll: float) -> Outcome:
     ref = ClusterRef(params["project"], params["location"], params["cluster"])
     pool_name, target, before = params["pool"], params["to_version"], params["from_version"]
-    cluster = gw.container.get_cluster(name=ref.path)
+    cluster = gw.live_cluster(ref)
     if cluster.current_master_version != target:
         return Outcome(DRIFTED, f"The control plane of `{ref.name}` is now `{cluster.current_master_version}`, "
                                 f"not `{target}` as planned: nothing done. Run `why-400` again.")
@@ -129,14 +128,14 @@ def upgrade_node_pool(gw: Gateway, params: dict, progress: Progress, poll: float
     busy = _busy(gw, ref)
     if busy:
         return busy
-    op = gw.container.update_node_pool(request=container_v1.UpdateNodePoolRequest(
+    op = gw.update_node_pool(container_v1.UpdateNodePoolRequest(
         name=f"{ref.path}/nodePools/{pool_name}", node_version=target, image_type=pool.config.image_type))
     return _poll(gw, ref, op, progress, poll, f"Upgrade of `{pool_name}` to `{target}`")
 
 
 def enable_http_load_balancing(gw: Gateway, params: dict, progress: Progress, poll: float) -> Outcome:
     ref = ClusterRef(params["project"], params["location"], params["cluster"])
-    cluster = gw.container.get_cluster(name=ref.path)
+    cluster = gw.live_cluster(ref)
     if not cluster.addons_config.http_load_balancing.disabled:
         return Outcome(ALREADY, f"HTTP load balancing is already enabled on `{ref.name}`: nothing done.")
     busy = _busy(gw, ref)
@@ -146,7 +145,7 @@ def enable_http_load_balancing(gw: Gateway, params: dict, progress: Progress, po
         desired_addons_config=container_v1.AddonsConfig(
             http_load_balancing=container_v1.HttpLoadBalancing(disabled=False)),
         etag=cluster.etag)
-    op = gw.container.update_cluster(request=container_v1.UpdateClusterRequest(name=ref.path, update=update))
+    op = gw.update_cluster(container_v1.UpdateClusterRequest(name=ref.path, update=update))
     return _poll(gw, ref, op, progress, poll, f"Enabling HTTP load balancing on `{ref.name}`")
 
 
@@ -164,6 +163,5 @@ def execute(gw: Gateway, kind: str, params: dict, progress: Progress, poll: floa
         return Outcome(FAILED, f"Unknown remediation `{kind}`.")
     try:
         return fn(gw, params, progress, poll)
-    except gexc.GoogleAPICallError as exc:
-        err = _from_google(exc, "google", kind, "")
+    except ApiError as err:
         return Outcome(FAILED, f"Google answered {err.code} {err.status}: {err.message}")

@@ -1,8 +1,8 @@
 """Shared readers and reasoning for the `ingress` checks (checks/rules/ingress_*.py).
 
-Kubernetes objects are read as plain JSON (camelCase, as `kubectl get -o json` shows them) with
-`checks.kube.k8s_json`, whose per-job memo (keyed by `call`) lets every check ask for the same
-Ingress, Service or Pods and still send each request once.
+Kubernetes objects are read as plain JSON (camelCase, as `kubectl get -o json` shows them) through
+the gateway, whose per-job memo lets every check ask for the same Ingress, Service or Pods and still
+send each request once.
 
 What the GKE Ingress controller does with an Ingress, as far as these checks need it:
 - it handles Ingresses of class `gce` (external Application Load Balancer), `gce-internal`
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from checks import versions
-from checks.kube import k8s_json
+from checks.gateway import kube as kc
 
 GCE_CLASSES = ("gce", "gce-internal")
 CLASS_ANNOTATION = "kubernetes.io/ingress.class"
@@ -31,11 +31,6 @@ BACKEND_CONFIG_ANNOTATIONS = ("cloud.google.com/backend-config", "beta.cloud.goo
 BACKENDS_ANNOTATION = "ingress.kubernetes.io/backends"
 AUTO_NEG_VERSION = "1.17.6-gke.7"
 HC_RANGES = ("130.211.0.0/22", "35.191.0.0/16")  # Google Cloud health checkers
-
-
-def _k8s():
-    from kubernetes import client
-    return client
 
 
 def meta(obj: dict) -> dict:
@@ -81,10 +76,9 @@ class Targets:
 
 def targets(ctx) -> Targets:
     """The Ingress named in ctx.args (namespace, ingress), else every GCE-class Ingress."""
-    k8s, ns, name = _k8s(), ctx.args.get("namespace"), ctx.args.get("ingress")
+    ns, name = ctx.args.get("namespace"), ctx.args.get("ingress")
     if name:
-        ing = k8s_json(ctx, f"ingresses.get {ns}/{name}", f"get ingresses in {ns}", lambda api: k8s.NetworkingV1Api(
-            api).read_namespaced_ingress(name, ns, _preload_content=False), missing_ok=True)
+        ing = ctx.gw.kube_get(ctx.ref, kc.INGRESSES_GET, name, ns)
         if ing is None:
             return Targets([], f"There is no Ingress `{name}` in namespace `{ns}` of `{ctx.ref.name}` "
                                f"(`kubectl get ingress -n {ns}` lists them).", missing=True)
@@ -93,9 +87,7 @@ def targets(ctx) -> Targets:
                                "ignores it (it handles `gce`, `gce-internal` or no class), so these checks do not "
                                "apply; ask whoever runs that controller.")
         return Targets([ing])
-    items = k8s_json(ctx, "ingresses.list (all namespaces)", "list ingresses (cluster-wide)", lambda api: k8s
-                     .NetworkingV1Api(api).list_ingress_for_all_namespaces(_preload_content=False))
-    items = items.get("items") or []
+    items = ctx.gw.kube_list(ctx.ref, kc.INGRESSES_LIST)
     gce = [i for i in items if is_gce(i)]
     if gce or not items:
         return Targets(gce, "" if gce else f"`{ctx.ref.name}` has no Ingress.")
@@ -193,17 +185,15 @@ class Backend:
 
 
 def backend(ctx, ref: BackendRef) -> Backend:
-    k8s, ns = _k8s(), ref.namespace
-    svc = k8s_json(ctx, f"services.get {ns}/{ref.service}", f"get services in {ns}", lambda api: k8s.CoreV1Api(api)
-                   .read_namespaced_service(ref.service, ns, _preload_content=False), missing_ok=True)
+    ns = ref.namespace
+    svc = ctx.gw.kube_get(ctx.ref, kc.SERVICES_GET, ref.service, ns)
     b = Backend(ref, svc)
     if svc is None:
         return b
     b.port = next((p for p in (svc.get("spec") or {}).get("ports") or []
                    if ref.port in (p.get("port"), p.get("name") or None)), None)
     if b.selector:
-        pods = k8s_json(ctx, f"pods.list {ns} -l {b.selector}", f"list pods in {ns}", lambda api: k8s.CoreV1Api(
-            api).list_namespaced_pod(ns, label_selector=b.selector, _preload_content=False)).get("items") or []
+        pods = ctx.gw.kube_list(ctx.ref, kc.PODS_LIST, ns, label_selector=b.selector)
         b.pods = [p for p in pods if (p.get("status") or {}).get("phase") == "Running"
                   and not meta(p).get("deletionTimestamp")]
     b.neg, b.neg_why = uses_neg(ctx, svc)
@@ -278,9 +268,7 @@ def backend_config(ctx, b: Backend) -> dict | None:
     name, ns = backend_config_name(b), b.ref.namespace
     if not name:
         return None
-    return k8s_json(ctx, f"backendconfigs.get {ns}/{name}", f"get backendconfigs in {ns}", lambda api: _k8s()
-                    .CustomObjectsApi(api).get_namespaced_custom_object("cloud.google.com", "v1", ns, "backendconfigs",
-                                                                        name, _preload_content=False), missing_ok=True)
+    return ctx.gw.kube_get(ctx.ref, kc.BACKENDCONFIGS_GET, name, ns)
 
 
 # ---- the load balancer's health check --------------------------------------------------------

@@ -67,6 +67,7 @@ class Finding:
     resource: str = ""
     evidence: str = ""
     remediation: Remediation | None = None
+    gcpdiag: str = ""  # the matching gcpdiag rule (e.g. "gke/ERR/2021_007"), for teams that run both
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -83,6 +84,8 @@ class Finding:
             out["evidence"] = self.evidence
         if self.remediation:
             out["remediation"] = asdict(self.remediation)
+        if self.gcpdiag:
+            out["gcpdiag"] = self.gcpdiag
         return out
 
     @classmethod
@@ -98,6 +101,7 @@ class Finding:
             resource=data.get("resource", ""),
             evidence=data.get("evidence", ""),
             remediation=Remediation(**rem) if rem else None,
+            gcpdiag=data.get("gcpdiag", ""),
         )
 
 

@@ -4,6 +4,8 @@ A check module (gcpdiag style) has:
 - a docstring whose first line states the good state and whose body explains the check;
 - ID (stable, e.g. ``gke/service-agent-role``), TITLE (one line), DOC_URL;
 - COMMANDS: the diagnosis commands that run it, in the order given by ORDER (lower first);
+- optionally SEED (the seed section it implements, e.g. "001 エラー 400: ノードプールの再作成が必要") and
+  GCPDIAG (the gcpdiag rule it matches, e.g. "gke/ERR/2021_007"; findings carry it);
 - ``run(ctx) -> Finding | list[Finding]``.
 """
 from __future__ import annotations
@@ -29,6 +31,8 @@ class Check:
     order: int
     run: Callable
     cluster_level: bool
+    seed: str = ""
+    gcpdiag: str = ""
 
     @classmethod
     def from_module(cls, mod: ModuleType) -> "Check":
@@ -38,7 +42,7 @@ class Check:
         if unknown:
             raise ValueError(f"{mod.__name__}: unknown commands {sorted(unknown)}")
         return cls(mod.ID, mod.TITLE, mod.DOC_URL, doc, cmds, getattr(mod, "ORDER", 50), mod.run,
-                   getattr(mod, "CLUSTER_LEVEL", True))
+                   getattr(mod, "CLUSTER_LEVEL", True), getattr(mod, "SEED", ""), getattr(mod, "GCPDIAG", ""))
 
 
 def _load() -> dict[str, Check]:

@@ -1,17 +1,14 @@
 """Shared facts and helpers of the `/gke wi NAMESPACE/KSA` checks (Workload Identity Federation for GKE).
 
-Every Kubernetes read goes through `Gateway.k8s` with one `call` key per fact, so the checks that
-need the KSA's pods, the nodes or kube-system's pods share one request per job. Objects come back as
+Every Kubernetes read goes through the gateway, memoised per job, so the checks that need the KSA's
+pods, the nodes or kube-system's pods share one request per job. Objects come back as
 the API server's JSON (camelCase, verbatim), which the checks quote as evidence.
 """
 from __future__ import annotations
 
 import ipaddress
-import json
 
-from kubernetes import client as k8s
-
-from checks.kube import k8s_json
+from checks.gateway import kube as kc
 from checks.names import EMAIL_RE
 
 GSA_ANNOTATION = "iam.gke.io/gcp-service-account"
@@ -19,7 +16,6 @@ WI_ROLE = "roles/iam.workloadIdentityUser"
 NODEPOOL_LABEL = "cloud.google.com/gke-nodepool"
 IAMCREDENTIALS = "iamcredentials.googleapis.com"
 METADATA_IP = "169.254.169.254"
-SA_PAGE = 500
 
 
 def target(ctx) -> tuple[str, str]:
@@ -30,27 +26,22 @@ def target(ctx) -> tuple[str, str]:
 def ksa_pods(ctx) -> list[dict]:
     """Pods in NAMESPACE whose spec.serviceAccountName is the KSA."""
     ns, ksa = target(ctx)
-    return k8s_json(ctx, f"pods.list {ns} sa={ksa}", f"list pods in {ns}", lambda api: k8s.CoreV1Api(api)
-                    .list_namespaced_pod(ns, field_selector=f"spec.serviceAccountName={ksa}",
-                                         _preload_content=False))["items"]
+    return ctx.gw.kube_list(ctx.ref, kc.PODS_LIST, ns, field_selector=f"spec.serviceAccountName={ksa}")
 
 
 def system_pods(ctx) -> list[dict]:
     """Every pod in kube-system (gke-metadata-server, kube-dns, …)."""
-    return k8s_json(ctx, "pods.list kube-system", "list pods in kube-system", lambda api: k8s.CoreV1Api(api)
-                    .list_namespaced_pod("kube-system", _preload_content=False))["items"]
+    return ctx.gw.kube_list(ctx.ref, kc.PODS_LIST, "kube-system")
 
 
 def nodes(ctx) -> list[dict]:
-    return k8s_json(ctx, "nodes.list", "list nodes (cluster-wide)",
-                    lambda api: k8s.CoreV1Api(api).list_node(_preload_content=False))["items"]
+    return ctx.gw.kube_list(ctx.ref, kc.NODES_LIST)
 
 
 def ksa_object(ctx) -> dict | None:
     """The KSA, or None when it does not exist."""
     ns, ksa = target(ctx)
-    return k8s_json(ctx, f"serviceaccounts.get {ns}/{ksa}", f"get serviceaccounts in {ns}", lambda api: k8s.CoreV1Api(
-        api).read_namespaced_service_account(ksa, ns, _preload_content=False), missing_ok=True)
+    return ctx.gw.kube_get(ctx.ref, kc.SERVICEACCOUNTS_GET, ksa, ns)
 
 
 def gsa_of(ctx) -> str:
@@ -66,23 +57,12 @@ def is_gsa_email(text: str) -> bool:
 
 def network_policies(ctx) -> list[dict]:
     ns, _ = target(ctx)
-    return k8s_json(ctx, f"networkpolicies.list {ns}", f"list networkpolicies in {ns}", lambda api: k8s
-                    .NetworkingV1Api(api).list_namespaced_network_policy(ns, _preload_content=False))["items"]
+    return ctx.gw.kube_list(ctx.ref, kc.NETWORKPOLICIES_LIST, ns)
 
 
 def service_account_count(ctx) -> int:
     """Kubernetes service accounts in every namespace, counted page by page (limit/continue)."""
-    def count(api):
-        total, token = 0, None
-        while True:
-            page = json.loads(k8s.CoreV1Api(api).list_service_account_for_all_namespaces(
-                limit=SA_PAGE, _continue=token, _preload_content=False).data)
-            total += len(page["items"])
-            token = (page.get("metadata") or {}).get("continue")
-            if not token:
-                return total
-    return ctx.gw.k8s(ctx.ref, "serviceaccounts.list (all namespaces)", count,
-                      "list serviceaccounts (cluster-wide)")
+    return ctx.gw.kube_count(ctx.ref, kc.SERVICEACCOUNTS_LIST)
 
 
 def workload_pool(ctx) -> str:

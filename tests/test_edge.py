@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from bot.queue import InProcessQueue
+from bot.work.queue import InProcessQueue
 from bot.server import make_wsgi
 from tests.conftest import SIGNING_SECRET
 from tests.fakes.base import ServerThread

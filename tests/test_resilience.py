@@ -9,8 +9,8 @@ import pytest
 import redis as redislib
 import requests
 
-from bot.janitor import DATA, OPEN, Janitor
-from bot.queue import RQQueue
+from bot.work.janitor import DATA, OPEN, Janitor
+from bot.work.queue import RQQueue
 from bot.slackclient import web_client
 from checks.model import ClusterRef, Status
 from tests.conftest import SIGNING_SECRET, RedisServer, serve_with, wait_until
@@ -73,7 +73,7 @@ def test_worker_killed_mid_job_is_retried_and_answered(spawn, env, slack, google
 def test_a_job_lost_twice_is_reported_in_its_thread(env, slack, settings, redis_url, monkeypatch):
     from dataclasses import replace
 
-    import bot.janitor as janitor_mod
+    import bot.work.janitor as janitor_mod
     monkeypatch.setattr(janitor_mod, "ORPHAN_GRACE", 0.0)
     settings = replace(settings, redis_url=redis_url)
     client = web_client(settings)
@@ -125,7 +125,7 @@ def test_kubernetes_unreachable_is_an_error_and_google_checks_still_run(google, 
 def test_a_job_taken_off_the_queue_by_a_dying_worker_is_queued_again(env, slack, settings, redis_url, monkeypatch):
     from dataclasses import replace
 
-    import bot.janitor as janitor_mod
+    import bot.work.janitor as janitor_mod
     settings = replace(settings, redis_url=redis_url)
     queue = RQQueue(settings)
     job_id = queue.enqueue({"channel": "C123", "thread_ts": "1.1", "status_ts": "1.1", "user": "U123",
@@ -147,7 +147,7 @@ def test_a_job_taken_off_the_queue_by_a_dying_worker_is_queued_again(env, slack,
 def test_kubernetes_api_that_never_answers_times_out(google, kube, settings, monkeypatch):
     """Authorized networks drop packets: the request must time out, not hang the job."""
     import socket
-    import checks.gateway as gateway_mod
+    import checks.gateway.kube as gateway_mod
     from tests.conftest import serve_cluster
     monkeypatch.setattr(gateway_mod, "K8S_TIMEOUT", (1, 1))
     sink = socket.socket()

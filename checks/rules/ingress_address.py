@@ -9,8 +9,8 @@ and so no event at all. The check quotes the events verbatim.
 """
 from __future__ import annotations
 
+from checks.gateway import kube as kc
 from checks.ingress import age, each_ingress, human, ident, meta, targets, where
-from checks.kube import k8s_json
 
 ID = "ingress/address"
 TITLE = "The Ingress has an address"
@@ -22,11 +22,9 @@ GRACE = 300  # seconds a new Ingress may take to get its address
 
 
 def events(ctx, ing: dict) -> list[dict]:
-    from kubernetes import client
     ns, name = meta(ing)["namespace"], meta(ing)["name"]
     selector = f"involvedObject.kind=Ingress,involvedObject.name={name}"
-    items = k8s_json(ctx, f"events.list {ns} {selector}", f"list events in {ns}", lambda api: client.CoreV1Api(
-        api).list_namespaced_event(ns, field_selector=selector, _preload_content=False)).get("items") or []
+    items = ctx.gw.kube_list(ctx.ref, kc.EVENTS_LIST, ns, field_selector=selector)
     return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or
                   meta(e).get("creationTimestamp") or "")[-10:]
 

@@ -39,15 +39,9 @@ class Answer:
 
 def request(ctx, ns: str, target: str, path: str) -> Answer:
     """GET path on Pod target (`POD:PORT` or `https:POD:PORT`) through the pod proxy; no redirect followed."""
-    from kubernetes import client
-
-    def go(api):
-        resp = client.CoreV1Api(api).connect_get_namespaced_pod_proxy_with_path(
-            name=target, namespace=ns, path=path.lstrip("/"), _preload_content=False)
-        return resp.status, resp.data[:200].decode("utf-8", "replace")
     try:
-        code, text = ctx.gw.k8s(ctx.ref, f"pods.proxy {ns}/{target}{path}", go, f"get pods/proxy in {ns}")
-        return Answer(code, "", text)
+        got = ctx.gw.pod_proxy(ctx.ref, ns, target, path)
+        return Answer(got.status, "", got.body)
     except ApiError as err:
         status = err.kube_status  # the API server's own Status: about the bot's request, not the app
         if err.status == "UNREACHABLE" or (status and (err.code in (401, 403, 429) or (

@@ -17,13 +17,11 @@ the IAM alternative, the smallest predefined Kubernetes Engine role that include
 """
 from __future__ import annotations
 
-from kubernetes import client as k8s
-
 from checks.access import (cluster_access, email_of, forbidden_message, iam_permission, rbac_yaml,
                            smallest_role)
 from checks.gateway import ApiError
+from checks.gateway import kube as kc
 from checks.iam import grant_command
-from checks.kube import k8s_json
 
 ID = "rbac/access-review"
 TITLE = "Kubernetes allows the request (RBAC or IAM)"
@@ -35,22 +33,19 @@ CLUSTER_SCOPED = {"nodes", "namespaces", "persistentvolumes", "clusterroles", "c
                   "customresourcedefinitions", "priorityclasses", "csidrivers", "csinodes", "volumeattachments",
                   "runtimeclasses", "mutatingwebhookconfigurations", "validatingwebhookconfigurations",
                   "certificatesigningrequests", "apiservices", "ingressclasses", "componentstatuses"}
-BINDINGS = (("clusterrolebindings.list", "list clusterrolebindings (cluster-wide)",
-             lambda api: k8s.RbacAuthorizationV1Api(api).list_cluster_role_binding(_preload_content=False)),
-            ("rolebindings.list (all namespaces)", "list rolebindings (cluster-wide)",
-             lambda api: k8s.RbacAuthorizationV1Api(api).list_role_binding_for_all_namespaces(_preload_content=False)))
+BINDINGS = (kc.CLUSTERROLEBINDINGS_LIST, kc.ROLEBINDINGS_LIST)
 
 
 def naming(ctx, kind: str, name: str) -> tuple[list[str], str]:
     """The (Cluster)RoleBindings with a subject `kind` `name`, for people; and a note when they are unreadable."""
     found, notes = [], []
 
-    def listing(call, permission, fn):
+    def listing(decl):
         try:
-            return k8s_json(ctx, call, permission, fn)["items"]
+            return ctx.gw.kube_list(ctx.ref, decl)
         except ApiError as err:
             return err
-    for items in ctx.gw.parallel(*[lambda b=b: listing(*b) for b in BINDINGS]):
+    for items in ctx.gw.parallel(*[lambda b=b: listing(b) for b in BINDINGS]):
         if isinstance(items, ApiError):
             notes.append(f"Bindings could not be listed: {items.explain()}")
             continue

@@ -11,7 +11,7 @@ _TAG = {Status.OK: "[ OK ]", Status.WARN: "[WARN]", Status.FAIL: "[FAIL]", Statu
 def render_text(report: Report) -> str:
     lines = [f"gke-bot {report.command} {report.cluster}", ""]
     for f in report.findings:
-        lines.append(f"{_TAG[f.status]} {f.id}: {f.title}")
+        lines.append(f"{_TAG[f.status]} {f.id}: {f.title}" + (f"  (gcpdiag {f.gcpdiag})" if f.gcpdiag else ""))
         if f.resource:
             lines.append(f"       {f.resource}")
         for part in (f.detail, f.evidence and "evidence: " + f.evidence):

@@ -1,0 +1,92 @@
+"""Every call the bot makes to Google Cloud or to a cluster's Kubernetes API, declared once.
+
+A gateway method names its declaration when it calls out; the declaration says which permission
+(Google IAM) or which verb on which resource (Kubernetes RBAC) the bot's own identity needs for it.
+Errors quote it ("the bot's own identity needs `container.clusters.get`"), and the deploy files are
+derived from it and tested against it: `deploy/iam/` (the bot's custom roles) and the ClusterRole
+the bot is given in each diagnosed cluster. Nothing calls out without a declaration:
+`Gateway` refuses an undeclared call.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class GoogleCall:
+    name: str  # the method, as people read it: "clusters.get"
+    api: str  # the service: "container.googleapis.com"
+    permission: str  # the IAM permission the bot's identity needs: "container.clusters.get"
+    also: tuple[str, ...] = ()  # further permissions the call needs (e.g. to see inherited policies)
+    write: bool = False  # changes something (only the fix buttons do)
+    fix: str = ""  # the fix kind that needs it (write calls)
+    optional: bool = False  # the bot works without it (says what it could not see)
+    purpose: str = ""
+
+    @property
+    def permissions(self) -> tuple[str, ...]:
+        return (self.permission, *self.also)
+
+
+@dataclass(frozen=True)
+class KubeCall:
+    name: str  # "pods.list"
+    verb: str  # RBAC verb: get, list, create
+    group: str  # API group, "" for the core group
+    version: str
+    resource: str  # plural resource, with "/subresource" where there is one ("pods/proxy")
+    namespaced: bool
+    purpose: str = ""
+
+    @property
+    def plural(self) -> str:
+        return self.resource.partition("/")[0]
+
+    @property
+    def subresource(self) -> str:
+        return self.resource.partition("/")[2]
+
+    def permission(self, namespace: str = "") -> str:
+        """The RBAC the bot needs, for people: "list pods in kube-system", "list nodes (cluster-wide)"."""
+        what = self.resource
+        where = f" in {namespace}" if namespace and self.namespaced else " (cluster-wide)"
+        return f"{self.verb} {what}{where}"
+
+
+GOOGLE_CALLS: dict[str, GoogleCall] = {}
+KUBE_CALLS: dict[str, KubeCall] = {}
+
+
+def google(name: str, api: str, permission: str, *, also: tuple[str, ...] = (), write: bool = False, fix: str = "",
+           optional: bool = False, purpose: str = "") -> GoogleCall:
+    decl = GoogleCall(name, api, permission, tuple(also), write, fix, optional, purpose)
+    if GOOGLE_CALLS.setdefault(name, decl) != decl:
+        raise ValueError(f"Google call {name} declared twice, differently")
+    return decl
+
+
+def kube(name: str, verb: str, group: str, version: str, resource: str, namespaced: bool,
+         purpose: str = "") -> KubeCall:
+    decl = KubeCall(name, verb, group, version, resource, namespaced, purpose)
+    if KUBE_CALLS.setdefault(name, decl) != decl:
+        raise ValueError(f"Kubernetes call {name} declared twice, differently")
+    return decl
+
+
+def read_permissions() -> set[str]:
+    """The IAM permissions of every read the bot makes (its custom read role)."""
+    return {p for c in GOOGLE_CALLS.values() if not c.write for p in c.permissions}
+
+
+def fix_permissions() -> dict[str, set[str]]:
+    """fix kind → the IAM permissions its writes need (beyond the read role)."""
+    out: dict[str, set[str]] = {}
+    for c in GOOGLE_CALLS.values():
+        if c.write:
+            out.setdefault(c.fix, set()).update(c.permissions)
+    return out
+
+
+def kube_rules() -> set[tuple[str, str, str]]:
+    """(API group, resource, verb) of every Kubernetes request the bot makes (its ClusterRole)."""
+    return {(c.group, c.resource, c.verb) for c in KUBE_CALLS.values()}

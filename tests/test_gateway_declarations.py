@@ -1,0 +1,34 @@
+"""Every call the gateway makes is declared (checks.gateway.permissions); undeclared calls are refused."""
+from __future__ import annotations
+
+import pytest
+
+from checks.gateway import Gateway, permissions
+from checks.gateway import container as gc
+from checks.gateway import kube as kc
+from checks.model import ClusterRef
+
+
+def test_declarations_name_permissions_and_rbac():
+    assert gc.CLUSTERS_GET.permission == "container.clusters.get" and not gc.CLUSTERS_GET.write
+    assert "container.clusters.get" in permissions.read_permissions()
+    assert "resourcemanager.projects.setIamPolicy" not in permissions.read_permissions()
+    assert permissions.fix_permissions()["grant_service_agent"] == {"resourcemanager.projects.setIamPolicy"}
+    assert ("", "pods/proxy", "get") in permissions.kube_rules()
+    assert ("authorization.k8s.io", "subjectaccessreviews", "create") in permissions.kube_rules()
+    assert kc.PODS_LIST.permission("kube-system") == "list pods in kube-system"
+    assert kc.NODES_LIST.permission("ignored") == "list nodes (cluster-wide)"
+
+
+def test_a_declaration_cannot_change_silently():
+    with pytest.raises(ValueError):
+        permissions.google("clusters.get", "container.googleapis.com", "container.clusters.list")
+
+
+def test_undeclared_calls_are_refused(google, settings):
+    from tests.helpers import gateway
+    gw: Gateway = gateway(settings)
+    with pytest.raises(TypeError):
+        gw._retrying("clusters.get", "x", lambda: None)
+    with pytest.raises(TypeError):
+        gw.k8s(ClusterRef("p", "l", "c"), "pods.list", "pods.list", lambda api: None)
