@@ -100,4 +100,4 @@ def test_every_process_is_in_the_image():
     from bot.cli import _parser
     sub = next(a for a in _parser()._actions if a.dest == "cmd")
     assert {"serve", "socket", "worker"} <= set(sub.choices)
-    assert (ROOT / "bot" / "probe.py").exists()
+    assert (ROOT / "bot" / "work" / "probe.py").exists()

@@ -1,5 +1,11 @@
-"""The bot's own permissions, in one place each: the role files (deploy/iam/roles/), the ClusterRole
-(deploy/cluster-rbac/), and the README's tables must say the same thing."""
+"""The bot's own permissions are derived from the calls the code declares (checks.gateway.permissions):
+the custom roles (deploy/iam/roles/) and the ClusterRole (deploy/cluster-rbac/) hold exactly what the
+declared calls need, no more, no less; and the README's tables say the same thing.
+
+When a change adds a Google call, its permission goes into gkeBotReader.yaml (a read) or into the
+fix role of its fix kind (a write); a new fix kind gets a role file, an entry in FIX_ROLES below
+and in deploy/iam/setup.sh. A new Kubernetes call goes into deploy/cluster-rbac/clusterrole.yaml.
+The README's permission tables follow (test_readme_*)."""
 from __future__ import annotations
 
 import re
@@ -7,7 +13,15 @@ from pathlib import Path
 
 import yaml
 
+import checks.gateway  # noqa: F401 - imports every gateway module, so every call is declared
+from checks.fixes import EXECUTORS
+from checks.gateway import permissions
 from tests.deploy import DEPLOY, kustomize, named
+
+READER = "gkeBotReader"
+# fix role file -> the fix kinds (checks.gateway.permissions `fix`) whose writes it grants
+FIX_ROLES = {"gkeBotServiceAgentFixer": {"grant_service_agent"},
+             "gkeBotClusterFixer": {"upgrade_node_pool", "enable_http_load_balancing"}}
 
 ROOT = Path(__file__).resolve().parents[1]
 ROLES = {p.stem: set(yaml.safe_load(p.read_text())["includedPermissions"]) for p in (DEPLOY / "iam" / "roles").glob("*.yaml")}
@@ -36,6 +50,63 @@ def cluster_role_rules() -> set[tuple[str, str, str]]:
     role = named(kustomize(DEPLOY / "cluster-rbac"), "ClusterRole", "gke-bot-reader")
     return {(v, g, r) for rule in role["rules"] for v in rule["verbs"] for g in rule["apiGroups"]
             for r in rule["resources"]}
+
+
+def _callers(permission: str) -> str:
+    return ", ".join(sorted(c.name for c in permissions.GOOGLE_CALLS.values() if permission in c.permissions))
+
+
+def role_diff(needed: set[str], held: set[str], role: str) -> list[str]:
+    """What is wrong between the permissions the declared calls need and those a role file holds."""
+    return ([f"{role}: missing {p} (needed by {_callers(p) or 'a declared call'})" for p in sorted(needed - held)]
+            + [f"{role}: holds {p}, which no declared call needs" for p in sorted(held - needed)])
+
+
+def test_every_role_file_is_derived():
+    assert set(ROLES) == {READER, *FIX_ROLES}, "a role file that no derivation covers (or a missing one)"
+
+
+def test_reader_role_is_exactly_the_declared_reads():
+    assert role_diff(permissions.read_permissions(), ROLES[READER], READER) == []
+
+
+def test_fix_roles_are_exactly_the_declared_writes():
+    fixes = permissions.fix_permissions()
+    covered = set().union(*FIX_ROLES.values())
+    assert set(fixes) <= covered, f"fix kinds with no role file: {sorted(set(fixes) - covered)}"
+    assert covered <= set(fixes), f"FIX_ROLES names fix kinds no call declares: {sorted(covered - set(fixes))}"
+    assert set(EXECUTORS) == covered, "every fix button's executor has its declared writes, and no more"
+    problems = []
+    for role, kinds in FIX_ROLES.items():
+        problems += role_diff(set().union(*(fixes[k] for k in kinds)), ROLES[role], role)
+        assert not ROLES[role] & ROLES[READER], f"{role} repeats reads of {READER}"
+    assert problems == []
+    assert not {p for ps in fixes.values() for p in ps} & ROLES[READER], "a write permission in the read role"
+
+
+def test_role_diff_names_what_is_missing_and_what_is_extra():
+    """The derivation can fail: a new call's permission missing from the role, an unneeded one in it."""
+    needed = permissions.read_permissions()
+    assert role_diff(needed | {"logging.logEntries.list"}, ROLES[READER], READER) == [
+        f"{READER}: missing logging.logEntries.list (needed by a declared call)"]
+    extra = role_diff(needed, ROLES[READER] | {"container.pods.list"}, READER)
+    assert extra == [f"{READER}: holds container.pods.list, which no declared call needs"]
+    gone = sorted(needed)[0]
+    assert f"{READER}: missing {gone} (needed by {_callers(gone)})" in role_diff(needed, ROLES[READER] - {gone}, READER)
+
+
+def test_cluster_role_is_exactly_the_declared_kubernetes_calls():
+    declared = {(verb, group, resource) for group, resource, verb in permissions.kube_rules()}
+    granted = cluster_role_rules()
+    missing = sorted(declared - granted)
+    extra = sorted(granted - declared)
+    assert not missing and not extra, (
+        "ClusterRole gke-bot-reader (deploy/cluster-rbac/clusterrole.yaml) differs from the declared Kubernetes "
+        f"calls: missing {missing}, not needed {extra}")
+    # namespaced calls are made in any namespace and cluster-scoped ones exist: a cluster-wide binding
+    docs = kustomize(DEPLOY / "cluster-rbac")
+    assert named(docs, "ClusterRoleBinding", "gke-bot-reader")["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "gke-bot-reader"}
 
 
 def test_readme_lists_exactly_the_reader_role():

@@ -1,4 +1,4 @@
-"""The worker container's liveness probe (`python -m bot.probe worker`, deploy/base/worker.yaml)
+"""The worker container's liveness probe (`python -m bot.work.probe worker`, deploy/base/worker.yaml)
 against a real redis-server and a real `gke-bot worker` process."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from tests.conftest import free_port, product_env, wait_until
 
 def probe(redis_url: str | None) -> subprocess.CompletedProcess:
     env = {"REDIS_URL": redis_url} if redis_url else {}
-    return subprocess.run([sys.executable, "-m", "bot.probe", "worker"], env=product_env(env),
+    return subprocess.run([sys.executable, "-m", "bot.work.probe", "worker"], env=product_env(env),
                           capture_output=True, text=True, timeout=60)
 
 

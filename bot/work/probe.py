@@ -1,4 +1,4 @@
-"""Liveness probe of a `gke-bot worker` container: `python -m bot.probe worker`.
+"""Liveness probe of a `gke-bot worker` container: `python -m bot.work.probe worker`.
 
 Exit 0 when the RQ worker of this host (a pod's hostname is its name) is registered in Redis with a
 recent heartbeat, or when Redis cannot be reached: the worker waits for Redis by itself, so
@@ -45,7 +45,7 @@ def worker_alive(redis_url: str, hostname: str, max_age: float = MAX_AGE) -> tup
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv != ["worker"]:
-        print("usage: python -m bot.probe worker", file=sys.stderr)
+        print("usage: python -m bot.work.probe worker", file=sys.stderr)
         return 2
     from bot.config import ConfigError, Settings
     try:
