@@ -54,3 +54,11 @@ def test_needs_redis_url_and_never_prints_the_password(redis_server):
     secret = "s3cr3t-pw"
     out = probe(f"redis://:{secret}@127.0.0.1:{free_port()}/0")
     assert secret not in out.stdout + out.stderr
+
+
+def test_settings_never_show_the_redis_password():
+    """deploy/ puts the Redis password into REDIS_URL (from the Secret): a repr of the settings hides it."""
+    from bot.config import Settings
+    settings = Settings.from_env({"REDIS_URL": "redis://:s3cr3t-pw@gke-bot-redis:6379/0"})
+    assert settings.redis_url.endswith("@gke-bot-redis:6379/0")
+    assert "s3cr3t-pw" not in repr(settings)
