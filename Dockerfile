@@ -11,11 +11,12 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-# The project's own wheel (only what pyproject.toml packages: bot/, checks/).
-COPY pyproject.toml README.md constraints.txt ./
+# The project's own wheel (only what pyproject.toml packages: bot/, checks/), with the gettext
+# catalogs compiled into it by setup.py's build hook (Babel, pinned like everything else).
+COPY pyproject.toml setup.py README.md constraints.txt ./
 COPY bot ./bot
 COPY checks ./checks
-RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
+RUN PIP_CONSTRAINT=/src/constraints.txt pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
  && python -m venv /opt/gke-bot \
  && /opt/gke-bot/bin/pip install --no-cache-dir --only-binary=:all: -c constraints.txt /wheels/gke_bot-*.whl \
  && /opt/gke-bot/bin/python -m compileall -q /opt/gke-bot/lib \
