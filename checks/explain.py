@@ -22,14 +22,13 @@ one-line description (for "I did not recognise this; I can recognise: …") and 
 from __future__ import annotations
 
 import bisect
-import html
 import re
 import string
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qs, urlsplit
 
 from checks.i18n import N_, _
-from checks.names import (CLUSTER_RE, DNS_LABEL_RE, DNS_SUBDOMAIN_RE, LOCATION_RE, PROJECT_RE,
+from checks.names import (CLUSTER_RE, DNS_LABEL_RE, DNS_SUBDOMAIN_RE, EMAIL_RE, LOCATION_RE, PROJECT_RE,
                           normalize_principal)
 from checks.resolve import ClusterSpec
 
@@ -335,6 +334,8 @@ _ESCAPED_NL = re.compile(r"\\{1,4}[nr]")
 _ESCAPED_UNICODE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _PROMPT = re.compile(r"^(?:[│╷╵┃|]\s?|(?:\$|❯|➜|>|%|#|PS [A-Za-z]:\\[^>\n]{0,200}>)\s+){1,3}")
 _RUNS = re.compile(r" {2,}")
+_ENTITIES = re.compile(r"&(lt|gt|amp|quot|apos|#39|#x27|#34|#x22);")
+_ENTITY = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'", "#39": "'", "#x27": "'", "#34": '"', "#x22": '"'}
 _URL = re.compile(r"https?://[^\s<>\"'|`]{1,2048}")
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"', "\uff02": '"',
                          "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "\uff07": "'"})
@@ -365,7 +366,7 @@ def normalize(text: str) -> tuple[list[str], list[str], bool]:
     text = _CONTROL.sub("", text)
     text = _SPACES.sub(" ", text)
     text = _SLACK.sub(lambda m: _slack_token(m, urls), text)  # Slack markup first: user text has &lt; for <
-    text = html.unescape(text)
+    text = _ENTITIES.sub(lambda m: _ENTITY[m.group(1)], text)  # only these: "&region=" stays as it is
     text = text.translate(_QUOTES).replace("\u2014", "--").replace("\u2013", "--")
     text = _ESCAPED_UNICODE.sub(lambda m: chr(int(m.group(1), 16)), text)
     text = _ESCAPED_NL.sub("\n", text)
@@ -401,9 +402,11 @@ class _Text:
         lines = [ln for ln in self.lines[first:last + 1] if ln]
         text = "\n".join(lines)
         if len(text) > QUOTE_MAX:  # one long line (a JSON log entry): a window around the match
-            a = max(0, start - 80)
-            b = min(len(self.flat), max(end, a + QUOTE_MAX - 2))
-            a = max(0, min(a, b - QUOTE_MAX + 2))
+            a = start - 80  # some context before the match, and the match's end (where it says what it is)
+            if end - a > QUOTE_MAX - 2:
+                a = end - (QUOTE_MAX - 2)
+            a = max(0, a)
+            b = min(len(self.flat), a + QUOTE_MAX - 2)
             text = ("…" if a else "") + self.flat[a:b].strip() + ("…" if b < len(self.flat) else "")
         return redact(text)
 
@@ -485,7 +488,7 @@ def _ksa(ns: str, name: str) -> tuple[str, str] | None:
 # What the text names: clusters, projects, locations, Kubernetes service accounts, Ingresses
 
 _CLUSTER_PATH = re.compile(r"projects/([^/\s\"'`,;()\[\]]{1,64})/(?:locations|zones)/([^/\s\"'`,;()\[\]]{1,64})"
-                           r"/clusters/([^/\s\"'`.,;:()\[\]]{1,64})(?:/node[pP]ools/([^/\s\"'`.,;:()\[\]]{1,64}))?")
+                           r"/clusters/([^/\s\"'`,;:()\[\]]{1,64})(?:/node[pP]ools/([^/\s\"'`,;:()\[\]]{1,64}))?")
 _PROJECT_PATH = re.compile(r"projects/([a-z][a-z0-9-]{4,28}[a-z0-9])(?![a-z0-9-])")
 _LOCATION_PATH = re.compile(r"(?:locations|zones|regions)/([a-z]{1,20}-[a-z]{1,20}[0-9]{1,2}(?:-[a-z])?)(?![a-z0-9-])")
 _CONTEXT = re.compile(r"(?<![A-Za-z0-9])gke_([a-z][a-z0-9-]{4,28}[a-z0-9])_([a-z]{1,20}-[a-z]{1,20}[0-9]{1,2}(?:-[a-z])?)"
@@ -516,8 +519,9 @@ _VALUE_FLAGS = frozenset({"--zone", "--region", "--location", "--project", "--cl
 @dataclass
 class _Found:
     specs: list = field(default_factory=list)  # ClusterSpec, in order of appearance
-    projects: list = field(default_factory=list)
-    locations: list = field(default_factory=list)
+    projects: list = field(default_factory=list)  # from gcloud flags and config, console links: fill a cluster's
+    locations: list = field(default_factory=list)  # missing project / location when there is one of each
+    hinted: list = field(default_factory=list)  # (project, location) seen anywhere (resource paths): hints only
     ksa: tuple | None = None
     ingress: tuple | None = None  # (namespace or "", name)
     namespace: str = ""  # a -n / --namespace of a pasted kubectl command
@@ -589,6 +593,9 @@ def _gcloud(words: list[str], f: _Found) -> None:
             f.principal = _principal(opts[key])
     if pos[:3] == ["config", "set", "project"] and len(pos) > 3:
         _add(f.projects, pos[3] if PROJECT_RE.match(pos[3]) else "")
+        return
+    if pos[:2] == ["config", "set"] and len(pos) > 3 and pos[2] in ("compute/zone", "compute/region"):
+        _add(f.locations, pos[3] if LOCATION_RE.match(pos[3]) else "")
         return
     project = opts.get("--project", "")
     if project and not PROJECT_RE.match(project):
@@ -673,6 +680,7 @@ def _find(t: _Text) -> _Found:
     if "projects/" in flat:
         for m in _CLUSTER_PATH.finditer(flat):
             project, location, name, pool = m.groups()
+            name, pool = name.rstrip("."), (pool or "").rstrip(".")  # "…/clusters/payments." ends a sentence
             spec = _valid_spec(name, location, project)
             if spec is None:
                 f.ignored.append("cluster")
@@ -683,7 +691,7 @@ def _find(t: _Text) -> _Found:
             if pool and CLUSTER_RE.match(pool):
                 f.pool = f.pool or pool
         for m in _PROJECT_PATH.finditer(flat):
-            _add(f.projects, m.group(1))
+            _add(f.hinted, (m.group(1), ""))
     if "gke_" in flat:
         for m in _CONTEXT.finditer(flat):
             f.specs.append(ClusterSpec(m.group(3), m.group(2), m.group(1)))
@@ -702,10 +710,10 @@ def _find(t: _Text) -> _Found:
     if m and CLUSTER_RE.match(m.group(1)) and LOCATION_RE.match(m.group(2)):
         f.suggested = f"{m.group(2)}/{m.group(1)}"
     for m in _LOCATION_PATH.finditer(flat) if "/" in flat else ():
-        _add(f.locations, m.group(1))
+        _add(f.hinted, ("", m.group(1)))
     if "svc.id.goog[" in flat:
         for m in _WORKLOAD_POOL.finditer(flat):
-            _add(f.projects, m.group(1))
+            _add(f.hinted, (m.group(1), ""))
         for m in _ANY_POOL_MEMBER.finditer(flat):
             got = _ksa(m.group(1), m.group(2))
             if got is None:
@@ -823,8 +831,9 @@ def _d_forbidden(t: _Text) -> list[_Hit]:
             hits.append(hit)
             continue
         if old_res is not None:  # before Kubernetes 1.14: `cannot get jobs.batch in the namespace "default"`
-            base, _sep, group = old_res.partition(".")
-            res, ns = base, old_ns
+            name, _sep, sub = old_res.partition("/")
+            base, _sep, group = name.partition(".")
+            res, ns = base + (f"/{sub}" if sub else ""), old_ns
         base, _sep, sub = res.partition("/")
         ok_res = bool(DNS_LABEL_RE.match(base)) and (not sub or bool(DNS_LABEL_RE.match(sub)))
         ok_group = not group or bool(DNS_SUBDOMAIN_RE.match(group))
@@ -864,6 +873,8 @@ def _d_required(t: _Text) -> list[_Hit]:
             continue  # the IAM permission GKE names in a Kubernetes refusal: see _d_forbidden
         hit = _Hit("permission-denied", m.start(), m.end())
         acting = _ACTING_AS.search(after)
+        if acting and not EMAIL_RE.match(acting.group(1)):
+            acting = None
         if "retry budget exhausted" in before:
             hit.kind = "retry-budget-exhausted"
             hit.start = t.lower.rfind("retry budget exhausted", 0, m.start())
@@ -1139,7 +1150,8 @@ _STATUS_LINE = re.compile(r"HTTP/(?:1\.[01]|2(?:\.0)?) (30[12378])(?: [A-Za-z ]{
                           r"|\b(30[12378]) (?:Moved Permanently|Found|FOUND|See Other|Temporary Redirect|"
                           r"Permanent Redirect)"
                           r"|redirects? (?:with|to|using) (?:a |an )?(30[12378])\b"
-                          r"|returns? (?:a |an )?(30[12378])\b", re.I)
+                          r"|returns? (?:a |an )?(30[12378])\b"
+                          r"|(?<![0-9])(30[12378]) ?(?:の)?リダイレクト", re.I)
 _HEALTH_WORDS = ("health check", "healthcheck", "healthz", "/health", "/ping", "/ready", "ヘルスチェック",
                  "load balancer", "loadbalancer", "ingress", "unhealthy", "backend service")
 _UNHEALTHY = re.compile(r"ingress\.kubernetes\.io/backends: ?'?\{[^}]{0,2000}?\"UNHEALTHY\""
@@ -1267,18 +1279,17 @@ def _recognition(t: _Text, hit: _Hit, found: _Found, cluster: ClusterSpec | None
         args["pool"] = found.pool
     if hit.kind == "cluster-not-found" and found.suggested:
         named["suggested"] = found.suggested
-    principal = hit.principal
-    if not principal and command in ("why-403", "why-401") and found.principal and not hit.kind.startswith("wi"):
-        principal = found.principal
-    if command != "rbac" and hit.kind not in ("kubectl-forbidden", "kubectl-forbidden-path", "kubectl-anonymous") \
-            and command not in ("why-403", "why-401"):
-        principal = ""
+    principal = hit.principal or (found.principal if command in ("why-403", "why-401") else "")
+    if command not in ("why-403", "why-401", "rbac"):
+        principal = ""  # the other commands take no principal
     ignored += [i for i in found.ignored if i in ("cluster", "project", "location", "namespace")
                 and (i != "namespace" or command in ("rbac", "ingress"))]
     missing = tuple(n for n in kind.needs if n in ("namespace", "ksa", "verb", "resource") and
                     command == kind.command and not args.get(n))
-    project = cluster.project if cluster and cluster.project else (found.projects[0] if found.projects else "")
-    location = cluster.location if cluster and cluster.location else (found.locations[0] if found.locations else "")
+    projects = found.projects + [p for p, _l in found.hinted if p]
+    locations = found.locations + [loc for _p, loc in found.hinted if loc]
+    project = cluster.project if cluster and cluster.project else (projects[0] if projects else "")
+    location = cluster.location if cluster and cluster.location else (locations[0] if locations else "")
     return Recognition(
         kind=hit.kind, command=command, cluster=cluster, args=args, principal=principal,
         quote=t.quote(hit.start, hit.end), project=project, location=location,
@@ -1301,7 +1312,9 @@ _NOT_A_CLUSTER = frozenset({
 
 def split_leading_cluster(text: str) -> tuple[ClusterSpec | None, str]:
     """`/gke explain [CLUSTER] ERROR TEXT…`: (the cluster the first word names, the rest), or (None, text)
-    when the first word is not a cluster reference (NAME, LOCATION/NAME or PROJECT/LOCATION/NAME)."""
+    when the first word is not a cluster reference (NAME, LOCATION/NAME or PROJECT/LOCATION/NAME) or is a
+    word errors start with (`kubectl`, `error:` …). A bare NAME is only a candidate: the edge checks it
+    against the binding's clusters and, when it is none of them, reads the whole text as the error."""
     head, _sep, rest = (text or "").lstrip().partition(" ")
     if "\n" in head:
         head, _sep2, more = head.partition("\n")
@@ -1311,8 +1324,6 @@ def split_leading_cluster(text: str) -> tuple[ClusterSpec | None, str]:
         return None, text
     name, loc, proj = parts[-1], parts[-2] if len(parts) >= 2 else "", parts[0] if len(parts) == 3 else ""
     if not CLUSTER_RE.match(name) or (loc and not LOCATION_RE.match(loc)) or (proj and not PROJECT_RE.match(proj)):
-        return None, text
-    if not loc and (not any(c.isdigit() or c == "-" for c in name) and len(name) < 3):
         return None, text
     return ClusterSpec(name, loc, proj), rest.strip()
 
