@@ -934,6 +934,7 @@ _PROJECT_LOOKUP = re.compile(r"Project lookup error: permission denied on resour
 _NOT_FOUND = re.compile(r"(?:Not found: |The resource \"|Not Found for url: https://container\.googleapis\.com/v1(?:beta1)?/)((?:projects|//container\.googleapis\.com/projects)/[^\s\"',]{1,300})",
                         re.I)
 _GCLOUD_404 = re.compile(r"\(gcloud\.container\.[a-z.-]{1,60}\) ResponseError: code=404")
+_GCLOUD_404_PROSE = re.compile(r"gcloud container [^\n]{0,80}?(?:エラー ?404|404 ?エラー|error 404|404 not found)", re.I)
 
 
 def _d_not_found(t: _Text) -> list[_Hit]:
@@ -948,7 +949,7 @@ def _d_not_found(t: _Text) -> list[_Hit]:
             else:
                 hit.ignored.append("resource")
             hits.append(hit)
-    if "not found" in t.lower or "code=404" in t.flat:
+    if "not found" in t.lower or "404" in t.flat:
         container = "gcloud.container" in t.flat or "container.googleapis.com" in t.lower
         for m in _NOT_FOUND.finditer(t.flat):
             res = m.group(1).rstrip(".")
@@ -960,7 +961,7 @@ def _d_not_found(t: _Text) -> list[_Hit]:
             hits.append(hit)
             break
         if not any(h.kind == "cluster-not-found" for h in hits):
-            m = _GCLOUD_404.search(t.flat)
+            m = _GCLOUD_404.search(t.flat) or _GCLOUD_404_PROSE.search(t.flat)
             if m:
                 hits.append(_Hit("cluster-not-found", m.start(), m.end()))
     return hits
@@ -1077,6 +1078,10 @@ _MD_ERROR = re.compile(r"GKE Metadata Server(?: encountered an error|: Internal 
                        r"|Failed to retrieve http://(?:metadata\.google\.internal|169\.254\.169\.254)/computeMetadata"
                        r"[^\s]{0,400} from the Google Compute Engine ?metadata service", re.I)
 _NO_CREDS = re.compile(r"could not find default credentials"
+                       r"|(?:set|define|defined|configure)[^.\n]{0,40}GOOGLE_APPLICATION_CREDENTIALS"
+                       r"|GOOGLE_APPLICATION_CREDENTIALS[^.\n]{0,40}(?:must be|not set|is not defined)"
+                       r"|GOOGLE_APPLICATION_CREDENTIALS ?の(?:構成|設定)を求める"
+                       r"|Request is missing required authentication credential"
                        r"|Could not automatically determine credentials"
                        r"|The Application Default Credentials are not available"
                        r"|Could not load the default credentials"
@@ -1112,8 +1117,10 @@ def _d_wi(t: _Text) -> list[_Hit]:
         m = _MD_ERROR.search(t.flat)
         if m:
             hits.append(_Hit("wi-metadata-error", m.start(), m.end()))
-    if "credentials" in low:
+    if "credential" in low or "GOOGLE_APPLICATION_CREDENTIALS" in t.flat:
         m = _NO_CREDS.search(t.flat)
+        if m and m.group(0).startswith("Request is missing") and "gcloud" in low:
+            m = None  # gcloud on a workstation without a login: not a workload's credentials
         if m:
             hits.append(_Hit("wi-no-credentials", m.start(), m.end()))
     return hits
