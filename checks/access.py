@@ -4,8 +4,8 @@
 (directly, or through `allUsers`, `allAuthenticatedUsers` or `domain:`), and expands each role to its
 permissions with IAM `roles.get` (role definitions are cached across jobs by the gateway).
 `cluster_access` answers "does the principal hold PERMISSION on this cluster?": first with Policy
-Troubleshooter (which sees groups and inherited folder/organization policies), else with
-`project_access`. Both are memoised per job, so every check that asks shares one answer.
+Troubleshooter v3 (which sees inherited folder/organization allow policies and IAM deny policies), else with
+`project_access` (which says that deny policies were not evaluated). Both are memoised per job, so every check that asks shares one answer.
 """
 from __future__ import annotations
 
@@ -62,6 +62,7 @@ class ProjectAccess:
     bindings: list[Binding]
     role_permissions: dict[str, frozenset[str] | None]  # None: the role no longer exists
     unreadable: dict[str, ApiError] = field(default_factory=dict)  # roles the bot could not read
+    deleted: frozenset[str] = frozenset()  # custom roles marked `"deleted": true`: they grant nothing
 
     @property
     def resource(self) -> str:
@@ -85,6 +86,14 @@ class ProjectAccess:
         return sorted(r for r, perms in self.role_permissions.items() if perms is None)
 
 
+def role_grants(definition: dict | None) -> frozenset[str] | None:
+    """The permissions a role definition grants: None when the role does not exist, nothing when it is a
+    custom role marked deleted (IAM keeps it, with its permissions listed, for 7 days; it grants none)."""
+    if definition is None:
+        return None
+    return frozenset() if definition.get("deleted") else frozenset(definition.get("includedPermissions") or ())
+
+
 def project_access(gw: Gateway, project: str, principal: str) -> ProjectAccess:
     """Memoised per job: the project's bindings for `principal`, expanded to permissions."""
     def build() -> ProjectAccess:
@@ -93,6 +102,7 @@ def project_access(gw: Gateway, project: str, principal: str) -> ProjectAccess:
         roles = sorted({b.role for b in found})
         perms: dict[str, frozenset[str] | None] = {}
         errors: dict[str, ApiError] = {}
+        deleted: set[str] = set()
 
         def fetch(role: str):
             try:
@@ -100,11 +110,13 @@ def project_access(gw: Gateway, project: str, principal: str) -> ProjectAccess:
             except ApiError as err:
                 errors[role] = err
                 return
-            perms[role] = None if definition is None else frozenset(definition.get("includedPermissions", []))
+            perms[role] = role_grants(definition)
+            if definition and definition.get("deleted"):
+                deleted.add(role)
         if roles:
             with ThreadPoolExecutor(max_workers=min(8, len(roles)), thread_name_prefix="roles") as pool:
                 list(pool.map(fetch, roles))
-        return ProjectAccess(project, principal, found, perms, errors)
+        return ProjectAccess(project, principal, found, perms, errors, frozenset(deleted))
     return gw.memo(("project_access", project, principal), build)
 
 
@@ -121,32 +133,73 @@ class Verdict:
     source: str = ""  # "Policy Troubleshooter" or "the project IAM policy"
     fallback: str = ""  # why Policy Troubleshooter was not used ("" when it was)
     local: ProjectAccess | None = None
+    denied_by: tuple[str, ...] = ()  # deny policies (rules) that deny the permission, for people
+    deny_note: str = ""  # why deny policies were not (fully) evaluated ("" when they were)
 
     @property
     def granted(self) -> bool:
         return self.access == GRANTED
 
 
+# Policy Troubleshooter v3 has no permission of its own: it explains what its caller may read.
+TROUBLESHOOTER_NEEDS = (
+    "the Policy Troubleshooter API enabled, and on the organization the permissions of Security Reviewer "
+    "(`roles/iam.securityReviewer`: `resourcemanager.projects.getIamPolicy`, `resourcemanager.folders.getIamPolicy`, "
+    "`resourcemanager.organizations.getIamPolicy`, `iam.roles.get`, `iam.roles.list`) and of Deny Reviewer "
+    "(`roles/iam.denyReviewer`: `iam.denypolicies.get`, `iam.denypolicies.list`)")
+DENY_NOT_EVALUATED = "IAM deny policies were not evaluated"
+_ALLOW_STATES = {"ALLOW_ACCESS_STATE_GRANTED": GRANTED, "ALLOW_ACCESS_STATE_NOT_GRANTED": NOT_GRANTED,
+                 "ALLOW_ACCESS_STATE_UNKNOWN_CONDITIONAL": CONDITIONAL}
+
+
 def _troubleshooter_verdict(gw: Gateway, principal: str, resource: str, permission: str) -> Verdict | str:
-    """The troubleshooter's Verdict, or why it could not give one."""
+    """Policy Troubleshooter v3's Verdict (allow and deny policies), or why it could not give one."""
     if principal.startswith("group:"):
         return "Policy Troubleshooter only checks Google accounts and service accounts, not groups."
     try:
         resp = gw.troubleshoot(principal, resource, permission)
     except ApiError as err:
-        need = f": the bot needs `{err.permission}` to use it" if err.denied and err.permission else ""
-        return f"Policy Troubleshooter answered {err.code} {err.status}{need}"
-    access = resp.get("access", "")
-    if access not in (GRANTED, CONDITIONAL, NOT_GRANTED):
-        return f"Policy Troubleshooter could not decide (`{access or 'no answer'}`)."
+        return (f"Policy Troubleshooter answered {err.code} {err.status}: the bot needs {TROUBLESHOOTER_NEEDS}; "
+                f"{DENY_NOT_EVALUATED}.")
+    allow = resp.get("allowPolicyExplanation") or {}
+    deny = resp.get("denyPolicyExplanation") or {}
+    overall = resp.get("overallAccessState", "")
+    allow_access = _ALLOW_STATES.get(allow.get("allowAccessState", ""), "")
+    deny_state = deny.get("denyAccessState", "")
+    deny_note = ""
+    if deny_state in ("DENY_ACCESS_STATE_UNKNOWN_INFO", "", "DENY_ACCESS_STATE_UNSPECIFIED"):
+        deny_note = (f"{DENY_NOT_EVALUATED}: Policy Troubleshooter could not read them (the bot needs "
+                     "`iam.denypolicies.get` and `iam.denypolicies.list`, `roles/iam.denyReviewer`).")
+    elif deny_state == "DENY_ACCESS_STATE_UNKNOWN_CONDITIONAL":
+        deny_note = "A conditional deny rule may deny it; its condition could not be evaluated here."
+    if overall == "CAN_ACCESS":
+        access = GRANTED
+    elif overall == "UNKNOWN_CONDITIONAL":
+        access = CONDITIONAL
+    elif overall == "CANNOT_ACCESS":
+        access = NOT_GRANTED
+    elif overall == "UNKNOWN_INFO" and allow_access and deny_note:
+        access = allow_access  # the allow side is known; the deny side is what could not be read
+    else:
+        return f"Policy Troubleshooter could not decide (`{overall or 'no answer'}`)."
     via, cond = [], []
-    for policy in resp.get("explainedPolicies") or []:
+    for policy in allow.get("explainedPolicies") or []:
         where = re.sub(r"^//[^/]+/", "", policy.get("fullResourceName", ""))
         for b in policy.get("bindingExplanations") or []:
             c = b.get("condition") or {}
             line = describe(Binding(b.get("role", ""), (), c.get("title") or c.get("expression", "")), where)
-            {GRANTED: via, CONDITIONAL: cond}.get(b.get("access"), []).append(line)
-    return Verdict(principal, permission, resource, access, tuple(via), tuple(cond), "Policy Troubleshooter")
+            {"ALLOW_ACCESS_STATE_GRANTED": via, "ALLOW_ACCESS_STATE_UNKNOWN_CONDITIONAL": cond}.get(
+                b.get("allowAccessState"), []).append(line)
+    denied_by = []
+    for res in deny.get("explainedResources") or []:
+        for pol in res.get("explainedPolicies") or []:
+            if pol.get("denyAccessState") in ("DENY_ACCESS_STATE_DENIED", "DENY_ACCESS_STATE_UNKNOWN_CONDITIONAL"):
+                name = (pol.get("policy") or {}).get("name") or "a deny policy"
+                where = re.sub(r"^//[^/]+/", "", res.get("fullResourceName", ""))
+                cond = "" if pol["denyAccessState"] == "DENY_ACCESS_STATE_DENIED" else " (conditionally)"
+                denied_by.append(f"deny policy `{name}` on `{where}`{cond}")
+    return Verdict(principal, permission, resource, access, tuple(via), tuple(cond), "Policy Troubleshooter",
+                   denied_by=tuple(denied_by), deny_note=deny_note)
 
 
 def cluster_access(gw: Gateway, ref: ClusterRef, principal: str, permission: str = CLUSTER_GET) -> Verdict:
@@ -173,8 +226,10 @@ def cluster_access(gw: Gateway, ref: ClusterRef, principal: str, permission: str
         if not via and local.unreadable:
             raise next(iter(local.unreadable.values()))
         access = GRANTED if via else CONDITIONAL if cond else NOT_GRANTED
+        note = "" if DENY_NOT_EVALUATED in got else f"{DENY_NOT_EVALUATED}."
         return Verdict(principal, permission, resource, access, tuple(describe(b, local.resource) for b in via),
-                       tuple(describe(b, local.resource) for b in cond), "the project IAM policy", got, local)
+                       tuple(describe(b, local.resource) for b in cond), "the project IAM policy", got, local,
+                       deny_note=note)
     return gw.memo(("cluster_access", ref.path, principal, permission), build)
 
 
