@@ -286,10 +286,13 @@ IAM_SUBRESOURCES = {"log": "getLogs", "exec": "exec", "attach": "attach", "portf
 CONTAINER_ROLES = (VIEWER_ROLE, "roles/container.developer", "roles/container.admin")
 
 
-def iam_permission(resource: str, verb: str) -> str:
+def iam_permission(resource: str, verb: str, group: str = "") -> str:
     """GKE's IAM permission for a Kubernetes request: pods list → container.pods.list, pods/log get →
-    container.pods.getLogs, deployments/scale patch → container.deployments.updateScale."""
+    container.pods.getLogs, deployments/scale patch → container.deployments.updateScale. Resources of API groups
+    outside Kubernetes and GKE (custom resources) are container.thirdPartyObjects.*."""
     base, _, sub = resource.partition("/")
+    if group and not (group.endswith(".k8s.io") or "." not in group or group.endswith(("gke.io", "cloud.google.com"))):
+        base = "thirdPartyObjects"
     action = IAM_VERBS.get(verb, verb)
     if sub in ("status", "scale"):
         action = ("get" if action in ("get", "list") else "update") + sub.capitalize()
@@ -304,3 +307,158 @@ def smallest_role(gw: Gateway, permission: str, candidates: tuple[str, ...] = CO
         if permission in ((gw.role(name) or {}).get("includedPermissions") or ()):
             return name
     return ""
+
+
+# ---- Kubernetes authorization as GKE decides it -------------------------------------------------
+# GKE authorizes a request when Kubernetes RBAC or IAM allows it. RBAC sees the user as GKE's
+# authenticator presents it: the email as user name, the group every signed-in identity carries
+# (`system:authenticated`) and, with Google Groups for RBAC, the Google groups the user belongs to
+# (nested in gke-security-groups@DOMAIN), which the bot cannot see. IAM allows what the matching
+# `container.*` permission allows (`container.pods.list` for `list pods`).
+GKE_GROUPS = ("system:authenticated",)
+MEMBERSHIP_UNSEEN = ("the bot cannot see Google group membership (Google Groups for RBAC, and IAM grants to "
+                     "groups)")
+
+
+@dataclass(frozen=True)
+class KubeAsk:
+    verb: str
+    resource: str  # plural, with "/subresource" where there is one
+    namespace: str = ""
+    group: str = ""
+    name: str = ""
+
+
+@dataclass
+class KubeDecision:
+    """How GKE would decide one request of a principal: RBAC (SubjectAccessReview) or IAM."""
+
+    ask: KubeAsk
+    permission: str  # GKE's IAM permission for the request
+    review: dict  # SubjectAccessReview status for the principal with GKE's groups
+    iam: Verdict | ApiError | None
+    group_review: dict | None = None  # the same review with the Google groups bindings name (membership unseen)
+    groups: tuple[str, ...] = ()  # those groups
+    iam_groups: tuple[str, ...] = ()  # project bindings granting the permission to Google groups (membership unseen)
+
+    @property
+    def by_rbac(self) -> bool:
+        return bool(self.review.get("allowed"))
+
+    @property
+    def by_iam(self) -> bool:
+        return isinstance(self.iam, Verdict) and self.iam.granted
+
+    @property
+    def allowed(self) -> bool:
+        return self.by_rbac or self.by_iam
+
+    @property
+    def unknown(self) -> bool:
+        """Not allowed as far as the bot can see, but a Google group it cannot see into would allow it."""
+        return not self.allowed and (bool(self.group_review and self.group_review.get("allowed"))
+                                     or bool(self.iam_groups))
+
+    def explain(self) -> str:
+        """Which of RBAC and IAM grants (or would grant) the request, for people."""
+        if self.by_rbac and self.review.get("reason"):
+            return f"RBAC allows it ({self.review['reason']})"
+        if self.by_iam:
+            v = self.iam
+            rbac = ("" if self.by_rbac else "; RBAC alone would deny it, and GKE allows what either allows")
+            return f"IAM grants `{self.permission}` through {', '.join(v.via)} (according to {v.source}){rbac}"
+        if self.by_rbac:
+            return "the API server allows it without naming an RBAC rule (GKE's IAM authorizer, through a grant " \
+                   "the bot cannot see)"
+        parts = []
+        if self.group_review and self.group_review.get("allowed"):
+            reason = self.group_review.get("reason") or "a binding to a Google group"
+            parts.append(f"RBAC allows it to members of {', '.join(f'`{g}`' for g in self.groups)} ({reason})")
+        if self.iam_groups:
+            parts.append(f"IAM grants `{self.permission}` to " + ", ".join(self.iam_groups))
+        if parts:
+            return "; ".join(parts) + f", but {MEMBERSHIP_UNSEEN}: whether it applies cannot be told"
+        return f"neither Kubernetes RBAC nor IAM (`{self.permission}`) grants it"
+
+
+def rbac_subject(principal: str) -> tuple[str, tuple[str, ...]]:
+    """(user, groups) of a SubjectAccessReview for `principal` as GKE presents it to RBAC."""
+    email = email_of(principal)
+    if principal.startswith("group:"):
+        return "", (email, *GKE_GROUPS)
+    return email, GKE_GROUPS
+
+
+def google_groups_in_bindings(bindings: list[dict]) -> tuple[str, ...]:
+    """Google groups (emails) that (Cluster)RoleBindings name as Group subjects."""
+    return tuple(sorted({s["name"] for b in bindings for s in b.get("subjects") or []
+                         if s.get("kind") == "Group" and "@" in (s.get("name") or "")
+                         and not s["name"].startswith("system:")}))
+
+
+def iam_group_grants(gw: Gateway, project: str, permission: str) -> tuple[str, ...]:
+    """Project bindings that grant `permission` unconditionally to Google groups, for people."""
+    def build():
+        found = []
+        for b in bindings(gw.project_iam_policy(project)):
+            groups = [m for m in b.members if m.startswith("group:")]
+            if groups and not b.condition and permission in (role_grants(gw.role(b.role)) or ()):
+                found += [f"`{g}` (`{b.role}`)" for g in groups]
+        return tuple(found)
+    return gw.memo(("iam_group_grants", project, permission), build)
+
+
+def kube_decisions(gw: Gateway, ref: ClusterRef, principal: str, asks: list[KubeAsk],
+                   google_groups: tuple[str, ...] = ()) -> list[KubeDecision]:
+    """GKE's decision on each ask: SubjectAccessReviews (with GKE's groups; again with `google_groups` when
+    Google Groups for RBAC is on), IAM for the matching permission, at once. SAR errors raise ApiError."""
+    user, groups = rbac_subject(principal)
+    members = tuple(g for g in google_groups if g not in groups) if not principal.startswith("group:") else ()
+
+    def sar(ask: KubeAsk, with_groups: tuple[str, ...]):
+        base, _, sub = ask.resource.partition("/")
+        return gw.subject_access_review(ref, user=user, verb=ask.verb, resource=base, namespace=ask.namespace,
+                                        group=ask.group, subresource=sub, name=ask.name, groups=with_groups)
+
+    def iam(ask: KubeAsk):
+        permission = iam_permission(ask.resource, ask.verb, ask.group)
+        try:
+            verdict = cluster_access(gw, ref, principal, permission)
+        except ApiError as err:
+            return err, ()
+        unseen = ()
+        if not verdict.granted and verdict.local is not None:
+            try:
+                unseen = iam_group_grants(gw, ref.project, permission)
+            except ApiError:
+                unseen = ()
+        return verdict, unseen
+    jobs = [lambda a=a: sar(a, groups) for a in asks] + [lambda a=a: iam(a) for a in asks]
+    if members:
+        jobs += [lambda a=a: sar(a, groups + members) for a in asks]
+    got = gw.parallel(*jobs)
+    n = len(asks)
+    out = []
+    for i, ask in enumerate(asks):
+        verdict, unseen = got[n + i]
+        out.append(KubeDecision(ask, iam_permission(ask.resource, ask.verb, ask.group), got[i], verdict,
+                                got[2 * n + i] if members else None, members, unseen))
+    return out
+
+
+def rbac_bindings(gw: Gateway, ref: ClusterRef) -> tuple[list[dict], str]:
+    """Every ClusterRoleBinding and RoleBinding (memoised lists), and a note when some could not be read."""
+    from checks.gateway import kube as kc
+
+    def listing(decl):
+        try:
+            return gw.kube_list(ref, decl)
+        except ApiError as err:
+            return err
+    found, notes = [], []
+    for items in gw.parallel(lambda: listing(kc.CLUSTERROLEBINDINGS_LIST), lambda: listing(kc.ROLEBINDINGS_LIST)):
+        if isinstance(items, ApiError):
+            notes.append(f"Bindings could not be listed: {items.explain()}")
+        else:
+            found.extend(items)
+    return found, " ".join(notes)

@@ -166,6 +166,7 @@ class KubeError(Exception):
 class FakeKube:
     def __init__(self, token_ok=None):
         self.token_ok = token_ok or bool
+        self.aggregated_discovery = True   # False: an API server before aggregated discovery (legacy lists only)
         self.users: dict[str, tuple[str, list]] = {}  # token -> (user name, groups); other tokens: system:masters
         self.sar_handler = None
         self.require_type_meta = True      # reject SARs without apiVersion/kind (see module notes in tests)
@@ -333,7 +334,8 @@ class FakeKube:
                          "compiler": "gc", "platform": "linux/amd64"}
         if path in ("/healthz", "/livez", "/readyz"):
             return Response("ok", content_type="text/plain")
-        if path in ("/api", "/apis") and kube_api.wants_aggregated(request.headers.get("Accept", "")):
+        if path in ("/api", "/apis") and self.aggregated_discovery and \
+                kube_api.wants_aggregated(request.headers.get("Accept", "")):
             with self._lock:
                 doc = kube_api.aggregated(self._resources, legacy=path == "/api")
             return 200, doc, kube_api.AGGREGATED
