@@ -7,6 +7,8 @@ import logging
 import threading
 import time
 
+from google.cloud import policytroubleshooter_iam_v3 as troubleshooter_v3
+
 from checks.gateway.core import GatewayCore
 from checks.gateway.permissions import google
 from checks.iam import sa_project
@@ -93,8 +95,7 @@ class IamMixin(GatewayCore):
     def troubleshoot(self, principal: str, full_resource_name: str, permission: str) -> dict:
         """Policy Troubleshooter v3's answer as JSON (camelCase), e.g. {"overallAccessState": "CAN_ACCESS",
         "allowPolicyExplanation": {...}, "denyPolicyExplanation": {...}}."""
-        from google.cloud import policytroubleshooter_iam_v3 as pt
-
+        pt = troubleshooter_v3
         client = self._client("troubleshooter_v3", pt.PolicyTroubleshooterClient)
         req = pt.TroubleshootIamPolicyRequest(access_tuple=pt.AccessTuple(
             principal=principal.partition(":")[2] or principal, full_resource_name=full_resource_name,

@@ -58,8 +58,8 @@ def run(ctx):
                         "`--as user:EMAIL` for one of its members.")
     user, ns = email_of(principal), ctx.args.get("namespace") or "default"
     asks = [KubeAsk(verb, "namespaces") for verb in VERBS] + [KubeAsk(verb, "pods", ns) for verb in VERBS]
-    iam, groups = ctx.gw.parallel(lambda: _iam(ctx), lambda: _google_groups(ctx))
-    decisions = kube_decisions(ctx.gw, ctx.ref, principal, asks, groups)
+    iam, decisions = ctx.gw.parallel(
+        lambda: _iam(ctx), lambda: kube_decisions(ctx.gw, ctx.ref, principal, asks, _google_groups(ctx)))
     evidence = "\n".join(
         f"SubjectAccessReview {user} groups=system:authenticated {d.ask.verb} {d.ask.resource} "
         f"{_scope(d.ask.namespace)}: allowed={str(d.review['allowed']).lower()}"

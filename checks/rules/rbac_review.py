@@ -69,13 +69,15 @@ def _iam_alternative(ctx, principal: str, permission: str) -> str:
 def _warm_iam(ctx, principal: str, permission: str) -> None:
     """Start the IAM facts the answer will need while the cluster is being reached (memoised, so the
     decision later reuses them): the project policy and role definitions, and the troubleshooter's verdict."""
-    for fn in (lambda: project_access(ctx.gw, ctx.ref.project, principal),
-               lambda: cluster_access(ctx.gw, ctx.ref, principal, permission),
-               lambda: smallest_role(ctx.gw, permission)):
+    def quiet(fn):
         try:
             fn()
         except ApiError:
             pass
+    ctx.gw.parallel(*[lambda fn=fn: quiet(fn) for fn in (
+        lambda: project_access(ctx.gw, ctx.ref.project, principal),
+        lambda: cluster_access(ctx.gw, ctx.ref, principal, permission),
+        lambda: smallest_role(ctx.gw, permission))])
 
 
 def run(ctx):
@@ -87,11 +89,13 @@ def run(ctx):
     ns_given = ctx.args.get("namespace", "")
     email, is_group = email_of(principal), principal.startswith("group:")
     kind = "Group" if is_group else "User"
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="iam-warm") as pool:
-        # the IAM side does not need the cluster: it runs while discovery and the bindings are read
-        pool.submit(_warm_iam, ctx, principal, iam_permission(typed, verb, typed_group))
-        entries, (bindings, unread) = ctx.gw.parallel(lambda: ctx.gw.discovery(ctx.ref),
-                                                      lambda: rbac_bindings(ctx.gw, ctx.ref))
+    # The IAM side does not need the cluster: it runs while discovery and the bindings are read (its facts
+    # are memoised, so the decision below reuses them; the pool is not waited for here).
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iam-warm")
+    pool.submit(_warm_iam, ctx, principal, iam_permission(typed, verb, typed_group))
+    pool.shutdown(wait=False)
+    entries, (bindings, unread) = ctx.gw.parallel(lambda: ctx.gw.discovery(ctx.ref),
+                                                  lambda: rbac_bindings(ctx.gw, ctx.ref))
     spelled = typed + (f".{typed_group}" if typed_group else "")
     found = resolve(entries, typed, typed_group)
     evidence_disc = f"`kubectl api-resources` (discovery) for `{spelled}`"
