@@ -75,6 +75,26 @@ def wi_member(ctx) -> str:
     return f"serviceAccount:{workload_pool(ctx)}[{ns}/{ksa}]"
 
 
+def pool_project(pool: str) -> str:
+    """The project whose workload identity pool `PROJECT.svc.id.goog` is."""
+    return pool.removesuffix(".svc.id.goog")
+
+
+def ksa_principal(ctx, number: str) -> str:
+    """The KSA's own IAM principal, which IAM can grant roles to directly (no IAM service account, no annotation):
+    principal://iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/subject/ns/NS/sa/KSA."""
+    ns, ksa = target(ctx)
+    return (f"principal://iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/"
+            f"{workload_pool(ctx)}/subject/ns/{ns}/sa/{ksa}")
+
+
+def namespace_principal_set(ctx, number: str) -> str:
+    """Every KSA of the namespace: principalSet://…/workloadIdentityPools/POOL/namespace/NS."""
+    ns, _ = target(ctx)
+    return (f"principalSet://iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/"
+            f"{workload_pool(ctx)}/namespace/{ns}")
+
+
 def where(ctx) -> str:
     """gcloud flags naming the cluster's location and project."""
     return f"--location={ctx.ref.location} --project={ctx.ref.project}"
