@@ -18,6 +18,16 @@ IAMCREDENTIALS = "iamcredentials.googleapis.com"
 METADATA_IP = "169.254.169.254"
 
 
+def for_ksa(ctx) -> bool:
+    """True under `/gke wi NAMESPACE/KSA`; False when a cluster-level check runs for `doctor` (no KSA)."""
+    return "ksa" in ctx.args
+
+
+def wi_enabled(cluster) -> bool:
+    """Workload Identity Federation for GKE is on: a workload pool is set (Autopilot always has one)."""
+    return bool(cluster.workload_identity_config.workload_pool) or cluster.autopilot.enabled
+
+
 def target(ctx) -> tuple[str, str]:
     """(namespace, KSA name) the user asked about."""
     return ctx.args["namespace"], ctx.args["ksa"]

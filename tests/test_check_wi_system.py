@@ -80,7 +80,7 @@ def test_few_accounts_are_ok(google, kube, settings):
     assert f.detail.startswith("5 Kubernetes service accounts")
 
 
-@pytest.mark.parametrize("n, status", [(3000, Status.OK), (3001, Status.FAIL)])
+@pytest.mark.parametrize("n, status", [(2999, Status.OK), (3000, Status.FAIL)])
 def test_accounts_are_counted_across_pages(google, kube, settings, n, status):
     many_accounts(kube, n)
     f = one(wi(COUNT, settings), status)
@@ -88,8 +88,15 @@ def test_accounts_are_counted_across_pages(google, kube, settings, n, status):
     assert len(pages) == -(-n // 500) and all("limit=500" in c.query for c in pages)
     assert ["continue=" in c.query for c in pages] == [False] + [True] * (len(pages) - 1)
     if status is Status.FAIL:
-        assert "has 3,001 Kubernetes service accounts, more than 3,000" in f.detail
-        assert "(at least 2)" in f.remedy
+        assert "has 3,000 Kubernetes service accounts, not fewer than 3,000" in f.detail  # 002: "3,000 未満"
+        assert "(at least 1)" in f.remedy and f.gcpdiag == "gke/WARN/2024_002"
+
+
+def test_accounts_are_not_counted_without_workload_identity(google, kube, settings):
+    many_accounts(kube, 5)
+    f = one(wi(COUNT, settings, ClusterRef(GKE1, "europe-west4-a", "gke1")), Status.SKIP)
+    assert "Workload Identity is off" in f.detail
+    assert not any(c.path == "/api/v1/serviceaccounts" for c in kube.calls)
 
 
 def test_the_count_is_shared_between_checks(google, kube, settings):
