@@ -201,5 +201,28 @@ def test_injected_status_with_other_exclusions_keeps_them_in_the_fix(google, kub
                                                                        "169.254.169.254/32"]}]),
 ])
 def test_sidecar_that_leaves_the_metadata_server_alone_is_ok(google, kube, settings, annotations, init):
-    app_pod(kube, containers=SIDECAR, annotations=annotations, init_containers=init)
+    app_pod(kube, containers=SIDECAR, annotations=dict(annotations, **{
+        "proxy.istio.io/config": '{ "holdApplicationUntilProxyStarts": true }'}), init_containers=init)
+    one(wi(ISTIO, settings), Status.OK)
+
+
+def test_exclusion_without_hold_warns_for_the_hold_only(google, kube, settings):
+    """002 also asks for holdApplicationUntilProxyStarts: the application must start after the sidecar."""
+    app_pod(kube, containers=SIDECAR, annotations={EXCLUDE: "169.254.169.254/32"})
+    f = one(wi(ISTIO, settings), Status.WARN)
+    assert "start their application before the sidecar is ready" in f.detail and "redirects" not in f.detail
+    assert f"    {HOLD}" in f.remedy and EXCLUDE not in f.remedy
+    assert "`global.proxy.holdApplicationUntilProxyStarts`" in f.remedy
+
+
+@pytest.mark.parametrize("containers, init", [
+    # mesh-wide hold as the injector renders it: istio-proxy first, with a pilot-agent wait hook
+    ([{"name": "istio-proxy", "image": "istio/proxyv2",
+       "lifecycle": {"postStart": {"exec": {"command": ["pilot-agent", "wait"]}}}}, {"name": "main", "image": "app"}],
+     None),
+    # a native sidecar starts before the application containers
+    ([{"name": "main", "image": "app"}], [{"name": "istio-proxy", "image": "istio/proxyv2", "restartPolicy": "Always"}]),
+])
+def test_mesh_wide_or_native_sidecar_hold_is_ok(google, kube, settings, containers, init):
+    app_pod(kube, containers=containers, init_containers=init, annotations={EXCLUDE: "169.254.169.254/32"})
     one(wi(ISTIO, settings), Status.OK)
