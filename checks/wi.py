@@ -163,3 +163,50 @@ def covers(ranges, address: str) -> bool:
 def ready(pod: dict) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+# ---- NetworkPolicy egress evaluation ------------------------------------------------------------
+def restricts_egress(policy: dict) -> bool:
+    spec = policy.get("spec") or {}
+    types = spec.get("policyTypes")
+    return "Egress" in types if types else "egress" in spec
+
+
+def ipblock_allows(peer: dict, address: str) -> bool:
+    """An egress peer's ipBlock contains `address` (and no `except` range does)."""
+    block = peer.get("ipBlock")
+    if not block or not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+        inside = ip in ipaddress.ip_network(block["cidr"], strict=False)
+        return inside and not any(ip in ipaddress.ip_network(e, strict=False) for e in block.get("except") or [])
+    except (ValueError, TypeError, KeyError):
+        return False
+
+
+def port_allows(entry: dict, port: int, protocol: str = "TCP") -> bool:
+    """A NetworkPolicyPort entry allows `port`/`protocol` (no port: every port; named ports never match here)."""
+    if (entry.get("protocol") or "TCP") != protocol:
+        return False
+    start = entry.get("port")
+    if start is None:
+        return True
+    if not str(start).isdigit():  # a named port names a pod's container port
+        return False
+    return int(start) <= port <= int(entry.get("endPort") or start)
+
+
+def selecting_egress(policies: list[dict], pod: dict | None) -> list[dict]:
+    """The egress-restricting policies that select `pod` (None: a pod not created yet, only select-all ones)."""
+    out = []
+    for q in policies:
+        if not restricts_egress(q):
+            continue
+        sel = (q.get("spec") or {}).get("podSelector") or {}
+        if pod is None:
+            if not sel.get("matchLabels") and not sel.get("matchExpressions"):
+                out.append(q)
+        elif selects(sel, labels_of(pod)):
+            out.append(q)
+    return out

@@ -15,6 +15,7 @@ ARGS = {"namespace": "default", "ksa": "app"}
 SEED_ORDER = ["wi/iamcredentials-api", "wi/workload-pool", "wi/metadata-server-pools", "wi/ksa-annotation",
               "wi/gsa-binding", "wi/network-policy-egress", "wi/istio-sidecar", "wi/metadata-server-pods",
               "wi/ksa-count", "wi/control-plane-availability", "gke/service-agent-role", "wi/dns",
+              "wi/dns-network-policy",
               "wi/startup-timeout"]
 
 

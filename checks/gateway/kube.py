@@ -37,6 +37,8 @@ SERVICEACCOUNTS_GET = kube("serviceaccounts.get", "get", CORE, "v1", "serviceacc
                            "a Kubernetes service account's Workload Identity annotation")
 SERVICEACCOUNTS_LIST = kube("serviceaccounts.list", "list", CORE, "v1", "serviceaccounts", True,
                             "count Kubernetes service accounts (Workload Identity limit)")
+NAMESPACES_GET = kube("namespaces.get", "get", CORE, "v1", "namespaces", False,
+                      "kube-system's labels, which NetworkPolicy namespaceSelectors match (DNS egress)")
 SERVICES_GET = kube("services.get", "get", CORE, "v1", "services", True, "an Ingress backend's Service")
 EVENTS_LIST = kube("events.list", "list", CORE, "v1", "events", True, "the Ingress controller's events")
 INGRESSES_GET = kube("ingresses.get", "get", NET, "v1", "ingresses", True, "the Ingress asked about")

@@ -224,6 +224,8 @@ class FakeKube:
                 if ("", "namespaces", "", meta["namespace"]) not in self._objects:
                     self.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": meta["namespace"]},
                               "status": {"phase": "Active"}})
+            if obj["kind"] == "Namespace":  # set by the apiserver (NamespaceDefaultLabelName), immutable
+                meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
             meta.setdefault("uid", str(uuid.uuid4()))
             meta.setdefault("creationTimestamp", now())
             meta["resourceVersion"] = str(next(self._rv))
