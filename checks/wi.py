@@ -210,3 +210,51 @@ def selecting_egress(policies: list[dict], pod: dict | None) -> list[dict]:
         elif selects(sel, labels_of(pod)):
             out.append(q)
     return out
+
+
+# ---- gke-metadata-server's logs (Cloud Logging) -------------------------------------------------
+LOG_WINDOW_HOURS = 24
+# What the seed and gcpdiag look for in gke-metadata-server's logs (002; gke/ERR/2023_011).
+POD_NOT_FOUND = "Unable to find pod"
+CONNECTION_REFUSED = "connect: connection refused"
+TIMEOUT_TERMS = ("timeout", "deadline exceeded")
+METADATA_LOG_TERMS = (POD_NOT_FOUND, CONNECTION_REFUSED, *TIMEOUT_TERMS)
+
+
+def metadata_server_log_filter(ctx) -> str:
+    """A tight Cloud Logging filter: this cluster's gke-metadata-server containers, warnings and worse, in the
+    last LOG_WINDOW_HOURS, with one of the messages the seed and gcpdiag look for."""
+    import datetime as dt
+    import json as _json
+
+    def since() -> str:
+        start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=LOG_WINDOW_HOURS)
+        return start.replace(second=0, microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ref = ctx.ref
+    terms = " OR ".join(_json.dumps(t) for t in METADATA_LOG_TERMS)
+    return "\n".join([
+        'resource.type="k8s_container"', f'resource.labels.project_id="{ref.project}"',
+        f'resource.labels.location="{ref.location}"', f'resource.labels.cluster_name="{ref.name}"',
+        'resource.labels.namespace_name="kube-system"', 'resource.labels.container_name="gke-metadata-server"',
+        "severity>=WARNING", f'timestamp>="{ctx.gw.memo(("log_window_start",), since)}"', f"({terms})"])
+
+
+def metadata_server_logs(ctx) -> list[dict]:
+    """The newest matching gke-metadata-server entries (memoised: every check that quotes them shares one read).
+    Raises ApiError (e.g. 403 without logging.logEntries.list)."""
+    return ctx.gw.log_entries(ctx.ref.project, metadata_server_log_filter(ctx))
+
+
+def log_message(entry: dict) -> str:
+    payload = entry.get("jsonPayload") or {}
+    return str(payload.get("message") or entry.get("textPayload") or json_dumps(payload))
+
+
+def json_dumps(value) -> str:
+    import json as _json
+    return _json.dumps(value, sort_keys=True)
+
+
+def log_line(entry: dict) -> str:
+    pod = ((entry.get("resource") or {}).get("labels") or {}).get("pod_name", "?")
+    return f"{entry.get('timestamp', '?')} {entry.get('severity', '')} {pod}: {log_message(entry)[:300]}"

@@ -13,7 +13,7 @@ GKE2 = ClusterRef(GKE1, "europe-west4", "gke2")
 GKE1_ZONAL = ClusterRef(GKE1, "europe-west4-a", "gke1")
 ARGS = {"namespace": "default", "ksa": "app"}
 SEED_ORDER = ["wi/iamcredentials-api", "wi/workload-pool", "wi/metadata-server-pools", "wi/ksa-annotation",
-              "wi/gsa-binding", "wi/network-policy-egress", "wi/istio-sidecar", "wi/metadata-server-pods",
+              "wi/gsa-binding", "wi/network-policy-egress", "wi/istio-sidecar", "wi/metadata-server-pods", "wi/metadata-server-logs",
               "wi/ksa-count", "wi/control-plane-availability", "gke/service-agent-role", "wi/dns",
               "wi/dns-network-policy",
               "wi/startup-timeout"]

@@ -382,3 +382,34 @@ def test_add_project(fake, gke):
     assert gke.list_clusters(parent="projects/empty-proj/locations/-").clusters == []
     st.clusters.append({**fake.cluster(GKE1, "gke1"), "selfLink": ""})
     assert [c.name for c in gke.list_clusters(parent="projects/999/locations/-").clusters] == ["gke1"]
+
+
+# ---- Cloud Logging entries:list -----------------------------------------------------------------
+def test_logging_applies_the_filter_it_is_sent(fake, creds):
+    from google.auth.transport.requests import AuthorizedSession
+
+    from tests.fakes.logging import container_entry
+    session = AuthorizedSession(creds)
+    e = lambda msg, ts, **kw: container_entry(GKE1, kw.get("loc", "europe-west4"), kw.get("cluster", "gke2"),  # noqa
+                                              "kube-system", "p", kw.get("container", "gke-metadata-server"), msg, ts,
+                                              kw.get("sev", "ERROR"))
+    fake.log_entries += [e("Unable to find pod", "2026-01-01T10:00:00Z"), e("dial tcp: connection refused",
+                                                                          "2026-01-01T11:00:00Z", sev="WARNING"),
+                         e("all good", "2026-01-01T12:00:00Z", sev="INFO"), e("Unable to find pod",
+                                                                              "2026-01-01T13:00:00Z", cluster="other")]
+    url = f"{fake.url}/v2/entries:list"
+
+    def ask(flt, **extra):
+        r = session.post(url, json={"resourceNames": [f"projects/{GKE1}"], "filter": flt, **extra})
+        return r.status_code, [x["jsonPayload"]["message"] for x in r.json().get("entries", [])] if r.ok else r.json()
+
+    assert ask('resource.labels.cluster_name="gke2" severity>=WARNING', orderBy="timestamp desc") == \
+        (200, ["dial tcp: connection refused", "Unable to find pod"])
+    assert ask('("unable to FIND pod" OR "refused")\nresource.labels.cluster_name="gke2"')[1] == \
+        ["Unable to find pod", "dial tcp: connection refused"]  # global search is case-insensitive; oldest first
+    assert ask('timestamp>="2026-01-01T11:30:00Z" AND NOT resource.labels.cluster_name="other"')[1] == ["all good"]
+    assert ask('labels."k8s-pod/k8s-app"="gke-metadata-server" jsonPayload.message:"good"')[1] == ["all good"]
+    code, err = ask('resource.labels.cluster_name="gke2" AND (')
+    assert code == 400 and err["error"]["status"] == "INVALID_ARGUMENT"
+    assert session.post(url, json={"filter": ""}).status_code == 400  # resourceNames is required
+    assert session.post(url, json={"resourceNames": ["projects/nope-123"]}).status_code == 403

@@ -14,7 +14,7 @@ from __future__ import annotations
 from checks.fixes import in_flight
 from checks.gateway import ApiError
 from checks.names import is_zone
-from checks.wi import for_ksa, wi_enabled
+from checks.wi import CONNECTION_REFUSED, for_ksa, log_line, log_message, metadata_server_logs, wi_enabled
 
 ID = "wi/control-plane-availability"
 TITLE = "Control plane stays available for the metadata server"
@@ -35,13 +35,22 @@ def run(ctx):
     if not for_ksa(ctx) and not wi_enabled(cluster):
         return ctx.skip(f"Workload Identity is off on `{ref.name}`: the GKE metadata server does not depend on its "
                         "control plane.")
-    try:
-        ops = in_flight(ctx.gw.operations(ref.project, ref.location), ref.name)
-        unread = ""
-    except ApiError as err:  # the zonal/regional verdict stands without them
-        ops, unread = [], f" (operations could not be read: {err.explain()})"
+    def operations():
+        try:
+            return in_flight(ctx.gw.operations(ref.project, ref.location), ref.name), ""
+        except ApiError as err:  # the zonal/regional verdict stands without them
+            return [], f" (operations could not be read: {err.explain()})"
+
+    def refused_logs():  # the same (memoised) read as wi/metadata-server-logs, which reports a missing permission
+        try:
+            return [e for e in metadata_server_logs(ctx) if CONNECTION_REFUSED in log_message(e)]
+        except ApiError:
+            return []
+    (ops, unread), refused = ctx.gw.parallel(operations, refused_logs)
     running = "; ".join(f"`{o.name}` {o.operation_type.name} {o.status.name} since {o.start_time}" for o in ops)
     evidence = f"Operations in flight on `{ref.name}`: {running or 'none'}{unread}."
+    if refused:
+        evidence += "\ngke-metadata-server logged:\n```\n" + "\n".join(log_line(e) for e in refused[:5]) + "\n```"
     if not is_zone(ref.location):
         return ctx.ok(f"`{ref.name}` has a regional control plane (`{ref.location}`): it stays available during "
                       "maintenance.", evidence=evidence)

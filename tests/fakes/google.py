@@ -2,7 +2,8 @@
 
 Speaks the real wire format (camelCase JSON, enum names, Google's error JSON) so the real client
 libraries can talk to it with `transport="rest"` and `client_options={"api_endpoint": fake.url}`:
-Kubernetes Engine v1, Resource Manager v3, Service Usage v1, IAM v1, Policy Troubleshooter v3, Compute
+Kubernetes Engine v1, Resource Manager v3, Service Usage v1, IAM v1, Policy Troubleshooter v3, Cloud
+Logging v2 (entries:list, filter applied: tests/fakes/logging.py), Compute
 Engine v1 (networks.getEffectiveFirewalls), and an OAuth token endpoint for service-account keys written
 by `write_service_account_key`.
 
@@ -37,6 +38,7 @@ from werkzeug.wrappers import Request, Response
 
 from tests.fakes.base import Call, ServerThread
 from tests.fakes import iam_policy
+from tests.fakes import logging as fake_logging
 
 
 def block_google_egress() -> None:
@@ -218,6 +220,8 @@ ROUTES = [(m, re.compile(rx), h) for m, rx, h in [
     ("GET", rf"{_P}/roles", "list_custom_roles"),
     ("GET", rf"{_P}/roles/(?P<r>{_ID})", "get_custom_role"),
     ("GET", rf"/v1/organizations/(?P<o>{_ID})/roles/(?P<r>{_ID})", "get_org_role"),
+    # Cloud Logging v2
+    ("POST", r"/v2/entries:list", "list_log_entries"),
     # Policy Troubleshooter v3
     ("POST", r"/v3/iam:troubleshoot", "troubleshoot_v3"),
     # Compute Engine v1
@@ -243,6 +247,7 @@ class FakeGoogle:
         self.troubleshooter_enabled = False
         self.troubleshooter_reads_deny = True  # False: the caller lacks iam.denypolicies.* (UNKNOWN_INFO)
         self.org_roles: dict[str, dict] = {}  # "organizations/O/roles/X" -> role dict
+        self.log_entries: list[dict] = []  # Cloud Logging LogEntry dicts (see tests/fakes/logging.py)
         self.on_set_iam_policy: Callable[[str], None] | None = None
         self._lock = threading.Lock()
         self._keys: dict[str, str] = {}  # private_key_id -> public key PEM
@@ -734,6 +739,15 @@ class FakeGoogle:
         found = self.predefined_roles.get(role) or self.org_roles.get(role) or next(
             (s.custom_roles[role] for s in self.projects.values() if role in s.custom_roles), None)
         return iam_policy.role_grants(found)
+
+    def _h_list_log_entries(self, req, body):
+        for name in body.get("resourceNames") or []:
+            if name.startswith("projects/") and self._project(name.split("/")[1]) is None:
+                raise permission_denied("logging.logEntries.list", name)
+        try:
+            return fake_logging.list_entries(self.log_entries, body)
+        except ValueError as err:  # FilterError included
+            raise GoogleError(400, str(err), "INVALID_ARGUMENT") from None
 
     def _h_troubleshoot_v3(self, req, body):
         if not self.troubleshooter_enabled:
