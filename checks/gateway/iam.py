@@ -21,12 +21,14 @@ SA_GET = google("serviceAccounts.get", IAM, "iam.serviceAccounts.get",
 SA_GET_IAM = google("serviceAccounts.getIamPolicy", IAM, "iam.serviceAccounts.getIamPolicy",
                     purpose="Workload Identity bindings on a Google service account")
 ROLES_GET = google("roles.get", IAM, "iam.roles.get", purpose="the permissions of a role")
-# Policy Troubleshooter has no permission of its own: it explains only the policies and roles its caller may
-# read (docs: "Troubleshoot IAM permissions", roles/iam.securityReviewer for allow policies and roles,
-# roles/iam.denyReviewer for deny policies, both best granted on the organization).
-TROUBLESHOOT_ALLOW = ("resourcemanager.projects.getIamPolicy", "resourcemanager.folders.getIamPolicy",
-                      "resourcemanager.organizations.getIamPolicy", "iam.roles.get", "iam.roles.list")
+# Policy Troubleshooter has no permission of its own (there is no policytroubleshooter.iam.troubleshoot): it
+# explains only the policies and roles its caller may read (docs: "Troubleshoot IAM permissions": the
+# permissions of Security Reviewer for allow policies and roles, of Deny Reviewer for deny policies). These
+# go into the project role; policies inherited from folders and the organization also need
+# TROUBLESHOOT_INHERITED, which a project-level role cannot hold (grant them on the organization).
+TROUBLESHOOT_ALLOW = ("resourcemanager.projects.getIamPolicy", "iam.roles.get", "iam.roles.list")
 TROUBLESHOOT_DENY = ("iam.denypolicies.get", "iam.denypolicies.list")
+TROUBLESHOOT_INHERITED = ("resourcemanager.folders.getIamPolicy", "resourcemanager.organizations.getIamPolicy")
 TROUBLESHOOT = google("iam.troubleshoot", "policytroubleshooter.googleapis.com", TROUBLESHOOT_ALLOW[0],
                       also=TROUBLESHOOT_ALLOW[1:] + TROUBLESHOOT_DENY, optional=True,
                       purpose="explain a principal's access: inherited allow policies and deny policies included")
