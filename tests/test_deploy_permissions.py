@@ -93,8 +93,8 @@ def test_fix_roles_are_exactly_the_declared_writes():
 def test_role_diff_names_what_is_missing_and_what_is_extra():
     """The derivation can fail: a new call's permission missing from the role, an unneeded one in it."""
     needed = permissions.read_permissions()
-    assert role_diff(needed | {"logging.logEntries.list"}, ROLES[READER], READER) == [
-        f"{READER}: missing logging.logEntries.list (needed by a declared call)"]
+    assert role_diff(needed | {"monitoring.timeSeries.list"}, ROLES[READER], READER) == [
+        f"{READER}: missing monitoring.timeSeries.list (needed by a declared call)"]
     extra = role_diff(needed, ROLES[READER] | {"container.pods.list"}, READER)
     assert extra == [f"{READER}: holds container.pods.list, which no declared call needs"]
     gone = sorted(needed)[0]
