@@ -48,8 +48,14 @@ def _table_after(section: str, heading: str) -> list[list[str]]:
 def cluster_role_rules() -> set[tuple[str, str, str]]:
     """(verb, group, resource) the ClusterRole grants."""
     role = named(kustomize(DEPLOY / "cluster-rbac"), "ClusterRole", "gke-bot-reader")
-    return {(v, g, r) for rule in role["rules"] for v in rule["verbs"] for g in rule["apiGroups"]
-            for r in rule["resources"]}
+    return {(v, g, r) for rule in role["rules"] if "resources" in rule for v in rule["verbs"]
+            for g in rule["apiGroups"] for r in rule["resources"]}
+
+
+def cluster_role_nonresource_rules() -> set[tuple[str, str]]:
+    """(non-resource URL, verb) the ClusterRole grants."""
+    role = named(kustomize(DEPLOY / "cluster-rbac"), "ClusterRole", "gke-bot-reader")
+    return {(u, v) for rule in role["rules"] for u in rule.get("nonResourceURLs") or [] for v in rule["verbs"]}
 
 
 def _callers(permission: str) -> str:
@@ -87,8 +93,8 @@ def test_fix_roles_are_exactly_the_declared_writes():
 def test_role_diff_names_what_is_missing_and_what_is_extra():
     """The derivation can fail: a new call's permission missing from the role, an unneeded one in it."""
     needed = permissions.read_permissions()
-    assert role_diff(needed | {"logging.logEntries.list"}, ROLES[READER], READER) == [
-        f"{READER}: missing logging.logEntries.list (needed by a declared call)"]
+    assert role_diff(needed | {"monitoring.timeSeries.list"}, ROLES[READER], READER) == [
+        f"{READER}: missing monitoring.timeSeries.list (needed by a declared call)"]
     extra = role_diff(needed, ROLES[READER] | {"container.pods.list"}, READER)
     assert extra == [f"{READER}: holds container.pods.list, which no declared call needs"]
     gone = sorted(needed)[0]
@@ -103,6 +109,7 @@ def test_cluster_role_is_exactly_the_declared_kubernetes_calls():
     assert not missing and not extra, (
         "ClusterRole gke-bot-reader (deploy/cluster-rbac/clusterrole.yaml) differs from the declared Kubernetes "
         f"calls: missing {missing}, not needed {extra}")
+    assert cluster_role_nonresource_rules() == permissions.kube_nonresource_rules()
     # namespaced calls are made in any namespace and cluster-scoped ones exist: a cluster-wide binding
     docs = kustomize(DEPLOY / "cluster-rbac")
     assert named(docs, "ClusterRoleBinding", "gke-bot-reader")["roleRef"] == {

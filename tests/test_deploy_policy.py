@@ -131,6 +131,10 @@ def test_policy_scan_passes(variant):
 def test_cluster_rbac_reads_no_secrets_and_writes_nothing():
     role = named(kustomize(DEPLOY / "cluster-rbac"), "ClusterRole", "gke-bot-reader")
     for rule in role["rules"]:
+        if "nonResourceURLs" in rule:  # discovery only, read only
+            assert set(rule["verbs"]) == {"get"} and "*" not in rule["nonResourceURLs"], rule
+            assert all(u.startswith(("/api", "/apis")) for u in rule["nonResourceURLs"]), rule
+            continue
         assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], rule
         assert not {"secrets", "configmaps"} & set(rule["resources"]), rule
         writes = set(rule["verbs"]) - {"get", "list"}

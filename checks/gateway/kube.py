@@ -18,7 +18,7 @@ from kubernetes import client as k8s_client
 
 from checks.gateway.core import GatewayCore
 from checks.gateway.errors import ApiError
-from checks.gateway.permissions import KubeCall, kube
+from checks.gateway.permissions import KubeCall, KubePathCall, kube, kube_path
 from checks.model import ClusterRef
 
 K8S_TIMEOUT = (5, 30)  # seconds to connect, to read: a private endpoint must not hang a job
@@ -37,6 +37,8 @@ SERVICEACCOUNTS_GET = kube("serviceaccounts.get", "get", CORE, "v1", "serviceacc
                            "a Kubernetes service account's Workload Identity annotation")
 SERVICEACCOUNTS_LIST = kube("serviceaccounts.list", "list", CORE, "v1", "serviceaccounts", True,
                             "count Kubernetes service accounts (Workload Identity limit)")
+NAMESPACES_GET = kube("namespaces.get", "get", CORE, "v1", "namespaces", False,
+                      "kube-system's labels, which NetworkPolicy namespaceSelectors match (DNS egress)")
 SERVICES_GET = kube("services.get", "get", CORE, "v1", "services", True, "an Ingress backend's Service")
 SERVICES_LIST = kube("services.list", "list", CORE, "v1", "services", True,
                      "the Services an Ingress may name, read with the Ingresses (one round trip)")
@@ -51,6 +53,14 @@ ROLEBINDINGS_LIST = kube("rolebindings.list", "list", RBAC, "v1", "rolebindings"
                          "bindings that name the principal")
 BACKENDCONFIGS_GET = kube("backendconfigs.get", "get", "cloud.google.com", "v1", "backendconfigs", True,
                           "an Ingress backend's BackendConfig (health check settings)")
+# Discovery: which resources the cluster serves, in which API group (resolve `roles` to rbac.authorization.k8s.io).
+DISCOVERY_CORE = kube_path("discovery /api", "get", "/api", "the core group's resources (aggregated discovery)")
+DISCOVERY_GROUPS = kube_path("discovery /apis", "get", "/apis", "the named API groups' resources (aggregated discovery)")
+DISCOVERY_GROUP_VERSION = kube_path("discovery /apis/GROUP/VERSION", "get", "/apis/*",
+                                    "one group version's resources, where the server has no aggregated discovery")
+DISCOVERY_CORE_VERSION = kube_path("discovery /api/v1", "get", "/api/*",
+                                   "the core group's resources, where the server has no aggregated discovery")
+AGGREGATED_DISCOVERY = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 SUBJECTACCESSREVIEWS_CREATE = kube("subjectaccessreviews.create", "create", "authorization.k8s.io", "v1",
                                    "subjectaccessreviews", False, "ask the API server whether RBAC allows a request")
 
@@ -133,7 +143,7 @@ class KubeMixin(GatewayCore):
         import urllib3
         from kubernetes.client.exceptions import ApiException
 
-        if not isinstance(decl, KubeCall):
+        if not isinstance(decl, (KubeCall, KubePathCall)):
             raise TypeError("every Kubernetes call must name its declaration (checks.gateway.permissions)")
         permission = decl.permission(namespace)
 
@@ -160,9 +170,9 @@ class KubeMixin(GatewayCore):
 
     @staticmethod
     def _send(api, path: str, query: list[tuple[str, Any]] | None = None, method: str = "GET", body: Any = None,
-              timeout=None):
+              timeout=None, accept: str = "application/json"):
         """One request with the client's own serialisation and auth; the response is not read yet."""
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = "application/json"
         m, url, hdrs, data, post = api.param_serialize(method=method, resource_path=path, query_params=query or [],
@@ -181,6 +191,57 @@ class KubeMixin(GatewayCore):
         if not 200 <= resp.status <= 299:
             raise ApiException(http_resp=resp.response)
         return json.loads(data)
+
+    def discovery(self, ref: ClusterRef) -> list[dict]:
+        """Every resource the API server serves, as aggregated discovery (apidiscovery.k8s.io/v2) entries with
+        `group` and `version` added: {"group", "version", "resource", "singularResource", "scope", "shortNames",
+        "verbs", "subresources"}. Preferred versions first. Servers without aggregated discovery answer with
+        the legacy lists, read group version by group version (one more round trip)."""
+        from kubernetes.client.exceptions import ApiException
+
+        def fetch(decl: KubePathCall, path: str) -> tuple[str, dict]:
+            def go(api):
+                resp = self._send(api, path, accept=f"{AGGREGATED_DISCOVERY},application/json")
+                data = resp.read()
+                if not 200 <= resp.status <= 299:
+                    raise ApiException(http_resp=resp.response)
+                return (resp.getheader("Content-Type") or ""), json.loads(data)
+            return self.k8s(ref, decl, f"{decl.name}", go)
+
+        def legacy(decl: KubePathCall, path: str, group: str, version: str) -> list[dict]:
+            _, doc = self.k8s(ref, decl, f"discovery {path}", lambda api: ("", self._json(api, path)))
+            out, subs = [], {}
+            for r in doc.get("resources") or []:
+                base, _, sub = r["name"].partition("/")
+                if sub:
+                    subs.setdefault(base, []).append({"subresource": sub, "verbs": r.get("verbs") or []})
+                else:
+                    out.append({"group": group, "version": version, "resource": base,
+                                "singularResource": r.get("singularName") or "", "kind": r.get("kind", ""),
+                                "scope": "Namespaced" if r.get("namespaced") else "Cluster",
+                                "shortNames": r.get("shortNames") or [], "verbs": r.get("verbs") or []})
+            for r in out:
+                r["subresources"] = subs.get(r["resource"], [])
+            return out
+
+        def build() -> list[dict]:
+            (ctype_core, core), (ctype_groups, groups) = self.parallel(
+                lambda: fetch(DISCOVERY_CORE, "/api"), lambda: fetch(DISCOVERY_GROUPS, "/apis"))
+            if "as=APIGroupDiscoveryList" in ctype_core and "as=APIGroupDiscoveryList" in ctype_groups:
+                out = []
+                for item in (core.get("items") or []) + (groups.get("items") or []):
+                    group = (item.get("metadata") or {}).get("name", "")
+                    for v in item.get("versions") or []:  # in preference order
+                        for r in v.get("resources") or []:
+                            out.append({**r, "group": group, "version": v.get("version", ""),
+                                        "kind": (r.get("responseKind") or {}).get("kind", "")})
+                return out
+            lists = [lambda: legacy(DISCOVERY_CORE_VERSION, "/api/v1", "", "v1")]
+            for g in groups.get("groups") or []:
+                pv = (g.get("preferredVersion") or {}).get("version") or (g.get("versions") or [{}])[0].get("version")
+                lists.append(lambda g=g, pv=pv: legacy(DISCOVERY_GROUP_VERSION, f"/apis/{g['name']}/{pv}", g["name"], pv))
+            return [r for part in self.parallel(*lists) for r in part]
+        return self.memo(("discovery", ref.path), build)
 
     def kube_get(self, ref: ClusterRef, decl: KubeCall, name: str, namespace: str = "",
                  missing_ok: bool = True) -> dict | None:

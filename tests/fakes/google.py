@@ -2,9 +2,10 @@
 
 Speaks the real wire format (camelCase JSON, enum names, Google's error JSON) so the real client
 libraries can talk to it with `transport="rest"` and `client_options={"api_endpoint": fake.url}`:
-Kubernetes Engine v1, Resource Manager v3, Service Usage v1, IAM v1, Policy Troubleshooter v1, Compute
-Engine v1 (networks, effective firewalls, the Ingress controller's load balancers: see tests/fakes/compute.py),
-and an OAuth token endpoint for service-account keys written
+Kubernetes Engine v1, Resource Manager v3, Service Usage v1, IAM v1, Policy Troubleshooter v3, Cloud
+Logging v2 (entries:list, filter applied: tests/fakes/logging.py), Compute Engine v1 (networks, effective
+firewalls, the Ingress controller's load balancers: see tests/fakes/compute.py), and an OAuth token
+endpoint for service-account keys written
 by `write_service_account_key`.
 
 State comes from real recorded responses (gcpdiag test data, see tests/fixtures/gcpdiag/README.md)
@@ -38,6 +39,8 @@ from werkzeug.wrappers import Request, Response
 
 from tests.fakes.base import Call, ServerThread
 from tests.fakes.compute import COMPUTE_ROUTES, ComputeMixin, ComputeState
+from tests.fakes import iam_policy
+from tests.fakes import logging as fake_logging
 
 
 def block_google_egress() -> None:
@@ -163,6 +166,7 @@ class ProjectState:
     service_configs: dict = field(default_factory=dict)  # service name -> its "config" as recorded
     networks: dict = field(default_factory=dict)  # VPC network name -> its getEffectiveFirewalls answer
     compute: ComputeState = field(default_factory=ComputeState)  # the rest of Compute Engine (tests/fakes/compute.py)
+    deny_policies: list = field(default_factory=list)  # IAM v2 deny policies attached to the project
     _policy_seen: tuple | None = field(default=None, repr=False)  # (content digest, etag) last served
 
     @property
@@ -218,8 +222,11 @@ ROUTES = [(m, re.compile(rx), h) for m, rx, h in [
     ("GET", rf"/v1/roles/(?P<r>{_ID})", "get_role"),
     ("GET", rf"{_P}/roles", "list_custom_roles"),
     ("GET", rf"{_P}/roles/(?P<r>{_ID})", "get_custom_role"),
-    # Policy Troubleshooter v1
-    ("POST", r"/v1/iam:troubleshoot", "troubleshoot"),
+    ("GET", rf"/v1/organizations/(?P<o>{_ID})/roles/(?P<r>{_ID})", "get_org_role"),
+    # Cloud Logging v2
+    ("POST", r"/v2/entries:list", "list_log_entries"),
+    # Policy Troubleshooter v3
+    ("POST", r"/v3/iam:troubleshoot", "troubleshoot_v3"),
     # Compute Engine v1 (tests/fakes/compute.py)
     *COMPUTE_ROUTES,
 ]]
@@ -240,6 +247,9 @@ class FakeGoogle(ComputeMixin):
         self.operation_polls = 1
         self.operation_error: dict | None = None  # e.g. {"code": 9, "message": "..."}: the next operation fails so
         self.troubleshooter_enabled = False
+        self.troubleshooter_reads_deny = True  # False: the caller lacks iam.denypolicies.* (UNKNOWN_INFO)
+        self.org_roles: dict[str, dict] = {}  # "organizations/O/roles/X" -> role dict
+        self.log_entries: list[dict] = []  # Cloud Logging LogEntry dicts (see tests/fakes/logging.py)
         self.on_set_iam_policy: Callable[[str], None] | None = None
         self._lock = threading.Lock()
         self._keys: dict[str, str] = {}  # private_key_id -> public key PEM
@@ -609,7 +619,9 @@ class FakeGoogle(ComputeMixin):
         return st.iam_policy
 
     def _h_get_iam_policy(self, req, body, p):
-        return self._policy(self._crm(p, "resourcemanager.projects.getIamPolicy"))
+        policy = self._policy(self._crm(p, "resourcemanager.projects.getIamPolicy"))
+        version = int(((body.get("options") or {}).get("requestedPolicyVersion")) or 0)
+        return iam_policy.versioned(policy, version)
 
     def _h_set_iam_policy(self, req, body, p):
         st = self._crm(p, "resourcemanager.projects.setIamPolicy")
@@ -683,8 +695,19 @@ class FakeGoogle(ComputeMixin):
         return st.service_accounts[email]
 
     def _h_get_sa_policy(self, req, body, p, sa):
+        # iam.projects.serviceAccounts.getIamPolicy has no request body (gcloud sends none: the version is
+        # the query parameter options.requestedPolicyVersion); a JSON body names fields the method lacks.
+        if body:
+            name = next(iter(body))
+            raise GoogleError(400, f'Invalid JSON payload received. Unknown name "{name}": Cannot find field.',
+                              details=[{"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [
+                                  {"description": f'Invalid JSON payload received. Unknown name "{name}": '
+                                                  "Cannot find field."}]}])
         st, email = self._sa(sa)
-        return st.sa_policies.get(email) or {"etag": "ACAB"}
+        version = req.args.get("options.requestedPolicyVersion", "0")
+        if not version.isdigit():
+            raise GoogleError(400, f"Invalid value at 'options.requested_policy_version' (TYPE_INT32), \"{version}\"")
+        return iam_policy.versioned(st.sa_policies.get(email) or {"etag": "ACAB"}, int(version))
 
     def _h_list_roles(self, req, body):
         roles = sorted(self.predefined_roles.values(), key=lambda r: r["name"])
@@ -709,12 +732,40 @@ class FakeGoogle(ComputeMixin):
             raise GoogleError(404, f"The role named projects/{p}/roles/{r} was not found.")
         return role
 
-    def _role_permissions(self, role: str) -> set | None:
-        found = self.predefined_roles.get(role) or next(
-            (s.custom_roles[role] for s in self.projects.values() if role in s.custom_roles), None)
-        return None if found is None else set(found.get("includedPermissions", []))
+    def _h_get_org_role(self, req, body, o, r):
+        role = self.org_roles.get(f"organizations/{o}/roles/{r}")
+        if not role:
+            raise GoogleError(404, f"The role named organizations/{o}/roles/{r} was not found.")
+        return role
 
-    # ---- Policy Troubleshooter v1 ---------------------------------------------------------
+    def _role_permissions(self, role: str) -> set | None:
+        found = self.predefined_roles.get(role) or self.org_roles.get(role) or next(
+            (s.custom_roles[role] for s in self.projects.values() if role in s.custom_roles), None)
+        return iam_policy.role_grants(found)
+
+    def _h_list_log_entries(self, req, body):
+        for name in body.get("resourceNames") or []:
+            if name.startswith("projects/") and self._project(name.split("/")[1]) is None:
+                raise permission_denied("logging.logEntries.list", name)
+        try:
+            return fake_logging.list_entries(self.log_entries, body)
+        except ValueError as err:  # FilterError included
+            raise GoogleError(400, str(err), "INVALID_ARGUMENT") from None
+
+    def _h_troubleshoot_v3(self, req, body):
+        if not self.troubleshooter_enabled:
+            raise GoogleError(403, "The caller does not have permission")
+        tup = body.get("accessTuple") or {}
+        missing = [f for f in ("principal", "fullResourceName", "permission") if not tup.get(f)]
+        if missing:
+            raise GoogleError(400, f"Request contains an invalid argument: access_tuple.{missing[0]} is required.")
+        m = re.search(r"/projects/([^/]+)", tup["fullResourceName"])
+        st = self._project(m[1]) if m else None
+        resource = f"//cloudresourcemanager.googleapis.com/projects/{st.project_id}" if st else ""
+        return iam_policy.troubleshoot_v3(tup, self._policy(st) if st else None, st.deny_policies if st else [],
+                                          resource, self._role_permissions, self.troubleshooter_reads_deny)
+
+    # ---- IAM access evaluation (testIamPermissions) ---------------------------------------
     def _access(self, st: ProjectState, principal: str, permission: str) -> tuple[str, list]:
         """(access, bindingExplanations) of the project policy for one principal and permission.
 
@@ -745,18 +796,6 @@ class FakeGoogle(ComputeMixin):
         access = next((a for a in ("GRANTED", "UNKNOWN_CONDITIONAL") if a in accesses), "NOT_GRANTED")
         return access, explanations
 
-    def _h_troubleshoot(self, req, body):
-        if not self.troubleshooter_enabled:
-            raise GoogleError(403, "The caller does not have permission")
-        tup = body.get("accessTuple", {})
-        m = re.search(r"/projects/([^/]+)", tup.get("fullResourceName", ""))
-        st = self._project(m[1]) if m else None
-        if st is None:
-            return {"access": "UNKNOWN_INFO_DENIED"}
-        access, explanations = self._access(st, tup.get("principal", ""), tup.get("permission", ""))
-        return {"access": access, "explainedPolicies": [{
-            "access": access, "fullResourceName": f"//cloudresourcemanager.googleapis.com/projects/{st.project_id}",
-            "policy": self._policy(st), "bindingExplanations": explanations, "relevance": "HIGH"}]}
 
 
 def _json(code: int, payload) -> Response:

@@ -1,7 +1,9 @@
 """A fake Kubernetes API server over HTTPS on 127.0.0.1, for the real ``kubernetes`` client.
 
 Objects are plain dicts; the fake serves lists/gets with real shapes (Status errors, List kinds,
-selectors, pagination), SubjectAccessReviews evaluated with real RBAC rules, and a pod proxy.
+selectors, pagination), SubjectAccessReviews and SelfSubjectAccessReviews evaluated with real RBAC rules
+(bootstrap policy included), every request authorized for its caller (impersonation headers too), legacy
+and aggregated discovery, and a pod proxy. See kube_api for identities, impersonation and discovery.
 
 The pod proxy (`/api/v1/namespaces/NS/pods/[SCHEME:]POD[:PORT]/proxy/PATH?QUERY`) behaves as
 kube-apiserver's (k8s.io/apimachinery/pkg/util/proxy: UpgradeAwareHandler with its rewriting
@@ -39,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from werkzeug.wrappers import Request, Response
 
+from . import kube_api
 from .base import Call, ServerThread
 
 # (groupVersion, kind, namespaced) known up front; kinds added with fake.add() register themselves.
@@ -56,6 +59,7 @@ RESOURCES = [
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", False),
     ("authorization.k8s.io/v1", "SubjectAccessReview", False),
     ("authorization.k8s.io/v1", "LocalSubjectAccessReview", True),
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview", False), ("events.k8s.io/v1", "Event", True),
     ("cloud.google.com/v1", "BackendConfig", True), ("networking.gke.io/v1beta1", "FrontendConfig", True),
     ("networking.gke.io/v1", "ManagedCertificate", True),
 ]
@@ -176,6 +180,8 @@ class KubeError(Exception):
 class FakeKube:
     def __init__(self, token_ok=None):
         self.token_ok = token_ok or bool
+        self.aggregated_discovery = True   # False: an API server before aggregated discovery (legacy lists only)
+        self.users: dict[str, tuple[str, list]] = {}  # token -> (user name, groups); other tokens: system:masters
         self.sar_handler = None
         self.require_type_meta = True      # reject SARs without apiVersion/kind (see module notes in tests)
         self.proxy_handlers: dict = {}     # (namespace, pod, port) -> fn(path, headers) -> (status, headers, body)
@@ -232,6 +238,8 @@ class FakeKube:
                 if ("", "namespaces", "", meta["namespace"]) not in self._objects:
                     self.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": meta["namespace"]},
                               "status": {"phase": "Active"}})
+            if obj["kind"] == "Namespace":  # set by the apiserver (NamespaceDefaultLabelName), immutable
+                meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
             meta.setdefault("uid", str(uuid.uuid4()))
             meta.setdefault("creationTimestamp", now())
             meta["resourceVersion"] = str(next(self._rv))
@@ -286,13 +294,52 @@ class FakeKube:
             token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
             if (auth or request.path not in ANONYMOUS_PATHS) and not (token and self.token_ok(token)):
                 raise KubeError(401, "Unauthorized")
+            request.identity = self._identity(request, token)
+            self._authorize_request(request)
             result = self._route(request, body)
         except KubeError as e:
             result = (e.body["code"], e.body)
         if isinstance(result, Response):
             return result
-        code, payload = result
-        return Response(json.dumps(payload), status=code, content_type="application/json")
+        code, payload = result[:2]
+        return Response(json.dumps(payload), status=code,
+                        content_type=result[2] if len(result) > 2 else "application/json")
+
+    # -- who asks, as whom, and may they ----------------------------------------------------
+    def _identity(self, request: Request, token: str) -> tuple[str, list]:
+        """The user the request runs as: the token's, or the impersonated one when the caller may."""
+        if not token:
+            user, groups = "system:anonymous", kube_api.with_authenticated("system:anonymous", [])
+        else:
+            user, groups = self.users.get(token) or ("admin", ["system:masters"])
+            groups = kube_api.with_authenticated(user, groups)
+        as_user = request.headers.get("Impersonate-User", "")
+        # repeated headers reach WSGI joined by ", " (client-go sends one Impersonate-Group per group)
+        as_groups = [g.strip() for h in request.headers.getlist("Impersonate-Group") for g in h.split(",") if g.strip()]
+        if as_groups and not as_user:
+            raise KubeError(500, f"Internal error occurred: requested [{', '.join(as_groups)}] without "
+                                 "impersonating a user")
+        if not as_user:
+            return user, groups
+        for resource, name in [("users", as_user)] + [("groups", g) for g in as_groups]:
+            spec = {"user": user, "groups": groups, "resourceAttributes": {
+                "verb": "impersonate", "group": "", "resource": resource, "name": name}}
+            if not self.authorize(spec)["allowed"]:
+                message, details = kube_api.forbidden_message(user, spec)
+                raise KubeError(403, message, details)
+        if not as_groups and (m := re.fullmatch(r"system:serviceaccount:([^:]+):[^:]+", as_user)):
+            as_groups = ["system:serviceaccounts", f"system:serviceaccounts:{m[1]}"]
+        return as_user, kube_api.with_authenticated(as_user, as_groups)
+
+    def _authorize_request(self, request: Request) -> None:
+        user, groups = request.identity
+        spec = {"user": user, "groups": groups,
+                **kube_api.request_attributes(request.method, request.path, request.args)}
+        if user == "system:anonymous" and request.path in ANONYMOUS_PATHS:
+            return  # GKE's system:public-info-viewer
+        if not self.authorize(spec)["allowed"]:
+            message, details = kube_api.forbidden_message(user, spec)
+            raise KubeError(403, message, details if details else None)
 
     def _route(self, request: Request, body: bytes):
         path = request.path.rstrip("/") or "/"
@@ -303,6 +350,11 @@ class FakeKube:
                          "compiler": "gc", "platform": "linux/amd64"}
         if path in ("/healthz", "/livez", "/readyz"):
             return Response("ok", content_type="text/plain")
+        if path in ("/api", "/apis") and self.aggregated_discovery and \
+                kube_api.wants_aggregated(request.headers.get("Accept", "")):
+            with self._lock:
+                doc = kube_api.aggregated(self._resources, legacy=path == "/api")
+            return 200, doc, kube_api.AGGREGATED
         if path == "/api":
             return 200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
                 {"clientCIDR": "0.0.0.0/0", "serverAddress": self.endpoint}]}
@@ -323,7 +375,7 @@ class FakeKube:
             raise KubeError(404, "the server could not find the requested resource", {})
         gv = f"{group}/{version}" if group else version
         if group == SAR_GROUP:
-            return self._sar(request.method, gv, res["kind"], namespace, body)
+            return self._sar(request.method, gv, res["kind"], namespace, body, request.identity)
         if request.method != "GET":
             raise KubeError(405, "the server does not allow this method on the requested resource", {})
         if len(segs) == 1:
@@ -349,10 +401,9 @@ class FakeKube:
             for g, vs in sorted(groups.items())]}
 
     def _resource_list(self, group: str, version: str) -> dict:
-        resources = [{"name": p, "singularName": res["kind"].lower(), "namespaced": res["namespaced"],
-                      "kind": res["kind"], "verbs": ["create"] if g == SAR_GROUP else ["get", "list"]}
-                     for (g, p), res in sorted(self._resources.items())
-                     if g == group and version in res["versions"]]
+        resources = [entry for (g, p), res in sorted(self._resources.items())
+                     if g == group and version in res["versions"]
+                     for entry in kube_api.resource_entry(g, p, res, aggregated=False)]
         if not resources:
             raise KubeError(404, "the server could not find the requested resource", {})
         return {"kind": "APIResourceList", "apiVersion": "v1",
@@ -416,7 +467,8 @@ class FakeKube:
         return Response(out_body, status=code, headers=out_headers)
 
     # -- SubjectAccessReview ----------------------------------------------------------------
-    def _sar(self, method: str, gv: str, kind: str, namespace: str | None, body: bytes):
+    def _sar(self, method: str, gv: str, kind: str, namespace: str | None, body: bytes,
+             identity: tuple[str, list] = ("", [])):
         if method != "POST":
             raise KubeError(405, "the server does not allow this method on the requested resource", {})
         try:
@@ -429,6 +481,9 @@ class FakeKube:
             raise KubeError(400, f"the API version in the data ({review.get('apiVersion')}) does not match "
                                  f"the expected API version ({gv})")
         spec = review.get("spec") or {}
+        if kind == "SelfSubjectAccessReview":  # the caller (or whom it impersonates) asks about itself
+            spec = {**{k: v for k, v in spec.items() if k in ("resourceAttributes", "nonResourceAttributes")},
+                    "user": identity[0], "groups": list(identity[1])}
         ra, nra = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
         if namespace is not None and ra is not None:
             ra.setdefault("namespace", namespace)
@@ -451,7 +506,9 @@ class FakeKube:
         user, groups = spec.get("user", ""), set(spec.get("groups") or [])
         namespace = (ra or {}).get("namespace", "")
         with self._lock:
+            stored = {o["metadata"]["name"] for k, o in self._objects.items() if k[1] == "clusterrolebindings"}
             bindings = [o for k, o in sorted(self._objects.items()) if k[1] == "clusterrolebindings"]
+            bindings += [b for b in kube_api.BOOTSTRAP_BINDINGS if b["metadata"]["name"] not in stored]
             if namespace:
                 bindings += [o for k, o in sorted(self._objects.items())
                              if k[1] == "rolebindings" and k[2] == namespace]
@@ -469,7 +526,10 @@ class FakeKube:
         kind = role_ref.get("kind")
         key = ("rbac.authorization.k8s.io", plural(kind or ""), namespace if kind == "Role" else "",
                role_ref.get("name"))
-        return (self._objects.get(key) or {}).get("rules") or []
+        found = self._objects.get(key)
+        if found is None and kind == "ClusterRole":
+            found = kube_api.BOOTSTRAP_ROLES.get(role_ref.get("name"))
+        return (found or {}).get("rules") or []
 
 
 def rewrite_location(location: str, pod_host: str, request_host: str, prefix: str) -> str:
