@@ -39,8 +39,10 @@ def roles_of(policy, members: Iterable[str]) -> list[Binding]:
 
 
 def grant_command(project: str, member: str, role: str) -> str:
+    """The gcloud command that adds one unconditional binding. `--condition=None` is always there: on a
+    policy that already holds conditional bindings, gcloud otherwise prompts (or, unattended, refuses)."""
     return (f"gcloud projects add-iam-policy-binding {project} \\\n"
-            f"    --member \"{member}\" \\\n    --role {role}")
+            f"    --member \"{member}\" \\\n    --role {role} \\\n    --condition=None")
 
 
 def sa_project(email: str, default: str = "-") -> str:
