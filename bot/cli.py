@@ -146,7 +146,7 @@ def check(settings: Settings, args) -> int:
         print(f"gke-bot: {err}", file=sys.stderr)
         return 2
     try:
-        gw = Gateway(settings.google_api_url)
+        gw = Gateway(settings.google_api_url, endpoint=settings.endpoint)
     except Exception as exc:  # google.auth.exceptions.DefaultCredentialsError and friends
         print(f"gke-bot: no Google credentials: {exc}".splitlines()[0], file=sys.stderr)
         return 2

@@ -155,3 +155,54 @@ def test_printed_grant_command_works_on_a_policy_with_conditions(google, gcloud)
     added = [b for b in after if b not in before]
     assert added == [{"role": "roles/container.serviceAgent", "members": [AGENT]}]
     assert all(b in after for b in before) and st.iam_policy["version"] == 3
+
+
+@pytest.mark.parametrize("shape, mode, flags", [
+    ("public", "auto", []),
+    ("dns_only", "auto", []),
+    ("private", "private", ["--internal-ip"]),
+    ("dns_open", "dns", ["--dns-endpoint"]),
+])
+def test_bot_connects_where_get_credentials_points_kubectl(google, gcloud, settings, shape, mode, flags):
+    """The bot's endpoint choice (GKE_BOT_ENDPOINT=mode) and verification match the kubeconfig that
+    `gcloud container clusters get-credentials` (with the matching flag) writes."""
+    import yaml
+
+    from checks.gateway import Gateway
+    from checks.gateway.endpoints import choose
+    from checks.model import ClusterRef
+
+    cluster = google.cluster(GKE1, "gke1")
+    cluster["masterAuth"]["clusterCaCertificate"] = "UkVEQUNURUQ="
+    dns = {"endpoint": "gke-0123456789abcdef.europe-west4-a.gke.goog", "allowExternalTraffic": True}
+    if shape == "dns_only":
+        cluster["controlPlaneEndpointsConfig"] = {"dnsEndpointConfig": dns, "ipEndpointsConfig": {"enabled": False}}
+    elif shape == "private":
+        cluster["privateClusterConfig"] = {"enablePrivateNodes": True, "privateEndpoint": "127.0.0.2",
+                                           "publicEndpoint": "127.0.0.1"}
+    elif shape == "dns_open":
+        cluster["controlPlaneEndpointsConfig"] = {"dnsEndpointConfig": dns, "ipEndpointsConfig": {"enabled": True}}
+    gcloud.run("container", "clusters", "get-credentials", "gke1", WHERE, *flags)
+    kubeconfig = yaml.safe_load(gcloud.kubeconfig.read_text())
+    (entry,) = kubeconfig["clusters"]
+    ref = ClusterRef(GKE1, "europe-west4-a", "gke1")
+    ep = choose(Gateway(settings.google_api_url).cluster(ref), ref, mode)
+    assert entry["cluster"]["server"] == f"https://{ep.address}"
+    # gcloud's kubeconfig verifies the IP endpoints with the cluster CA, the DNS endpoint with system roots
+    assert ("certificate-authority-data" in entry["cluster"]) == (not ep.dns)
+
+
+def test_dns_endpoint_closed_to_external_traffic_is_refused_by_both(google, gcloud, settings):
+    from checks.gateway import ApiError, Gateway
+    from checks.gateway.endpoints import choose
+    from checks.model import ClusterRef
+
+    google.cluster(GKE1, "gke1")["controlPlaneEndpointsConfig"] = {
+        "dnsEndpointConfig": {"endpoint": "gke-0123456789abcdef.europe-west4-a.gke.goog",
+                              "allowExternalTraffic": False}}
+    out = gcloud.run("container", "clusters", "get-credentials", "gke1", WHERE, "--dns-endpoint", check=False)
+    assert out.returncode != 0
+    ref = ClusterRef(GKE1, "europe-west4-a", "gke1")
+    with pytest.raises(ApiError) as info:
+        choose(Gateway(settings.google_api_url).cluster(ref), ref, "dns")
+    assert info.value.status == "ENDPOINT_REFUSED"
