@@ -15,6 +15,7 @@ TITLE = "Your client can reach the control plane endpoint"
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/how-to/authorized-networks"
 COMMANDS = ("why-401", "doctor")
 ORDER = 35
+SEED = "001 問題: 認証 / 認可エラー"
 
 
 def run(ctx):

@@ -19,7 +19,7 @@ TITLE = "No recent operation on the cluster failed"
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/4xx-errors"
 COMMANDS = ("why-400", "why-403", "doctor")
 ORDER = 15
-SEED = "001 エラー 400: ノードプールの再作成が必要 / エラー 403: リトライ バジェットが残っていない"
+SEED = "001 エラー 400: ノードプールの再作成が必要; エラー 403: リトライ バジェットが残っていない"
 SHOWN = 5  # distinct errors shown at most (newest first)
 
 
