@@ -532,16 +532,22 @@ class FakeGoogle:
         version = body.get("nodeVersion") or pool.get("version")
         if version in ("-", "latest"):
             version = cl.get("currentMasterVersion")
+        return self._pool_operation(st, cl, pool, lambda: pool.update(version=version))
+
+    def _pool_operation(self, st: ProjectState, cl: dict, pool: dict, change: Callable) -> dict:
+        """An UPGRADE_NODES operation that applies `change` to the pool and recreates its nodes (RECONCILING
+        while it runs; a new etag; the cluster's currentNodeVersion follows)."""
         prev_status = pool.get("status", "RUNNING")
 
         def apply():
-            pool["version"], pool["status"] = version, "RUNNING" if prev_status == "RECONCILING" else prev_status
+            change()
+            pool["status"] = "RUNNING" if prev_status == "RECONCILING" else prev_status
             pool["etag"] = str(uuid.uuid4())
             self.recreated(st, cl, pool)
             versions = [x["version"] for x in cl.get("nodePools", []) if x.get("version")]
             if versions:
                 cl["currentNodeVersion"] = min(versions, key=_version_key)
-        op = self._start_operation(st, cl, "UPGRADE_NODES", f"/nodePools/{np}", apply)
+        op = self._start_operation(st, cl, "UPGRADE_NODES", f"/nodePools/{pool['name']}", apply)
         if op["status"] == "RUNNING":
             pool["status"] = "RECONCILING"
         return op
@@ -587,25 +593,15 @@ class FakeGoogle:
         version = update.get("desiredNodeVersion") or pool.get("version")
         if version in ("-", "latest"):
             version = cl.get("currentMasterVersion")
-        prev_status = pool.get("status", "RUNNING")
 
-        def apply():
+        def change():
             if "desiredNodeVersion" in update:
                 pool["version"] = version
             if update.get("desiredImageType"):
                 pool.setdefault("config", {})["imageType"] = update["desiredImageType"]
             if "desiredNodePoolAutoscaling" in update:
                 pool["autoscaling"] = update["desiredNodePoolAutoscaling"]
-            pool["status"] = "RUNNING" if prev_status == "RECONCILING" else prev_status
-            pool["etag"] = str(uuid.uuid4())
-            self.recreated(st, cl, pool)
-            versions = [x["version"] for x in pools if x.get("version")]
-            if versions:
-                cl["currentNodeVersion"] = min(versions, key=_version_key)
-        op = self._start_operation(st, cl, "UPGRADE_NODES", f"/nodePools/{pool_id}", apply)
-        if op["status"] == "RUNNING":
-            pool["status"] = "RECONCILING"
-        return op
+        return self._pool_operation(st, cl, pool, change)
 
     def recreated(self, st: ProjectState, cl: dict, pool: dict) -> None:
         """A pool's nodes were recreated (an upgrade, to the same version included): a started rotation no
