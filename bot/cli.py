@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "socket":
             from slack_bolt.adapter.socket_mode import SocketModeHandler
             from bot.app import create_app
-            from bot.queue import make_queue
+            from bot.work.queue import make_queue
             settings.require("SLACK_APP_TOKEN")
             SocketModeHandler(create_app(settings, make_queue(settings)), settings.slack_app_token).start()
         elif args.cmd == "worker":
@@ -78,17 +78,18 @@ def worker(settings: Settings, burst: bool) -> int:
     from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
     from rq import Queue, Worker
     from rq.serializers import JSONSerializer
-    from bot.queue import QUEUE_NAME
+    from bot.work.queue import QUEUE_NAME
 
     settings.require("REDIS_URL", "SLACK_BOT_TOKEN")
     # RQ forks a work horse per job: import the heavy client libraries and every check once here,
     # so each fork starts with them loaded instead of importing them per job.
+    import google.cloud.compute_v1  # noqa: F401 - ~1.7 s to import; `ingress` needs it
     import kubernetes.client  # noqa: F401
-    import bot.jobs  # noqa: F401
+    import bot.work.jobs  # noqa: F401
     import checks.fixes  # noqa: F401
     from checks import registry  # noqa: F401
-    from bot.janitor import Janitor
-    from bot.queue import RQQueue
+    from bot.work.janitor import Janitor
+    from bot.work.queue import RQQueue
     from bot.slackclient import web_client
     conn = Redis.from_url(settings.redis_url)
     queue = Queue(QUEUE_NAME, connection=conn, serializer=JSONSerializer)
@@ -130,10 +131,18 @@ def check(settings: Settings, args) -> int:
     from bot.grammar import DIAGNOSES, GrammarError, parse
     from checks.engine import run_command
     from checks.gateway import Gateway
-    from bot.render_text import render_text
+    from bot.i18n import _, language
+    from bot.render.text import render_text
+    from checks.i18n import from_env
 
+    with language(from_env()):
+        return _check(settings, args, _, render_text, parse, GrammarError, run_command, Gateway, DIAGNOSES)
+
+
+def _check(settings, args, _, render_text, parse, GrammarError, run_command, Gateway, DIAGNOSES) -> int:
     if args.command not in DIAGNOSES:
-        print(f"gke-bot: unknown command {args.command!r}; one of {', '.join(DIAGNOSES)}", file=sys.stderr)
+        print("gke-bot: " + _("unknown command {command}; one of {commands}").format(
+            command=repr(args.command), commands=", ".join(DIAGNOSES)), file=sys.stderr)
         return 2
     words = [args.command, args.cluster, *args.extra]
     for flag, val in (("--project", args.project), ("--location", args.location), ("--as", args.principal),
@@ -148,7 +157,7 @@ def check(settings: Settings, args) -> int:
     try:
         gw = Gateway(settings.google_api_url, endpoint=settings.endpoint)
     except Exception as exc:  # google.auth.exceptions.DefaultCredentialsError and friends
-        print(f"gke-bot: no Google credentials: {exc}".splitlines()[0], file=sys.stderr)
+        print(("gke-bot: " + _("no Google credentials: {error}").format(error=exc)).splitlines()[0], file=sys.stderr)
         return 2
     report = run_command(gw, cmd.name, cmd.cluster, settings.projects, cmd.principal, cmd.args)
     if not report.findings:

@@ -35,7 +35,7 @@ class Settings:
     slack_signing_secret: str = field(default="", repr=False)  # a secret: never in a repr or a log
     slack_app_token: str = field(default="", repr=False)  # a secret: never in a repr or a log
     slack_api_url: str = "https://slack.com/api/"
-    redis_url: str = ""
+    redis_url: str = field(default="", repr=False)  # may hold the Redis password (deploy/ composes it so)
     projects: tuple[str, ...] = ()
     approvers: tuple[str, ...] = ()
     allow_self_approval: bool = False

@@ -1,4 +1,9 @@
-"""HTTP mode: Bolt over WSGI served by waitress (multi-threaded), plus /healthz and /metrics."""
+"""HTTP mode: Bolt over WSGI served by waitress (multi-threaded), plus /healthz, /livez and /metrics.
+
+`/healthz` says whether the queue is reachable (503 when not: for monitoring); `/livez` only that
+this process answers HTTP (the Kubernetes probes and the load balancer's health check: with Redis
+down, `serve` still acknowledges Slack and tells users privately that the queue is unavailable, so
+it must stay in the load balancer)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +14,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.app import create_app
 from bot.config import Settings
-from bot.queue import make_queue
+from bot.work.queue import make_queue
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +36,9 @@ def make_wsgi(settings: Settings, queue=None):
             body = json.dumps({"ok": ok, "queue": queue.backend}).encode()
             start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "application/json")])
             return [body]
+        if path == "/livez":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok"]
         if path == "/metrics":
             return metrics(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain")])

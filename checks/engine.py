@@ -1,6 +1,7 @@
 """Run a command's checks against one cluster, concurrently, and collect a Report."""
 from __future__ import annotations
 
+import contextvars
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -8,6 +9,7 @@ from typing import Any
 
 from checks import registry
 from checks.gateway import ApiError, Gateway
+from checks.i18n import _
 from checks.model import ClusterRef, Finding, Remediation, Report, Status
 
 log = logging.getLogger(__name__)
@@ -62,7 +64,8 @@ def _run_one(ctx: Context) -> list[Finding]:
         return [ctx.error(err)]
     except Exception as exc:  # noqa: BLE001 - one broken check must not sink the report
         log.exception("check %s crashed", check.id)
-        return [ctx.finding(Status.ERROR, f"The check itself failed ({type(exc).__name__}); this is a bot bug.")]
+        return [ctx.finding(Status.ERROR, _("The check itself failed ({error}); this is a bot bug.").format(
+            error=type(exc).__name__))]
     if out is None:
         return []
     return [out] if isinstance(out, Finding) else list(out)
@@ -72,10 +75,12 @@ def diagnose(command: str, ctx: Context, max_workers: int = 16) -> Report:
     checks = registry.for_command(command)
     report = Report(command=command, cluster=ctx.ref.path)
     if not checks:
-        report.note = f"`{command}` is not built yet."
+        report.note = _("`{command}` is not built yet.").format(command=command)
         return report
     with ThreadPoolExecutor(max_workers=min(max_workers, len(checks)), thread_name_prefix="check") as pool:
-        results = list(pool.map(_run_one, [ctx.for_check(c) for c in checks]))
+        # each check runs in a copy of this context: the reader's language (checks.i18n) goes with it
+        futures = [pool.submit(contextvars.copy_context().run, _run_one, ctx.for_check(c)) for c in checks]
+        results = [f.result() for f in futures]
     for findings in results:
         report.findings.extend(findings)
     return report

@@ -237,7 +237,7 @@ def spawn(tmp_path):
 @pytest.fixture(autouse=True)
 def _fresh_process_caches():
     """Caches that outlive one job in a real process must not leak between tests."""
-    from bot import jobs
+    from bot.work import jobs
     from checks import gateway
     gateway._role_cache.clear()
     jobs._email_cache.clear()

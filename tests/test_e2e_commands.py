@@ -47,7 +47,7 @@ def test_why_404_suggests(served, slack):
 
 def test_doctor_runs_every_cluster_level_check(served, slack, live):
     from checks.registry import for_command
-    from bot.render import escape
+    from bot.render.blocks import escape
     parent, thread = answer(served, slack, "doctor gke1")
     checks = for_command("doctor")
     assert len(checks) >= 8

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from bot.queue import InProcessQueue
+from bot.work.queue import InProcessQueue
 from bot.server import make_wsgi
 from tests.conftest import SIGNING_SECRET
 from tests.fakes.base import ServerThread
@@ -186,6 +186,9 @@ def test_healthz_and_metrics(edge):
     metrics = requests.get(f"{edge}/metrics", timeout=5)
     assert metrics.status_code == 200
     assert "gke_bot_commands_total" in metrics.text
+    # /livez: what the Kubernetes probes and the load balancer's health check ask (deploy/overlays/http)
+    assert requests.get(f"{edge}/livez", timeout=5).status_code == 200
+    assert requests.get(f"{edge}/", timeout=5).status_code == 404  # why the LB's default check (GET /) would fail
 
 
 @pytest.fixture

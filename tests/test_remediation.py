@@ -12,7 +12,7 @@ import pytest
 import redis
 import requests
 
-from bot.store import Store
+from bot.work.store import Store
 from tests.conftest import SIGNING_SECRET
 from tests.fakes.slack import block_actions_payload, interactive_body, sign, slash_command_body
 from tests.helpers import AGENT, GKE1, drop_binding
@@ -182,7 +182,7 @@ def planned_button(redis_url, slack, kind, label, params, requester="U123"):
     """A fix message as the worker posts it: a plan in Redis and its button in the thread."""
     from slack_sdk import WebClient
 
-    from bot import render
+    from bot.render import blocks as render
     from checks.model import Finding, Remediation, Status
     client = WebClient(token="xoxb-test", base_url=slack.api_url)
     parent = client.chat_postMessage(channel="C123", text="parent")["ts"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from bot import render
+from bot.render import blocks as render
 from checks.model import Finding, Remediation, Report, Status
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -9,8 +9,8 @@ import pytest
 import redis as redislib
 import requests
 
-from bot.janitor import DATA, OPEN, Janitor
-from bot.queue import RQQueue
+from bot.work.janitor import DATA, OPEN, Janitor
+from bot.work.queue import RQQueue
 from bot.slackclient import web_client
 from checks.model import ClusterRef, Status
 from tests.conftest import SIGNING_SECRET, RedisServer, serve_with, wait_until
@@ -45,6 +45,8 @@ def test_redis_down_answers_clearly_then_recovers_without_restart(spawn, env, sl
     assert "queue is unavailable" in told[0]["text"] and time.monotonic() - t0 < 3
     health = requests.get(f"{served['url']}/healthz", timeout=5)
     assert health.status_code == 503 and health.json()["ok"] is False
+    # ...while the process stays live for Kubernetes and the load balancer (deploy/: probes, BackendConfig)
+    assert requests.get(f"{served['url']}/livez", timeout=5).status_code == 200
     assert not parents(slack)
     own_redis.start()  # same port
     wait_until(lambda: requests.get(f"{served['url']}/healthz", timeout=5).status_code == 200, 20, what="healthz")
@@ -71,7 +73,7 @@ def test_worker_killed_mid_job_is_retried_and_answered(spawn, env, slack, google
 def test_a_job_lost_twice_is_reported_in_its_thread(env, slack, settings, redis_url, monkeypatch):
     from dataclasses import replace
 
-    import bot.janitor as janitor_mod
+    import bot.work.janitor as janitor_mod
     monkeypatch.setattr(janitor_mod, "ORPHAN_GRACE", 0.0)
     settings = replace(settings, redis_url=redis_url)
     client = web_client(settings)
@@ -123,7 +125,7 @@ def test_kubernetes_unreachable_is_an_error_and_google_checks_still_run(google, 
 def test_a_job_taken_off_the_queue_by_a_dying_worker_is_queued_again(env, slack, settings, redis_url, monkeypatch):
     from dataclasses import replace
 
-    import bot.janitor as janitor_mod
+    import bot.work.janitor as janitor_mod
     settings = replace(settings, redis_url=redis_url)
     queue = RQQueue(settings)
     job_id = queue.enqueue({"channel": "C123", "thread_ts": "1.1", "status_ts": "1.1", "user": "U123",

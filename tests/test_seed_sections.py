@@ -23,7 +23,10 @@ def test_seed_sections_exist():
 
 
 def test_gcpdiag_ids_look_like_gcpdiag_rules():
+    """Lint rules (`gke/ERR/2021_007`) or runbooks (`lb/unhealthy-backends`)."""
     import re
     for check in CHECKS.values():
-        if check.gcpdiag:
+        if check.gcpdiag.startswith("gke/"):
             assert re.fullmatch(r"gke/(ERR|WARN|BP|SEC|BP_EXT)/\d{4}_\d{3}", check.gcpdiag), check.id
+        elif check.gcpdiag:
+            assert re.fullmatch(r"[a-z]+/[a-z0-9-]+(/[a-z0-9-]+)*", check.gcpdiag), check.id

@@ -39,6 +39,8 @@ SERVICEACCOUNTS_GET = kube("serviceaccounts.get", "get", CORE, "v1", "serviceacc
 SERVICEACCOUNTS_LIST = kube("serviceaccounts.list", "list", CORE, "v1", "serviceaccounts", True,
                             "count Kubernetes service accounts (Workload Identity limit)")
 SERVICES_GET = kube("services.get", "get", CORE, "v1", "services", True, "an Ingress backend's Service")
+SERVICES_LIST = kube("services.list", "list", CORE, "v1", "services", True,
+                     "the Services an Ingress may name, read with the Ingresses (one round trip)")
 EVENTS_LIST = kube("events.list", "list", CORE, "v1", "events", True, "the Ingress controller's events")
 INGRESSES_GET = kube("ingresses.get", "get", NET, "v1", "ingresses", True, "the Ingress asked about")
 INGRESSES_LIST = kube("ingresses.list", "list", NET, "v1", "ingresses", True, "every Ingress of the cluster")

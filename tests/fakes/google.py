@@ -3,7 +3,8 @@
 Speaks the real wire format (camelCase JSON, enum names, Google's error JSON) so the real client
 libraries can talk to it with `transport="rest"` and `client_options={"api_endpoint": fake.url}`:
 Kubernetes Engine v1, Resource Manager v3, Service Usage v1, IAM v1, Policy Troubleshooter v1, Compute
-Engine v1 (networks.getEffectiveFirewalls), and an OAuth token endpoint for service-account keys written
+Engine v1 (networks, effective firewalls, the Ingress controller's load balancers: see tests/fakes/compute.py),
+and an OAuth token endpoint for service-account keys written
 by `write_service_account_key`.
 
 State comes from real recorded responses (gcpdiag test data, see tests/fixtures/gcpdiag/README.md)
@@ -36,6 +37,7 @@ from google.auth import jwt
 from werkzeug.wrappers import Request, Response
 
 from tests.fakes.base import Call, ServerThread
+from tests.fakes.compute import COMPUTE_ROUTES, ComputeMixin, ComputeState
 
 
 def block_google_egress() -> None:
@@ -169,6 +171,7 @@ class ProjectState:
     server_configs: dict = field(default_factory=dict)  # location -> ServerConfig dict
     service_configs: dict = field(default_factory=dict)  # service name -> its "config" as recorded
     networks: dict = field(default_factory=dict)  # VPC network name -> its getEffectiveFirewalls answer
+    compute: ComputeState = field(default_factory=ComputeState)  # the rest of Compute Engine (tests/fakes/compute.py)
     _policy_seen: tuple | None = field(default=None, repr=False)  # (content digest, etag) last served
 
     @property
@@ -232,15 +235,14 @@ ROUTES = [(m, re.compile(rx), h) for m, rx, h in [
     ("GET", rf"{_P}/roles/(?P<r>{_ID})", "get_custom_role"),
     # Policy Troubleshooter v1
     ("POST", r"/v1/iam:troubleshoot", "troubleshoot"),
-    # Compute Engine v1
-    ("GET", rf"/compute/v1/projects/(?P<p>{_ID})/global/networks/(?P<n>{_ID})/getEffectiveFirewalls",
-     "effective_firewalls"),
+    # Compute Engine v1 (tests/fakes/compute.py)
+    *COMPUTE_ROUTES,
 ]]
 # Legacy zonal container paths (/zones/Z/..., serverconfig) map onto the locations/ ones for reads.
 _ZONAL = re.compile(r"^(/v1/projects/[^/]+)/zones/([^/]+)/(clusters|operations|serverconfig)")
 
 
-class FakeGoogle:
+class FakeGoogle(ComputeMixin):
     def __init__(self):
         self._server = ServerThread(self._wsgi)  # binds the port now, so .url is known before start()
         self.url = f"http://127.0.0.1:{self._server.port}"
@@ -327,6 +329,7 @@ class FakeGoogle:
             st.server_configs[path.stem.removeprefix("container-server-config-")] = _read(path)
         for path in d.glob("compute-effective-firewalls-*.json"):
             st.networks[path.stem.removeprefix("compute-effective-firewalls-")] = _read(path)
+        st.compute.load(d, _read)
         self.projects[st.project_id] = st
         return st.project_id
 
@@ -871,17 +874,6 @@ class FakeGoogle:
         return {"access": access, "explainedPolicies": [{
             "access": access, "fullResourceName": f"//cloudresourcemanager.googleapis.com/projects/{st.project_id}",
             "policy": self._policy(st), "bindingExplanations": explanations, "relevance": "HIGH"}]}
-
-    # ---- Compute Engine v1 ----------------------------------------------------------------
-    def _h_effective_firewalls(self, req, body, p, n):
-        st = self._project(p)
-        if st is None:
-            raise permission_denied("compute.networks.getEffectiveFirewalls", f"projects/{p}/global/networks/{n}")
-        if st.services.get("compute.googleapis.com") != "ENABLED":
-            raise _service_disabled(st, "compute.googleapis.com", "Compute Engine API")
-        if n not in st.networks:
-            raise GoogleError(404, f"The resource 'projects/{p}/global/networks/{n}' was not found")
-        return st.networks[n]
 
 
 def new_ca_pem(name: str) -> str:

@@ -2,6 +2,18 @@
 
 Objects are plain dicts; the fake serves lists/gets with real shapes (Status errors, List kinds,
 selectors, pagination), SubjectAccessReviews evaluated with real RBAC rules, and a pod proxy.
+
+The pod proxy (`/api/v1/namespaces/NS/pods/[SCHEME:]POD[:PORT]/proxy/PATH?QUERY`) behaves as
+kube-apiserver's (k8s.io/apimachinery/pkg/util/proxy: UpgradeAwareHandler with its rewriting
+Transport): the request reaches the Pod with its path and query string, the caller's Host header and
+an `X-Forwarded-Uri` of the proxy path, without the caller's credentials; a failure to connect is a
+503 "error trying to reach service: …"; and a `Location` in the Pod's answer is rewritten by
+Transport.rewriteURL: a Location on another host, or a relative path that does not start with `/`, is
+passed on unchanged; one on the Pod's own address (IP:PORT) or a host-relative path (`/login`) loses
+its scheme and host and gets the proxy path prefixed (`/api/v1/namespaces/NS/pods/POD:PORT/proxy/login`);
+one on the API server's host (the Host header the Pod received) keeps scheme and host and gets the
+proxy path prefixed. (On a real server the incoming request URL has no scheme and host, so the
+Transport's own Scheme and Host are empty, which is what drops them.)
 """
 from __future__ import annotations
 
@@ -11,11 +23,13 @@ import datetime
 import ipaddress
 import itertools
 import json
+import posixpath
 import re
 import ssl
 import tempfile
 import threading
 import time
+import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -409,12 +423,20 @@ class FakeKube:
             ip = (obj.get("status") or {}).get("podIP", "10.8.0.5")
             raise KubeError(503, f"error trying to reach service: dial tcp {ip}:{port or 80}: "
                                  f"connect: connection refused")
-        path = re.fullmatch(r".*?/pods/[^/]+/proxy(/.*)?", request.path)[1] or "/"
+        m = re.fullmatch(r"(.*?/pods/[^/]+/proxy)(/.*)?", request.path)
+        prefix, path = m[1], m[2] or "/"
         if request.query_string:
             path += "?" + request.query_string.decode()
         # The apiserver drops the caller's credentials after authenticating; the pod never sees them.
         headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
+        headers["X-Forwarded-Uri"] = prefix + (m[2] or "/")
+        headers["X-Forwarded-For"] = request.remote_addr or "127.0.0.1"
         code, out_headers, out_body = handler(path, headers)
+        out_headers = dict(out_headers)
+        for key in [k for k in out_headers if k.lower() == "location"]:
+            obj = self._objects.get(("", "pods", namespace, pod)) or {}
+            pod_host = f"{(obj.get('status') or {}).get('podIP', '')}:{port}"
+            out_headers[key] = rewrite_location(out_headers[key], pod_host, request.host, prefix)
         return Response(out_body, status=code, headers=out_headers)
 
     # -- SubjectAccessReview ----------------------------------------------------------------
@@ -472,6 +494,22 @@ class FakeKube:
         key = ("rbac.authorization.k8s.io", plural(kind or ""), namespace if kind == "Role" else "",
                role_ref.get("name"))
         return (self._objects.get(key) or {}).get("rules") or []
+
+
+def rewrite_location(location: str, pod_host: str, request_host: str, prefix: str) -> str:
+    """kube-apiserver's Transport.rewriteURL for a proxied Location header (Transport Scheme and Host empty,
+    PathPrepend = the proxy path): see the module docstring."""
+    u = urllib.parse.urlsplit(location)
+    different_host = u.netloc != "" and u.netloc not in (pod_host, request_host)
+    if different_host or not u.path.startswith("/"):
+        return location
+    scheme, netloc = (u.scheme, u.netloc) if u.netloc == request_host else ("", "")
+    path = u.path
+    if not path.startswith(prefix):
+        path = posixpath.normpath(prefix + "/" + path)  # Go's path.Join cleans the result
+        if u.path.endswith("/") and not path.endswith("/"):
+            path += "/"
+    return urllib.parse.urlunsplit((scheme, netloc, path, u.query, u.fragment))
 
 
 def subject_matches(subject: dict, user: str, groups: set, binding_namespace: str) -> bool:

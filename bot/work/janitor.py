@@ -1,8 +1,6 @@
-"""Never a thread left "checking…": track every queued diagnosis until it has answered.
+"""Never a thread left "checking…": act on tracked jobs that did not answer (see bot.work.tracking).
 
-The edge records each job it queues (`track`). The job keeps a short-lived heartbeat key while it
-runs and marks itself answered when it has posted (`answered`). A sweeper thread in every
-`gke-bot worker` (`Janitor`) looks at jobs still open: a job that RQ marks failed, or that started
+A sweeper thread in every `gke-bot worker` (`Janitor`) looks at jobs still open: a job that RQ marks failed, or that started
 but stopped beating (its worker was killed), is queued once more; after that, or past its
 deadline, the thread is told what happened. Every decision about one job is taken under a short
 Redis lock, so several workers sweep without stepping on each other.
@@ -14,56 +12,12 @@ import logging
 import threading
 import time
 
+from bot.work.tracking import BEAT_TTL, DATA, OPEN, answered
+
 log = logging.getLogger(__name__)
 
-OPEN = "gke-bot:open"  # sorted set: job id → time queued
-DATA = "gke-bot:open:data"  # hash: job id → payload JSON
-BEAT_TTL = 6  # seconds a heartbeat lasts
-BEAT_EVERY = 2
 MAX_ATTEMPTS = 2
 ORPHAN_GRACE = 3.0  # seconds a job must stay QUEUED-in-no-queue before it counts as lost
-
-
-def track(redis, job_id: str, payload: dict) -> None:
-    with redis.pipeline() as p:
-        p.hset(DATA, job_id, json.dumps(payload))
-        p.zadd(OPEN, {job_id: time.time()})
-        p.execute()
-
-
-def answered(redis, job_id: str, coalesce_key: str = "") -> None:
-    """The job is over: stop tracking it, and let an identical diagnosis run again."""
-    with redis.pipeline() as p:
-        p.zrem(OPEN, job_id)
-        p.hdel(DATA, job_id)
-        p.delete(f"gke-bot:alive:{job_id}")
-        if coalesce_key:
-            p.delete(f"gke-bot:claim:{coalesce_key}")
-        p.execute()
-
-
-class Heartbeat:
-    """While a job runs: `gke-bot:alive:<job id>` exists (refreshed every 2 s, expires in 6 s)."""
-
-    def __init__(self, redis, job_id: str):
-        self.redis, self.key = redis, f"gke-bot:alive:{job_id}"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="heartbeat")
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.redis.set(self.key, "1", ex=BEAT_TTL)
-            except Exception:  # noqa: BLE001 - a missed beat is retried
-                log.warning("heartbeat failed")
-            self._stop.wait(BEAT_EVERY)
-
-    def __enter__(self) -> "Heartbeat":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
 
 
 class Janitor:
@@ -93,7 +47,7 @@ class Janitor:
         from rq.exceptions import NoSuchJobError
         from rq.job import Job, JobStatus
 
-        from bot.queue import QUEUE_NAME
+        from bot.work.queue import QUEUE_NAME
 
         done = []
         now = time.time()
@@ -151,8 +105,8 @@ class Janitor:
             answered(self.redis, job_id)
             log.warning("job %s was lost (its worker stopped); queued again as %s", job_id, new_id)
             return
-        from bot import render
-        from bot.jobs import Thread
+        from bot.render import blocks as render
+        from bot.work.thread import Thread
         why = ("the worker running it stopped, twice" if decision == "lost" else
                f"it did not finish within {self.settings.job_timeout} s")
         thread = Thread(self.client_factory(), payload)

@@ -6,7 +6,9 @@ text such as `<!channel>` can never ping anyone.
 """
 from __future__ import annotations
 
+import copy
 import re
+import time
 
 from checks.model import Finding, Report, Status
 
@@ -166,3 +168,17 @@ def help_blocks(topic: str = "") -> dict:
 def error_text(message: str) -> str:
     """A user-facing error (already free of raw user text, or escaped by the caller)."""
     return f":warning: {message}"
+
+
+def hhmm() -> str:
+    return time.strftime("%H:%M UTC", time.gmtime())
+
+
+def replace_actions(blocks: list[dict], plan_id: str, text: str) -> list[dict]:
+    """The message's blocks with the plan's button block replaced by a context line."""
+    out = copy.deepcopy(blocks or [])
+    for i, b in enumerate(out):
+        if b.get("block_id") in (f"remediate:{plan_id}", f"remediated:{plan_id}"):
+            out[i] = {"type": "context", "block_id": f"remediated:{plan_id}",
+                      "elements": [{"type": "mrkdwn", "text": text}]}
+    return out

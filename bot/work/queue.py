@@ -1,6 +1,6 @@
 """The job queue: RQ on Redis when REDIS_URL is set, else a bounded in-process thread pool.
 
-Both run the same job function (`bot.jobs.run_job`) with the same JSON payload. The queue also
+Both run the same job function (`bot.work.jobs.run_job`) with the same JSON payload. The queue also
 offers `claim(key)`, a once-only marker (Redis SET NX) used to drop Slack retries and double
 submissions.
 """
@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from bot.config import Settings
 
 QUEUE_NAME = "gke-bot"
-JOB_FUNC = "bot.jobs.run_job"
+JOB_FUNC = "bot.work.jobs.run_job"
 
 
 class QueueUnavailable(Exception):
@@ -31,7 +31,7 @@ class InProcessQueue:
         self._lock = threading.Lock()
 
     def enqueue(self, payload: dict) -> str:
-        from bot.jobs import run_job
+        from bot.work.jobs import run_job
 
         def run():
             try:
@@ -100,12 +100,12 @@ class RQQueue:
         return Queue(QUEUE_NAME, connection=self._redis, serializer=self.serializer)
 
     def enqueue(self, payload: dict) -> str:
-        """Queue a job; diagnoses are tracked until they have answered (see bot.janitor)."""
+        """Queue a job; diagnoses are tracked until they have answered (see bot.work.tracking)."""
         import uuid
 
         from redis.exceptions import RedisError
 
-        from bot.janitor import track
+        from bot.work.tracking import track
         job_id = uuid.uuid4().hex
         payload = dict(payload, job_id=job_id)
         try:

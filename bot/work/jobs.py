@@ -10,11 +10,12 @@ import time
 
 from slack_sdk.errors import SlackApiError
 
-from bot import render
 from bot.config import Settings
 from bot.grammar import Command
+from bot.render import blocks as render
 from bot.slackclient import web_client
-from bot.store import store_for
+from bot.work.store import store_for
+from bot.work.thread import Thread
 from checks.engine import run_command
 from checks.gateway import Gateway
 from checks.model import Report
@@ -61,34 +62,12 @@ def shared_cache(settings: Settings):
     return Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
 
 
-class Thread:
-    """Where a job answers: a channel thread and the status message to update."""
-
-    def __init__(self, client, payload: dict):
-        self.client = client
-        self.channel = payload["channel"]
-        self.thread_ts = payload["thread_ts"]
-        self.status_ts = payload.get("status_ts") or payload["thread_ts"]
-        self.user = payload.get("user", "")
-        self.text = payload.get("text", "")
-
-    def reply(self, text: str, blocks: list | None = None) -> None:
-        self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, text=text, blocks=blocks)
-
-    def status(self, state: str) -> None:
-        try:
-            self.client.chat_update(channel=self.channel, ts=self.status_ts,
-                                    text=render.parent_text(self.user, self.text, state))
-        except SlackApiError as exc:
-            log.warning("could not update the parent message: %s", exc.response.get("error"))
-
-
 def run_job(payload: dict) -> dict:
     """Entry point of every queued job (the payload is plain JSON): a diagnosis or a remediation."""
     settings = Settings.from_env()
     client = web_client(settings)
     if payload.get("kind") == "remediate":
-        from bot.actions import run_remediation
+        from bot.work.remediation import run_remediation
         return run_remediation(settings, client, payload)
     return run_diagnosis(settings, client, payload)
 
@@ -98,7 +77,7 @@ def run_diagnosis(settings: Settings, client, payload: dict) -> dict:
     job_id = payload.get("job_id", "")
     if redis is None or not job_id:
         return _diagnose(settings, client, payload, redis)
-    from bot.janitor import Heartbeat, answered
+    from bot.work.tracking import Heartbeat, answered
     with Heartbeat(redis, job_id):
         out = _diagnose(settings, client, payload, redis)
     answered(redis, job_id, payload.get("coalesce_key", ""))
@@ -162,7 +141,7 @@ def post_report(thread: Thread, report: Report, store=None) -> None:
         if exc.response.get("error") not in ("msg_too_long", "invalid_blocks"):
             raise
         # Slack refused the blocks: the whole report as a file in the thread instead, never nothing.
-        from bot.render_text import render_text
+        from bot.render.text import render_text
         log.warning("report refused by Slack (%s); uploading it as a file", exc.response.get("error"))
         thread.client.files_upload_v2(channel=thread.channel, thread_ts=thread.thread_ts,
                                       content=render_text(report), filename="gke-bot-report.txt",

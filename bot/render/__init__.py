@@ -1,0 +1,1 @@
+"""Rendering of the Slack-neutral finding model: Block Kit (`blocks`) and the terminal (`text`)."""
