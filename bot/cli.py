@@ -155,7 +155,7 @@ def _check(settings, args, _, render_text, parse, GrammarError, run_command, Gat
         print(f"gke-bot: {err}", file=sys.stderr)
         return 2
     try:
-        gw = Gateway(settings.google_api_url)
+        gw = Gateway(settings.google_api_url, endpoint=settings.endpoint)
     except Exception as exc:  # google.auth.exceptions.DefaultCredentialsError and friends
         print(("gke-bot: " + _("no Google credentials: {error}").format(error=exc)).splitlines()[0], file=sys.stderr)
         return 2

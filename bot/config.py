@@ -5,6 +5,11 @@ import os
 from dataclasses import dataclass, field
 
 
+# GKE_BOT_ENDPOINT values (checks.gateway.endpoints.MODES; not imported, so the Slack edge starts without the
+# Google client libraries)
+ENDPOINT_MODES = ("auto", "public", "private", "dns")
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed; the message is one line naming the variable."""
 
@@ -43,6 +48,7 @@ class Settings:
     janitor_seconds: float = 5.0
     rate_user: tuple[int, int] = (6, 60)  # commands per window (seconds) per user
     rate_channel: tuple[int, int] = (30, 60)  # per channel
+    endpoint: str = "auto"  # which control-plane endpoint to use: auto|public|private|dns (GKE_BOT_ENDPOINT)
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -68,6 +74,9 @@ class Settings:
                 from None
         rate_user = _rate("GKE_BOT_RATE_USER", env.get("GKE_BOT_RATE_USER", "6/60"))
         rate_channel = _rate("GKE_BOT_RATE_CHANNEL", env.get("GKE_BOT_RATE_CHANNEL", "30/60"))
+        endpoint = (env.get("GKE_BOT_ENDPOINT") or "auto").strip().lower()
+        if endpoint not in ENDPOINT_MODES:
+            raise ConfigError(f"GKE_BOT_ENDPOINT is one of {', '.join(ENDPOINT_MODES)}; got {endpoint!r}")
         api = env.get("SLACK_API_URL") or "https://slack.com/api/"
         if not api.endswith("/"):
             api += "/"
@@ -89,6 +98,7 @@ class Settings:
             janitor_seconds=janitor,
             rate_user=rate_user,
             rate_channel=rate_channel,
+            endpoint=endpoint,
         )
 
     def require(self, *names: str) -> "Settings":

@@ -53,7 +53,7 @@ class Context:
         return self.finding(Status.SKIP, detail, **kw)
 
     def error(self, err: ApiError, **kw) -> Finding:
-        return self.finding(Status.ERROR, err.explain(), **kw)
+        return self.finding(Status.ERROR, err.explain(), kw.pop("remedy", err.hint), **kw)
 
 
 def _run_one(ctx: Context) -> list[Finding]:

@@ -101,7 +101,7 @@ def _diagnose(settings: Settings, client, payload: dict, redis) -> dict:
                 args["principal_note"] = (f"I could not read your Slack profile ({exc.response.get('error')}), so "
                                           "I cannot tell which Google account is yours: add `--as user:EMAIL`.")
         gw = Gateway(settings.google_api_url, deadline=started + max(10, settings.job_timeout - 20),
-                     shared_cache=redis)
+                     shared_cache=redis, endpoint=settings.endpoint)
         report = run_command(gw, cmd.name, cmd.cluster, settings.projects, principal, args)
         post_report(thread, report, store_for(settings))
         return {"ok": True, "counts": report.counts(), "calls": len(gw.calls)}

@@ -17,6 +17,7 @@ from typing import Any, Callable
 from kubernetes import client as k8s_client
 
 from checks.gateway.core import GatewayCore
+from checks.gateway.endpoints import Endpoint, choose as choose_endpoint, unreachable_hint
 from checks.gateway.errors import ApiError
 from checks.gateway.permissions import KubeCall, KubePathCall, kube, kube_path
 from checks.model import ClusterRef
@@ -102,26 +103,32 @@ def _path(decl: KubeCall, namespace: str = "", name: str = "") -> str:
 
 
 class KubeMixin(GatewayCore):
+    def endpoint(self, ref: ClusterRef) -> Endpoint:
+        """The control-plane endpoint the bot uses for this cluster (see checks.gateway.endpoints)."""
+        return self.memo(("endpoint", ref.path), lambda: choose_endpoint(self.cluster(ref), ref, self.endpoint_mode))
+
     def kube(self, ref: ClusterRef):
-        """A kubernetes ApiClient for the cluster: its endpoint, its CA (in memory), ADC token."""
+        """A kubernetes ApiClient for the cluster: the chosen endpoint, verified as gcloud's kubeconfig does
+        (IP endpoints: the cluster CA, in memory; the DNS endpoint: the system's roots), ADC token."""
         import urllib3
 
         def build():
             cluster = self.cluster(ref)
-            if not cluster.endpoint:
-                raise ApiError("kubernetes", "connect", 503, "NO_ENDPOINT",
-                               f"cluster {ref.name} has no API server endpoint (status {cluster.status.name})")
-            try:
-                ca = base64.b64decode(cluster.master_auth.cluster_ca_certificate, validate=True).decode()
-                if "BEGIN CERTIFICATE" not in ca:
-                    raise ValueError("not PEM")
-            except (ValueError, UnicodeDecodeError):
-                raise ApiError("kubernetes", "connect", 502, "BAD_CA",
-                               "the cluster's masterAuth.clusterCaCertificate is not a PEM certificate, so the bot "
-                               "cannot verify the API server") from None
+            ep = self.endpoint(ref)
             cfg = k8s_client.Configuration()
-            cfg.host = f"https://{cluster.endpoint}"
-            cfg.ca_cert_data = ca
+            cfg.host = f"https://{ep.address}"
+            if not ep.dns:
+                try:
+                    ca = base64.b64decode(cluster.master_auth.cluster_ca_certificate, validate=True).decode()
+                    if "BEGIN CERTIFICATE" not in ca:
+                        raise ValueError("not PEM")
+                except (ValueError, UnicodeDecodeError):
+                    raise ApiError("kubernetes", "connect", 502, "BAD_CA",
+                                   "the cluster's masterAuth.clusterCaCertificate is not a PEM certificate, so the "
+                                   f"bot cannot verify the API server at {ep.describe()}") from None
+                cfg.ca_cert_data = ca
+            # DNS endpoint: no CA given, so urllib3 loads the default trust store (OpenSSL honours
+            # SSL_CERT_FILE / SSL_CERT_DIR), as kubectl does with gcloud's DNS kubeconfig.
             cfg.api_key = {"authorization": self.access_token()}
             cfg.api_key_prefix = {"authorization": "Bearer"}
 
@@ -133,6 +140,26 @@ class KubeMixin(GatewayCore):
             cfg.retries = urllib3.Retry(total=1, redirect=False)
             return TimedApiClient(cfg)
         return self.memo(("kube", ref.path), build)
+
+    def _unreachable(self, ref: ClusterRef, label: str, exc: Exception, permission: str) -> ApiError:
+        """The ERROR for an API server the bot could not reach or verify: the endpoint tried, why it was
+        chosen, and what to change."""
+        import ssl
+
+        import urllib3
+
+        reason = getattr(exc, "reason", None)
+        tls = isinstance(exc, (ssl.SSLError, urllib3.exceptions.SSLError)) or isinstance(
+            reason, (ssl.SSLError, urllib3.exceptions.SSLError)) or "CERTIFICATE_VERIFY_FAILED" in str(exc)
+        cluster, ep = self.cluster(ref), self.endpoint(ref)
+        if tls:
+            message = (f"the TLS certificate of the cluster's API server at {ep.describe()} could not be verified "
+                       f"with {ep.verification} ({type(reason or exc).__name__})")
+        else:
+            message = (f"the cluster's API server could not be reached at {ep.describe()} "
+                       f"({type(reason or exc).__name__})")
+        return ApiError("kubernetes", label, 503, "TLS_VERIFY_FAILED" if tls else "UNREACHABLE", message + ".",
+                        permission, hint=unreachable_hint(cluster, ref, ep, tls))
 
     def k8s(self, ref: ClusterRef, decl: KubeCall, label: str, fn: Callable[[Any], Any], namespace: str = "") -> Any:
         """Run fn(api_client) once per job (memoised by `label`), mapping Kubernetes errors to ApiError.
@@ -162,10 +189,7 @@ class KubeMixin(GatewayCore):
                 raise ApiError("kubernetes", label, exc.status or 500, exc.reason or "Error", message, permission,
                                headers=dict(exc.headers or {}), body=body[:2000])
             except (urllib3.exceptions.HTTPError, OSError) as exc:
-                raise ApiError("kubernetes", label, 503, "UNREACHABLE",
-                               f"the cluster's API server at {self.cluster(ref).endpoint} could not be reached "
-                               f"({type(exc).__name__}): a private endpoint or master authorized networks may "
-                               "keep the bot out", permission)
+                raise self._unreachable(ref, label, exc, permission) from exc
         return self.memo(("k8s", ref.path, label), go)
 
     @staticmethod

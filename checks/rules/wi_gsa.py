@@ -69,5 +69,5 @@ def run(ctx):
         + caveat,
         f"Allow the KSA to impersonate the IAM service account:\n```\n"
         f"gcloud iam service-accounts add-iam-policy-binding {gsa} \\\n    --project {project} \\\n"
-        f"    --role {WI_ROLE} \\\n    --member \"{member}\"\n```",
+        f"    --role {WI_ROLE} \\\n    --member \"{member}\" \\\n    --condition=None\n```",
         evidence=evidence, resource=resource)

@@ -101,6 +101,15 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def _etag_bytes(etag: str) -> bytes:
+    """An etag is a proto `bytes` field: JSON carries it base64, standard or URL-safe alphabet (apitools,
+    hence gcloud, sends the URL-safe one); Google compares the bytes."""
+    try:
+        return base64.b64decode(etag.replace("-", "+").replace("_", "/") + "=" * (-len(etag) % 4))
+    except ValueError:
+        return etag.encode()
+
+
 def _new_etag() -> str:
     return base64.b64encode(b"\x07" + os.urandom(7)).decode()  # shaped like "BwXSd+CQHPE="
 
@@ -199,6 +208,8 @@ ROUTES = [(m, re.compile(rx), h) for m, rx, h in [
     ("GET", rf"{_LOC}/clusters", "list_clusters"),
     ("GET", _CL, "get_cluster"),
     ("PUT", _CL, "update_cluster"),
+    ("POST", rf"{_CL}:startIpRotation", "start_ip_rotation"),
+    ("POST", rf"{_CL}:completeIpRotation", "complete_ip_rotation"),
     ("GET", rf"{_CL}/nodePools", "list_node_pools"),
     ("GET", rf"{_CL}/nodePools/(?P<np>{_ID})", "get_node_pool"),
     ("PUT", rf"{_CL}/nodePools/(?P<np>{_ID})", "update_node_pool"),
@@ -210,6 +221,10 @@ ROUTES = [(m, re.compile(rx), h) for m, rx, h in [
     ("POST", rf"/v3/projects/(?P<p>{_ID}):getIamPolicy", "get_iam_policy"),
     ("POST", rf"/v3/projects/(?P<p>{_ID}):setIamPolicy", "set_iam_policy"),
     ("POST", rf"/v3/projects/(?P<p>{_ID}):testIamPermissions", "test_iam_permissions"),
+    # Resource Manager v1 (what gcloud projects describe / get-iam-policy / add-iam-policy-binding call)
+    ("GET", rf"/v1/projects/(?P<p>{_ID})", "get_project_v1"),
+    ("POST", rf"/v1/projects/(?P<p>{_ID}):getIamPolicy", "get_iam_policy"),
+    ("POST", rf"/v1/projects/(?P<p>{_ID}):setIamPolicy", "set_iam_policy"),
     # Service Usage v1
     ("GET", rf"{_P}/services", "list_services"),
     ("GET", rf"{_P}/services:batchGet", "batch_get_services"),
@@ -257,6 +272,9 @@ class FakeGoogle(ComputeMixin):
         self._jwts: dict[str, tuple[float, str]] = {}  # verified self-signed JWTs, same shape
         self._failures: list[Failure] = []
         self._pending: dict[str, list] = {}  # operation name -> [polls seen, apply()]
+        # (project id, location, cluster) -> names of node pools still to be recreated after a started
+        # credential or IP rotation (GKE's own bookkeeping; not part of the Cluster resource)
+        self.rotations: dict[tuple, set] = {}
 
     # ---- lifecycle ------------------------------------------------------------------------
     def start(self) -> "FakeGoogle":
@@ -355,6 +373,13 @@ class FakeGoogle(ComputeMixin):
         }
         Path(path).write_text(json.dumps(info, indent=2))
         return path
+
+    def issue_token(self, email: str, ttl: float = 3600) -> str:
+        """An access token for `email`, as if it had signed in (for clients such as gcloud that take a
+        token file instead of a key)."""
+        token = f"ya29.fake-{secrets.token_urlsafe(24)}"
+        self._tokens[token] = (time.time() + ttl, email)
+        return token
 
     def token_valid(self, token: str) -> bool:
         """True only for unexpired access tokens issued by /token."""
@@ -520,14 +545,22 @@ class FakeGoogle(ComputeMixin):
         version = body.get("nodeVersion") or pool.get("version")
         if version in ("-", "latest"):
             version = cl.get("currentMasterVersion")
+        return self._pool_operation(st, cl, pool, lambda: pool.update(version=version))
+
+    def _pool_operation(self, st: ProjectState, cl: dict, pool: dict, change: Callable) -> dict:
+        """An UPGRADE_NODES operation that applies `change` to the pool and recreates its nodes (RECONCILING
+        while it runs; a new etag; the cluster's currentNodeVersion follows)."""
         prev_status = pool.get("status", "RUNNING")
 
         def apply():
-            pool["version"], pool["status"] = version, "RUNNING" if prev_status == "RECONCILING" else prev_status
+            change()
+            pool["status"] = "RUNNING" if prev_status == "RECONCILING" else prev_status
+            pool["etag"] = str(uuid.uuid4())
+            self.recreated(st, cl, pool)
             versions = [x["version"] for x in cl.get("nodePools", []) if x.get("version")]
             if versions:
                 cl["currentNodeVersion"] = min(versions, key=_version_key)
-        op = self._start_operation(st, cl, "UPGRADE_NODES", f"/nodePools/{np}", apply)
+        op = self._start_operation(st, cl, "UPGRADE_NODES", f"/nodePools/{pool['name']}", apply)
         if op["status"] == "RUNNING":
             pool["status"] = "RECONCILING"
         return op
@@ -539,6 +572,9 @@ class FakeGoogle(ComputeMixin):
         if etag and cl.get("etag") and etag != cl["etag"]:
             raise GoogleError(409, "Cluster etag does not match the current etag; the cluster changed meanwhile.",
                               "ABORTED")
+        pool_fields = {"desiredNodeVersion", "desiredImageType", "desiredNodePoolAutoscaling"} & set(update)
+        if pool_fields:  # ClusterUpdate's node-pool fields act on one pool (gcloud clusters upgrade --node-pool)
+            return self._update_pool_via_cluster(st, cl, update, pool_fields)
 
         def apply():
             for key, value in update.items():
@@ -551,6 +587,74 @@ class FakeGoogle(ComputeMixin):
             cl["etag"] = str(uuid.uuid4())  # every change gives the cluster a new etag
         op_type = "UPGRADE_MASTER" if "desiredMasterVersion" in update else "UPDATE_CLUSTER"
         return self._start_operation(st, cl, op_type, "", apply)
+
+    def _update_pool_via_cluster(self, st: ProjectState, cl: dict, update: dict, pool_fields: set) -> dict:
+        """ClusterUpdate.desiredNodeVersion (and desiredImageType, desiredNodePoolAutoscaling) change the node
+        pool named by desiredNodePoolId (mandatory with more than one pool), not the cluster: an
+        UPGRADE_NODES operation on that pool; "-" (or "latest") means the control plane's version, and
+        the same version as now recreates the pool's nodes."""
+        pools = cl.get("nodePools", [])
+        pool_id = update.get("desiredNodePoolId")
+        if not pool_id and len(pools) == 1:
+            pool_id = pools[0]["name"]
+        if not pool_id:
+            raise GoogleError(400, "desired_node_pool_id must be specified when the cluster has more than one "
+                                   f"node pool and one of {', '.join(sorted(pool_fields))} is set.")
+        pool = next((x for x in pools if x["name"] == pool_id), None)
+        if pool is None:
+            raise GoogleError(404, f"Node pool \"{pool_id}\" not found.")
+        version = update.get("desiredNodeVersion") or pool.get("version")
+        if version in ("-", "latest"):
+            version = cl.get("currentMasterVersion")
+
+        def change():
+            if "desiredNodeVersion" in update:
+                pool["version"] = version
+            if update.get("desiredImageType"):
+                pool.setdefault("config", {})["imageType"] = update["desiredImageType"]
+            if "desiredNodePoolAutoscaling" in update:
+                pool["autoscaling"] = update["desiredNodePoolAutoscaling"]
+        return self._pool_operation(st, cl, pool, change)
+
+    def recreated(self, st: ProjectState, cl: dict, pool: dict) -> None:
+        """A pool's nodes were recreated (an upgrade, to the same version included): a started rotation no
+        longer waits for it."""
+        self.rotations.get((st.project_id, cl.get("location"), cl["name"]), set()).discard(pool["name"])
+
+    # Credential / IP rotation: start adds a new cluster CA beside the old one (both are in
+    # masterAuth.clusterCaCertificate until completion) and marks every node pool for recreation;
+    # completion is refused while a pool still waits for it, with GKE's words.
+    def _h_start_ip_rotation(self, req, body, p, loc, c):
+        st, cl = self._find_cluster(p, loc, c)
+        key = (st.project_id, loc, c)
+        if key in self.rotations:
+            raise GoogleError(400, f"Cluster {c} is already rotating its IP address and credentials.",
+                              "FAILED_PRECONDITION")
+
+        def apply():
+            auth = cl.setdefault("masterAuth", {})
+            auth["clusterCaCertificate"] = base64.b64encode(
+                (_ca_bundle_pem(auth.get("clusterCaCertificate", "")) or new_ca_pem("old")).encode()
+                + new_ca_pem("rotated").encode()).decode()
+            self.rotations[key] = {pool["name"] for pool in cl.get("nodePools", [])}
+        return self._start_operation(st, cl, "UPDATE_CLUSTER", "", apply)
+
+    def _h_complete_ip_rotation(self, req, body, p, loc, c):
+        st, cl = self._find_cluster(p, loc, c)
+        key = (st.project_id, loc, c)
+        if key not in self.rotations:
+            raise GoogleError(400, f"Cluster {c} is not rotating its IP address or credentials.",
+                              "FAILED_PRECONDITION")
+        if waiting := sorted(self.rotations[key]):
+            raise GoogleError(400, f'Node pool "{waiting[0]}" requires recreation.', "FAILED_PRECONDITION")
+
+        def apply():
+            auth = cl.setdefault("masterAuth", {})
+            pems = _ca_bundle_pem(auth.get("clusterCaCertificate", "")).split("-----END CERTIFICATE-----")
+            newest = [x for x in pems if "BEGIN CERTIFICATE" in x][-1].strip() + "\n-----END CERTIFICATE-----\n"
+            auth["clusterCaCertificate"] = base64.b64encode(newest.encode()).decode()
+            self.rotations.pop(key, None)
+        return self._start_operation(st, cl, "UPDATE_CLUSTER", "", apply)
 
     def _start_operation(self, st: ProjectState, cl: dict, op_type: str, target: str, apply: Callable) -> dict:
         for other in st.operations:
@@ -610,6 +714,17 @@ class FakeGoogle(ComputeMixin):
         deleted = {p, st.project_id, st.number} & self.deleted_projects
         return {**st.project, "state": "DELETE_REQUESTED"} if deleted else st.project
 
+    def _h_get_project_v1(self, req, body, p):
+        """The same project in Resource Manager v1's shape (projectNumber, lifecycleState, parent {type, id})."""
+        v3 = self._h_get_project(req, body, p)
+        kind, _, parent_id = v3.get("parent", "").partition("/")
+        out = {"projectNumber": v3["name"].split("/", 1)[1], "projectId": v3["projectId"],
+               "lifecycleState": v3.get("state", "ACTIVE"), "name": v3.get("displayName", v3["projectId"]),
+               "createTime": v3.get("createTime")}
+        if parent_id:
+            out["parent"] = {"type": kind.rstrip("s"), "id": parent_id}
+        return out
+
     def _policy(self, st: ProjectState) -> dict:
         """The stored policy; a direct edit by a test that kept the etag gets a new etag, as on GCP."""
         digest = json.dumps({k: v for k, v in st.iam_policy.items() if k != "etag"}, sort_keys=True)
@@ -631,12 +746,14 @@ class FakeGoogle(ComputeMixin):
             with self._unlocked():
                 self.on_set_iam_policy(st.project_id)
         current = self._policy(st)
-        if new.get("etag") and new["etag"] != current.get("etag"):
+        if new.get("etag") and _etag_bytes(new["etag"]) != _etag_bytes(current.get("etag", "")):
             raise GoogleError(409, "There were concurrent policy changes. Please retry the whole read-modify-write "
                                    f"with exponential backoff. The request's ETag '{new['etag']}' did not match the "
                                    f"current policy's ETag '{current.get('etag')}'.", "ABORTED")
         mask = [f.strip() for f in (body.get("updateMask") or "bindings,etag").split(",")] + ["version"]
         for key in mask:
+            if key == "etag":
+                continue  # a fresh one is issued below
             if key in new:
                 current[key] = new[key]
             elif key not in ("etag", "version"):
@@ -796,6 +913,35 @@ class FakeGoogle(ComputeMixin):
         access = next((a for a in ("GRANTED", "UNKNOWN_CONDITIONAL") if a in accesses), "NOT_GRANTED")
         return access, explanations
 
+
+
+def new_ca_pem(name: str) -> str:
+    """A fresh self-signed cluster CA certificate (PEM), valid from now for five years."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name}-{uuid.uuid4()}")])
+    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(start)
+            .not_valid_after(start + dt.timedelta(days=5 * 365))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _ca_bundle_pem(b64: str) -> str:
+    """The PEM text of a base64 masterAuth.clusterCaCertificate, or '' when it holds no certificate."""
+    try:
+        text = base64.b64decode(b64 or "", validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    return text if "BEGIN CERTIFICATE" in text else ""
 
 
 def _json(code: int, payload) -> Response:

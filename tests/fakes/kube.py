@@ -136,8 +136,9 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def make_tls() -> tuple[bytes, ssl.SSLContext]:
-    """A fresh CA and a server certificate for 127.0.0.1/localhost signed by it: (ca_pem, server context)."""
+def make_tls(ca_common_name: str = "fake-kube-ca", ips: tuple = ("127.0.0.1",),
+             names: tuple = ("localhost",)) -> tuple[bytes, ssl.SSLContext]:
+    """A fresh CA and a server certificate for `ips` and `names` signed by it: (ca_pem, server context)."""
     def build(subject, issuer, key, signing_key, extensions):
         start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
         builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
@@ -148,7 +149,7 @@ def make_tls() -> tuple[bytes, ssl.SSLContext]:
         return builder.sign(signing_key, hashes.SHA256())
 
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-kube-ca")])
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_common_name)])
     ca = build(ca_name, ca_name, ca_key, ca_key, [
         (x509.BasicConstraints(ca=True, path_length=None), True),
         (x509.KeyUsage(False, False, False, False, False, True, True, False, False), True),
@@ -157,8 +158,8 @@ def make_tls() -> tuple[bytes, ssl.SSLContext]:
         (x509.BasicConstraints(ca=False, path_length=None), True),
         (x509.KeyUsage(True, False, True, False, False, False, False, False, False), True),
         (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
-        (x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                      x509.DNSName("localhost")]), False),
+        (x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+                                     + [x509.DNSName(n) for n in names]), False),
         (x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False)])
     pem = serialization.Encoding.PEM
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -194,14 +195,37 @@ class FakeKube:
         self._lock = threading.RLock()
         for api_version, kind, namespaced in RESOURCES:
             self._register(api_version, kind, namespaced)
+        # The IP endpoints present a certificate of the cluster's own CA (masterAuth.clusterCaCertificate).
         self.ca_pem, context = make_tls()
         self.ca_b64 = base64.b64encode(self.ca_pem).decode()
+        # The DNS endpoint (a name, here "localhost": the loopback guard lets tests resolve it) presents a
+        # certificate of a "public" root instead, as Google's front end does: clients that reach the API
+        # server by that name (TLS SNI) verify it with their system trust store (tests: SSL_CERT_FILE =
+        # public_ca_file), never with the cluster CA.
+        self.dns_host = "localhost"
+        self.public_ca_pem, public_context = make_tls("fake-public-root-ca", ips=(), names=(self.dns_host,))
+
+        def by_name(sock, server_name, _context):
+            if server_name == self.dns_host:
+                sock.context = public_context
+        context.sni_callback = by_name
         self._server = ServerThread(self._app, ssl_context=context)
 
     # -- lifecycle --------------------------------------------------------------------------
     @property
     def endpoint(self) -> str:
         return f"127.0.0.1:{self._server.port}"
+
+    @property
+    def dns_endpoint(self) -> str:
+        """The DNS-based control-plane endpoint (controlPlaneEndpointsConfig.dnsEndpointConfig.endpoint)."""
+        return f"{self.dns_host}:{self._server.port}"
+
+    def public_ca_file(self, directory) -> str:
+        """Write the public root of the DNS endpoint's certificate to a file (for SSL_CERT_FILE)."""
+        path = Path(directory) / "public-roots.pem"
+        path.write_bytes(self.public_ca_pem)
+        return str(path)
 
     def start(self) -> "FakeKube":
         self._server.start()
