@@ -30,7 +30,7 @@ DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authe
 COMMANDS = ("why-403",)
 ORDER = 60
 CLUSTER_LEVEL = False  # depends on the asker
-SEED = "002 RBAC と IAM: 認証済みの IAM アカウントでクラスタ内アクションを実行できない"
+SEED = "002 RBAC と IAM; 認証済みの IAM アカウントでクラスタ内アクションを実行できない"
 VERBS = ("get", "list")
 
 

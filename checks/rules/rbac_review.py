@@ -37,7 +37,7 @@ DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authe
 COMMANDS = ("rbac",)
 ORDER = 10
 CLUSTER_LEVEL = False  # depends on the principal
-SEED = "002 RBAC と IAM: 認証済みの IAM アカウントでクラスタ内アクションを実行できない"
+SEED = "002 RBAC と IAM; 認証済みの IAM アカウントでクラスタ内アクションを実行できない"
 
 
 def naming(bindings: list[dict], kind: str, name: str) -> list[str]:

@@ -21,7 +21,7 @@ TITLE = "The IAM service account lets the KSA act as it"
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 14
-SEED = "002 GKE 用 Workload Identity 連携: Pod が Google Cloud で認証されない (5)"
+SEED = "002 GKE 用 Workload Identity 連携; Pod が Google Cloud で認証されない (5)"
 CLUSTER_LEVEL = False
 
 

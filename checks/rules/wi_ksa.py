@@ -26,7 +26,7 @@ DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authe
 COMMANDS = ("wi",)
 ORDER = 13
 CLUSTER_LEVEL = False
-SEED = "002 GKE 用 Workload Identity 連携: Pod が Google Cloud で認証されない (4)"
+SEED = "002 GKE 用 Workload Identity 連携; Pod が Google Cloud で認証されない (4)"
 
 
 def annotate(ns: str, ksa: str, gsa: str) -> str:

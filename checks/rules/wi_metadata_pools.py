@@ -21,7 +21,7 @@ DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authe
 COMMANDS = ("wi",)
 ORDER = 12
 CLUSTER_LEVEL = True  # doctor: every pool of a Workload Identity cluster
-SEED = "002 GKE 用 Workload Identity 連携: Pod が Google Cloud で認証されない (3)"
+SEED = "002 GKE 用 Workload Identity 連携; Pod が Google Cloud で認証されない (3)"
 GKE_METADATA = "GKE_METADATA"
 
 

@@ -25,7 +25,7 @@ DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authe
 COMMANDS = ("wi",)
 ORDER = 15
 CLUSTER_LEVEL = False
-SEED = "002 GKE 用 Workload Identity 連携: Pod が Google Cloud で認証されない (6)"
+SEED = "002 GKE 用 Workload Identity 連携; Pod が Google Cloud で認証されない (6)"
 NEW_METADATA = "1.21.0-gke.1000"
 
 

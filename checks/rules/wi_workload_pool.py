@@ -20,7 +20,7 @@ DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authe
 COMMANDS = ("wi",)
 ORDER = 11
 CLUSTER_LEVEL = True  # doctor: a WARN when off
-SEED = "002 GKE 用 Workload Identity 連携: Pod が Google Cloud で認証されない (2)"
+SEED = "002 GKE 用 Workload Identity 連携; Pod が Google Cloud で認証されない (2)"
 GCPDIAG = "gke/SEC/2023_001"
 
 
