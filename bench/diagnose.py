@@ -5,11 +5,14 @@
 Runs every command in-process against the fake Google and Kubernetes APIs on loopback (each
 answer delayed by --latency seconds) and prints, per command: wall time, requests
 made, the critical path in round trips (the longest chain of requests each started after the
-previous one answered, from the fakes' request logs), and wall time / latency.
+previous one answered, from the fakes' request logs), and wall time / latency. gke1 serves the
+field report's Argo CD behind a GCE Ingress whose load balancer exists (backend service, health
+check, NEG), so `ingress` reads Kubernetes, the load balancer and the pod proxy.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import statistics
 import sys
@@ -51,9 +54,12 @@ def main() -> None:
     for name in ("gke1", "gke2"):
         cluster = google.cluster(GKE1, name)
         cluster["endpoint"], cluster["masterAuth"]["clusterCaCertificate"] = kube.endpoint, kube.ca_b64
+    from tests.test_check_ingress_fixtures import argocd
+    argocd(kube, google)  # an Ingress with its load balancer, for `ingress`
     key = google.write_service_account_key(Path(tempfile.mkdtemp()) / "key.json")
     os.environ["GOOGLE_APPLICATION_CREDENTIALS"] = str(key)
 
+    importlib.import_module("google.cloud.compute_v1")  # preloaded by `gke-bot worker` before it forks: here too
     from bot.grammar import parse
     from checks import gateway as gwmod
     from checks.engine import run_command

@@ -122,6 +122,7 @@ def worker(settings: Settings, burst: bool) -> int:
     settings.require("REDIS_URL", "SLACK_BOT_TOKEN")
     # RQ forks a work horse per job: import the heavy client libraries and every check once here,
     # so each fork starts with them loaded instead of importing them per job.
+    import google.cloud.compute_v1  # noqa: F401 - ~1.7 s to import; `ingress` needs it
     import kubernetes.client  # noqa: F401
     import bot.work.jobs  # noqa: F401
     import checks.fixes  # noqa: F401
@@ -170,10 +171,18 @@ def check(settings: Settings, args) -> int:
     from bot.grammar import DIAGNOSES, GrammarError, parse
     from checks.engine import run_command
     from checks.gateway import Gateway
+    from bot.i18n import _, language
     from bot.render.text import render_text
+    from checks.i18n import from_env
 
+    with language(from_env()):
+        return _check(settings, args, _, render_text, parse, GrammarError, run_command, Gateway, DIAGNOSES)
+
+
+def _check(settings, args, _, render_text, parse, GrammarError, run_command, Gateway, DIAGNOSES) -> int:
     if args.command not in DIAGNOSES:
-        print(f"gke-bot: unknown command {args.command!r}; one of {', '.join(DIAGNOSES)}", file=sys.stderr)
+        print("gke-bot: " + _("unknown command {command}; one of {commands}").format(
+            command=repr(args.command), commands=", ".join(DIAGNOSES)), file=sys.stderr)
         return 2
     words = [args.command, args.cluster, *args.extra]
     for flag, val in (("--project", args.project), ("--location", args.location), ("--as", args.principal),
@@ -186,9 +195,9 @@ def check(settings: Settings, args) -> int:
         print(f"gke-bot: {err}", file=sys.stderr)
         return 2
     try:
-        gw = Gateway(settings.google_api_url)
+        gw = Gateway(settings.google_api_url, endpoint=settings.endpoint)
     except Exception as exc:  # google.auth.exceptions.DefaultCredentialsError and friends
-        print(f"gke-bot: no Google credentials: {exc}".splitlines()[0], file=sys.stderr)
+        print(("gke-bot: " + _("no Google credentials: {error}").format(error=exc)).splitlines()[0], file=sys.stderr)
         return 2
     report = run_command(gw, cmd.name, cmd.cluster, settings.projects, cmd.principal, cmd.args)
     if not report.findings:

@@ -5,6 +5,11 @@ import os
 from dataclasses import dataclass, field
 
 
+# GKE_BOT_ENDPOINT values (checks.gateway.endpoints.MODES; not imported, so the Slack edge starts without the
+# Google client libraries)
+ENDPOINT_MODES = ("auto", "public", "private", "dns")
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed; the message is one line naming the variable."""
 
@@ -68,6 +73,7 @@ class Settings:
     cluster_concurrency: int = 2  # diagnoses of one cluster at the same time
     inprocess_workers: int = 4  # jobs at once in the in-process queue (no REDIS_URL)
     inprocess_backlog: int = 16  # jobs waiting in the in-process queue before askers are told it is full
+    endpoint: str = "auto"  # which control-plane endpoint to use: auto|public|private|dns (GKE_BOT_ENDPOINT)
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -98,6 +104,9 @@ class Settings:
         cluster_concurrency = _int(env, "GKE_BOT_CLUSTER_CONCURRENCY", 2, low=1)
         workers = _int(env, "GKE_BOT_INPROCESS_WORKERS", 4, low=1)
         backlog = _int(env, "GKE_BOT_INPROCESS_BACKLOG", 16, low=1)
+        endpoint = (env.get("GKE_BOT_ENDPOINT") or "auto").strip().lower()
+        if endpoint not in ENDPOINT_MODES:
+            raise ConfigError(f"GKE_BOT_ENDPOINT is one of {', '.join(ENDPOINT_MODES)}; got {endpoint!r}")
         api = env.get("SLACK_API_URL") or "https://slack.com/api/"
         if not api.endswith("/"):
             api += "/"
@@ -126,6 +135,7 @@ class Settings:
             cluster_concurrency=cluster_concurrency,
             inprocess_workers=workers,
             inprocess_backlog=backlog,
+            endpoint=endpoint,
         )
 
     def require(self, *names: str) -> "Settings":

@@ -1,4 +1,9 @@
-"""HTTP mode: Bolt over WSGI served by waitress (multi-threaded), plus /healthz and /metrics.
+"""HTTP mode: Bolt over WSGI served by waitress (multi-threaded), plus /healthz, /livez and /metrics.
+
+`/healthz` says whether the queue is reachable (503 when not: for monitoring); `/livez` only that
+this process answers HTTP (the Kubernetes probes and the load balancer's health check: with Redis
+down, `serve` still acknowledges Slack and tells users privately that the queue is unavailable, so
+it must stay in the load balancer).
 
 The listener facing Slack refuses what it must not read: bodies over 1 MiB (Settings.max_body) get 413
 before they are read (by Content-Length, and by a cap on what is read when it is absent; waitress
@@ -81,6 +86,9 @@ def make_wsgi(settings: Settings, queue=None, metrics: bool | None = None):
             ok = queue.healthy()
             return _answer(start_response, "200 OK" if ok else "503 Service Unavailable",
                            {"ok": ok, "queue": queue.backend})
+        if path == "/livez":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok"]
         if path == "/metrics" and serve_metrics:
             return metrics_app(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain")])

@@ -4,8 +4,8 @@
 (directly, or through `allUsers`, `allAuthenticatedUsers` or `domain:`), and expands each role to its
 permissions with IAM `roles.get` (role definitions are cached across jobs by the gateway).
 `cluster_access` answers "does the principal hold PERMISSION on this cluster?": first with Policy
-Troubleshooter (which sees groups and inherited folder/organization policies), else with
-`project_access`. Both are memoised per job, so every check that asks shares one answer.
+Troubleshooter v3 (which sees inherited folder/organization allow policies and IAM deny policies), else with
+`project_access` (which says that deny policies were not evaluated). Both are memoised per job, so every check that asks shares one answer.
 """
 from __future__ import annotations
 
@@ -62,6 +62,7 @@ class ProjectAccess:
     bindings: list[Binding]
     role_permissions: dict[str, frozenset[str] | None]  # None: the role no longer exists
     unreadable: dict[str, ApiError] = field(default_factory=dict)  # roles the bot could not read
+    deleted: frozenset[str] = frozenset()  # custom roles marked `"deleted": true`: they grant nothing
 
     @property
     def resource(self) -> str:
@@ -85,6 +86,14 @@ class ProjectAccess:
         return sorted(r for r, perms in self.role_permissions.items() if perms is None)
 
 
+def role_grants(definition: dict | None) -> frozenset[str] | None:
+    """The permissions a role definition grants: None when the role does not exist, nothing when it is a
+    custom role marked deleted (IAM keeps it, with its permissions listed, for 7 days; it grants none)."""
+    if definition is None:
+        return None
+    return frozenset() if definition.get("deleted") else frozenset(definition.get("includedPermissions") or ())
+
+
 def project_access(gw: Gateway, project: str, principal: str) -> ProjectAccess:
     """Memoised per job: the project's bindings for `principal`, expanded to permissions."""
     def build() -> ProjectAccess:
@@ -93,6 +102,7 @@ def project_access(gw: Gateway, project: str, principal: str) -> ProjectAccess:
         roles = sorted({b.role for b in found})
         perms: dict[str, frozenset[str] | None] = {}
         errors: dict[str, ApiError] = {}
+        deleted: set[str] = set()
 
         def fetch(role: str):
             try:
@@ -100,11 +110,13 @@ def project_access(gw: Gateway, project: str, principal: str) -> ProjectAccess:
             except ApiError as err:
                 errors[role] = err
                 return
-            perms[role] = None if definition is None else frozenset(definition.get("includedPermissions", []))
+            perms[role] = role_grants(definition)
+            if definition and definition.get("deleted"):
+                deleted.add(role)
         if roles:
             with ThreadPoolExecutor(max_workers=min(8, len(roles)), thread_name_prefix="roles") as pool:
                 list(pool.map(fetch, roles))
-        return ProjectAccess(project, principal, found, perms, errors)
+        return ProjectAccess(project, principal, found, perms, errors, frozenset(deleted))
     return gw.memo(("project_access", project, principal), build)
 
 
@@ -121,32 +133,73 @@ class Verdict:
     source: str = ""  # "Policy Troubleshooter" or "the project IAM policy"
     fallback: str = ""  # why Policy Troubleshooter was not used ("" when it was)
     local: ProjectAccess | None = None
+    denied_by: tuple[str, ...] = ()  # deny policies (rules) that deny the permission, for people
+    deny_note: str = ""  # why deny policies were not (fully) evaluated ("" when they were)
 
     @property
     def granted(self) -> bool:
         return self.access == GRANTED
 
 
+# Policy Troubleshooter v3 has no permission of its own: it explains what its caller may read.
+TROUBLESHOOTER_NEEDS = (
+    "the Policy Troubleshooter API enabled, and on the organization the permissions of Security Reviewer "
+    "(`roles/iam.securityReviewer`: `resourcemanager.projects.getIamPolicy`, `resourcemanager.folders.getIamPolicy`, "
+    "`resourcemanager.organizations.getIamPolicy`, `iam.roles.get`, `iam.roles.list`) and of Deny Reviewer "
+    "(`roles/iam.denyReviewer`: `iam.denypolicies.get`, `iam.denypolicies.list`)")
+DENY_NOT_EVALUATED = "IAM deny policies were not evaluated"
+_ALLOW_STATES = {"ALLOW_ACCESS_STATE_GRANTED": GRANTED, "ALLOW_ACCESS_STATE_NOT_GRANTED": NOT_GRANTED,
+                 "ALLOW_ACCESS_STATE_UNKNOWN_CONDITIONAL": CONDITIONAL}
+
+
 def _troubleshooter_verdict(gw: Gateway, principal: str, resource: str, permission: str) -> Verdict | str:
-    """The troubleshooter's Verdict, or why it could not give one."""
+    """Policy Troubleshooter v3's Verdict (allow and deny policies), or why it could not give one."""
     if principal.startswith("group:"):
         return "Policy Troubleshooter only checks Google accounts and service accounts, not groups."
     try:
         resp = gw.troubleshoot(principal, resource, permission)
     except ApiError as err:
-        need = f": the bot needs `{err.permission}` to use it" if err.denied and err.permission else ""
-        return f"Policy Troubleshooter answered {err.code} {err.status}{need}"
-    access = resp.get("access", "")
-    if access not in (GRANTED, CONDITIONAL, NOT_GRANTED):
-        return f"Policy Troubleshooter could not decide (`{access or 'no answer'}`)."
+        return (f"Policy Troubleshooter answered {err.code} {err.status}: the bot needs {TROUBLESHOOTER_NEEDS}; "
+                f"{DENY_NOT_EVALUATED}.")
+    allow = resp.get("allowPolicyExplanation") or {}
+    deny = resp.get("denyPolicyExplanation") or {}
+    overall = resp.get("overallAccessState", "")
+    allow_access = _ALLOW_STATES.get(allow.get("allowAccessState", ""), "")
+    deny_state = deny.get("denyAccessState", "")
+    deny_note = ""
+    if deny_state in ("DENY_ACCESS_STATE_UNKNOWN_INFO", "", "DENY_ACCESS_STATE_UNSPECIFIED"):
+        deny_note = (f"{DENY_NOT_EVALUATED}: Policy Troubleshooter could not read them (the bot needs "
+                     "`iam.denypolicies.get` and `iam.denypolicies.list`, `roles/iam.denyReviewer`).")
+    elif deny_state == "DENY_ACCESS_STATE_UNKNOWN_CONDITIONAL":
+        deny_note = "A conditional deny rule may deny it; its condition could not be evaluated here."
+    if overall == "CAN_ACCESS":
+        access = GRANTED
+    elif overall == "UNKNOWN_CONDITIONAL":
+        access = CONDITIONAL
+    elif overall == "CANNOT_ACCESS":
+        access = NOT_GRANTED
+    elif overall == "UNKNOWN_INFO" and allow_access and deny_note:
+        access = allow_access  # the allow side is known; the deny side is what could not be read
+    else:
+        return f"Policy Troubleshooter could not decide (`{overall or 'no answer'}`)."
     via, cond = [], []
-    for policy in resp.get("explainedPolicies") or []:
+    for policy in allow.get("explainedPolicies") or []:
         where = re.sub(r"^//[^/]+/", "", policy.get("fullResourceName", ""))
         for b in policy.get("bindingExplanations") or []:
             c = b.get("condition") or {}
             line = describe(Binding(b.get("role", ""), (), c.get("title") or c.get("expression", "")), where)
-            {GRANTED: via, CONDITIONAL: cond}.get(b.get("access"), []).append(line)
-    return Verdict(principal, permission, resource, access, tuple(via), tuple(cond), "Policy Troubleshooter")
+            {"ALLOW_ACCESS_STATE_GRANTED": via, "ALLOW_ACCESS_STATE_UNKNOWN_CONDITIONAL": cond}.get(
+                b.get("allowAccessState"), []).append(line)
+    denied_by = []
+    for res in deny.get("explainedResources") or []:
+        for pol in res.get("explainedPolicies") or []:
+            if pol.get("denyAccessState") in ("DENY_ACCESS_STATE_DENIED", "DENY_ACCESS_STATE_UNKNOWN_CONDITIONAL"):
+                name = (pol.get("policy") or {}).get("name") or "a deny policy"
+                where = re.sub(r"^//[^/]+/", "", res.get("fullResourceName", ""))
+                cond = "" if pol["denyAccessState"] == "DENY_ACCESS_STATE_DENIED" else " (conditionally)"
+                denied_by.append(f"deny policy `{name}` on `{where}`{cond}")
+    return Verdict(principal, permission, resource, access, tuple(via), tuple(cond), "Policy Troubleshooter",
+                   denied_by=tuple(denied_by), deny_note=deny_note)
 
 
 def cluster_access(gw: Gateway, ref: ClusterRef, principal: str, permission: str = CLUSTER_GET) -> Verdict:
@@ -173,8 +226,10 @@ def cluster_access(gw: Gateway, ref: ClusterRef, principal: str, permission: str
         if not via and local.unreadable:
             raise next(iter(local.unreadable.values()))
         access = GRANTED if via else CONDITIONAL if cond else NOT_GRANTED
+        note = "" if DENY_NOT_EVALUATED in got else f"{DENY_NOT_EVALUATED}."
         return Verdict(principal, permission, resource, access, tuple(describe(b, local.resource) for b in via),
-                       tuple(describe(b, local.resource) for b in cond), "the project IAM policy", got, local)
+                       tuple(describe(b, local.resource) for b in cond), "the project IAM policy", got, local,
+                       deny_note=note)
     return gw.memo(("cluster_access", ref.path, principal, permission), build)
 
 
@@ -231,10 +286,13 @@ IAM_SUBRESOURCES = {"log": "getLogs", "exec": "exec", "attach": "attach", "portf
 CONTAINER_ROLES = (VIEWER_ROLE, "roles/container.developer", "roles/container.admin")
 
 
-def iam_permission(resource: str, verb: str) -> str:
+def iam_permission(resource: str, verb: str, group: str = "") -> str:
     """GKE's IAM permission for a Kubernetes request: pods list → container.pods.list, pods/log get →
-    container.pods.getLogs, deployments/scale patch → container.deployments.updateScale."""
+    container.pods.getLogs, deployments/scale patch → container.deployments.updateScale. Resources of API groups
+    outside Kubernetes and GKE (custom resources) are container.thirdPartyObjects.*."""
     base, _, sub = resource.partition("/")
+    if group and not (group.endswith(".k8s.io") or "." not in group or group.endswith(("gke.io", "cloud.google.com"))):
+        base = "thirdPartyObjects"
     action = IAM_VERBS.get(verb, verb)
     if sub in ("status", "scale"):
         action = ("get" if action in ("get", "list") else "update") + sub.capitalize()
@@ -244,8 +302,162 @@ def iam_permission(resource: str, verb: str) -> str:
 
 
 def smallest_role(gw: Gateway, permission: str, candidates: tuple[str, ...] = CONTAINER_ROLES) -> str:
-    """The first candidate predefined role whose definition includes `permission` ('' when none does)."""
-    for name in candidates:
-        if permission in ((gw.role(name) or {}).get("includedPermissions") or ()):
-            return name
-    return ""
+    """The first candidate predefined role whose definition includes `permission` ('' when none does).
+    The definitions are read at once (one round trip), and are cached across jobs."""
+    roles = gw.parallel(*[lambda n=n: gw.role(n) for n in candidates])
+    return next((n for n, r in zip(candidates, roles) if permission in (role_grants(r) or ())), "")
+
+
+# ---- Kubernetes authorization as GKE decides it -------------------------------------------------
+# GKE authorizes a request when Kubernetes RBAC or IAM allows it. RBAC sees the user as GKE's
+# authenticator presents it: the email as user name, the group every signed-in identity carries
+# (`system:authenticated`) and, with Google Groups for RBAC, the Google groups the user belongs to
+# (nested in gke-security-groups@DOMAIN), which the bot cannot see. IAM allows what the matching
+# `container.*` permission allows (`container.pods.list` for `list pods`).
+GKE_GROUPS = ("system:authenticated",)
+MEMBERSHIP_UNSEEN = ("the bot cannot see Google group membership (Google Groups for RBAC, and IAM grants to "
+                     "groups)")
+
+
+@dataclass(frozen=True)
+class KubeAsk:
+    verb: str
+    resource: str  # plural, with "/subresource" where there is one
+    namespace: str = ""
+    group: str = ""
+    name: str = ""
+
+
+@dataclass
+class KubeDecision:
+    """How GKE would decide one request of a principal: RBAC (SubjectAccessReview) or IAM."""
+
+    ask: KubeAsk
+    permission: str  # GKE's IAM permission for the request
+    review: dict  # SubjectAccessReview status for the principal with GKE's groups
+    iam: Verdict | ApiError | None
+    group_review: dict | None = None  # the same review with the Google groups bindings name (membership unseen)
+    groups: tuple[str, ...] = ()  # those groups
+    iam_groups: tuple[str, ...] = ()  # project bindings granting the permission to Google groups (membership unseen)
+
+    @property
+    def by_rbac(self) -> bool:
+        return bool(self.review.get("allowed"))
+
+    @property
+    def by_iam(self) -> bool:
+        return isinstance(self.iam, Verdict) and self.iam.granted
+
+    @property
+    def allowed(self) -> bool:
+        return self.by_rbac or self.by_iam
+
+    @property
+    def unknown(self) -> bool:
+        """Not allowed as far as the bot can see, but a Google group it cannot see into would allow it."""
+        return not self.allowed and (bool(self.group_review and self.group_review.get("allowed"))
+                                     or bool(self.iam_groups))
+
+    def explain(self) -> str:
+        """Which of RBAC and IAM grants (or would grant) the request, for people."""
+        if self.by_rbac and self.review.get("reason"):
+            return f"RBAC allows it ({self.review['reason']})"
+        if self.by_iam:
+            v = self.iam
+            rbac = ("" if self.by_rbac else "; RBAC alone would deny it, and GKE allows what either allows")
+            return f"IAM grants `{self.permission}` through {', '.join(v.via)} (according to {v.source}){rbac}"
+        if self.by_rbac:
+            return "the API server allows it without naming an RBAC rule (GKE's IAM authorizer, through a grant " \
+                   "the bot cannot see)"
+        parts = []
+        if self.group_review and self.group_review.get("allowed"):
+            reason = self.group_review.get("reason") or "a binding to a Google group"
+            parts.append(f"RBAC allows it to members of {', '.join(f'`{g}`' for g in self.groups)} ({reason})")
+        if self.iam_groups:
+            parts.append(f"IAM grants `{self.permission}` to " + ", ".join(self.iam_groups))
+        if parts:
+            return "; ".join(parts) + f", but {MEMBERSHIP_UNSEEN}: whether it applies cannot be told"
+        return f"neither Kubernetes RBAC nor IAM (`{self.permission}`) grants it"
+
+
+def rbac_subject(principal: str) -> tuple[str, tuple[str, ...]]:
+    """(user, groups) of a SubjectAccessReview for `principal` as GKE presents it to RBAC."""
+    email = email_of(principal)
+    if principal.startswith("group:"):
+        return "", (email, *GKE_GROUPS)
+    return email, GKE_GROUPS
+
+
+def google_groups_in_bindings(bindings: list[dict]) -> tuple[str, ...]:
+    """Google groups (emails) that (Cluster)RoleBindings name as Group subjects."""
+    return tuple(sorted({s["name"] for b in bindings for s in b.get("subjects") or []
+                         if s.get("kind") == "Group" and "@" in (s.get("name") or "")
+                         and not s["name"].startswith("system:")}))
+
+
+def iam_group_grants(gw: Gateway, project: str, permission: str) -> tuple[str, ...]:
+    """Project bindings that grant `permission` unconditionally to Google groups, for people."""
+    def build():
+        found = []
+        for b in bindings(gw.project_iam_policy(project)):
+            groups = [m for m in b.members if m.startswith("group:")]
+            if groups and not b.condition and permission in (role_grants(gw.role(b.role)) or ()):
+                found += [f"`{g}` (`{b.role}`)" for g in groups]
+        return tuple(found)
+    return gw.memo(("iam_group_grants", project, permission), build)
+
+
+def kube_decisions(gw: Gateway, ref: ClusterRef, principal: str, asks: list[KubeAsk],
+                   google_groups: tuple[str, ...] = ()) -> list[KubeDecision]:
+    """GKE's decision on each ask: SubjectAccessReviews (with GKE's groups; again with `google_groups` when
+    Google Groups for RBAC is on), IAM for the matching permission, at once. SAR errors raise ApiError."""
+    user, groups = rbac_subject(principal)
+    members = tuple(g for g in google_groups if g not in groups) if not principal.startswith("group:") else ()
+
+    def sar(ask: KubeAsk, with_groups: tuple[str, ...]):
+        base, _, sub = ask.resource.partition("/")
+        return gw.subject_access_review(ref, user=user, verb=ask.verb, resource=base, namespace=ask.namespace,
+                                        group=ask.group, subresource=sub, name=ask.name, groups=with_groups)
+
+    def iam(ask: KubeAsk):
+        permission = iam_permission(ask.resource, ask.verb, ask.group)
+        try:
+            verdict = cluster_access(gw, ref, principal, permission)
+        except ApiError as err:
+            return err, ()
+        unseen = ()
+        if not verdict.granted and verdict.local is not None:
+            try:
+                unseen = iam_group_grants(gw, ref.project, permission)
+            except ApiError:
+                unseen = ()
+        return verdict, unseen
+    jobs = [lambda a=a: sar(a, groups) for a in asks] + [lambda a=a: iam(a) for a in asks]
+    if members:
+        jobs += [lambda a=a: sar(a, groups + members) for a in asks]
+    got = gw.parallel(*jobs)
+    n = len(asks)
+    out = []
+    for i, ask in enumerate(asks):
+        verdict, unseen = got[n + i]
+        out.append(KubeDecision(ask, iam_permission(ask.resource, ask.verb, ask.group), got[i], verdict,
+                                got[2 * n + i] if members else None, members, unseen))
+    return out
+
+
+def rbac_bindings(gw: Gateway, ref: ClusterRef) -> tuple[list[dict], str]:
+    """Every ClusterRoleBinding and RoleBinding (memoised lists), and a note when some could not be read."""
+    from checks.gateway import kube as kc
+
+    def listing(decl):
+        try:
+            return gw.kube_list(ref, decl)
+        except ApiError as err:
+            return err
+    found, notes = [], []
+    for items in gw.parallel(lambda: listing(kc.CLUSTERROLEBINDINGS_LIST), lambda: listing(kc.ROLEBINDINGS_LIST)):
+        if isinstance(items, ApiError):
+            notes.append(f"Bindings could not be listed: {items.explain()}")
+        else:
+            found.extend(items)
+    return found, " ".join(notes)

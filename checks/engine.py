@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -10,6 +11,7 @@ from typing import Any, Callable, ContextManager
 
 from checks import registry
 from checks.gateway import ApiError, Gateway
+from checks.i18n import _
 from checks.model import ClusterRef, Finding, Remediation, Report, Status
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,7 @@ class Context:
         return self.finding(Status.SKIP, detail, **kw)
 
     def error(self, err: ApiError, **kw) -> Finding:
-        return self.finding(Status.ERROR, err.explain(), **kw)
+        return self.finding(Status.ERROR, err.explain(), kw.pop("remedy", err.hint), **kw)
 
 
 def _run_one(ctx: Context) -> list[Finding]:
@@ -64,7 +66,8 @@ def _run_one(ctx: Context) -> list[Finding]:
         return [ctx.error(err)]
     except Exception as exc:  # noqa: BLE001 - one broken check must not sink the report
         log.exception("check %s crashed", check.id)
-        return [ctx.finding(Status.ERROR, f"The check itself failed ({type(exc).__name__}); this is a bot bug.")]
+        return [ctx.finding(Status.ERROR, _("The check itself failed ({error}); this is a bot bug.").format(
+            error=type(exc).__name__))]
     if out is None:
         return []
     return [out] if isinstance(out, Finding) else list(out)
@@ -92,11 +95,12 @@ def diagnose(command: str, ctx: Context, max_workers: int = 16, deadline: float 
     checks = registry.for_command(command)
     report = Report(command=command, cluster=ctx.ref.path)
     if not checks:
-        report.note = f"`{command}` is not built yet."
+        report.note = _("`{command}` is not built yet.").format(command=command)
         return report
     started = time.monotonic()
     pool = ThreadPoolExecutor(max_workers=min(max_workers, len(checks)), thread_name_prefix="check")
-    futures = [(pool.submit(_run_one, ctx.for_check(c)), c) for c in checks]
+    # each check runs in a copy of this context: the reader's language (checks.i18n) goes with it
+    futures = [(pool.submit(contextvars.copy_context().run, _run_one, ctx.for_check(c)), c) for c in checks]
     try:
         wait([f for f, _ in futures], timeout=_seconds_left(deadline))
     finally:
@@ -133,7 +137,7 @@ def run_command(gw: Gateway, command: str, spec, projects: tuple[str, ...], prin
     budget = _seconds_left(deadline)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="resolve")
     try:
-        fut = pool.submit(resolve, gw, spec, projects, strict)
+        fut = pool.submit(contextvars.copy_context().run, resolve, gw, spec, projects, strict)
         wait([fut], timeout=budget)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)

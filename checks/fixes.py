@@ -6,7 +6,12 @@ nothing done) and changes exactly one thing:
   requestedPolicyVersion 3, retried on 409 concurrent-change conflicts, every other binding,
   condition, auditConfig and the policy version kept exactly as read;
 - upgrade_node_pool: one node pool to the control-plane version (recreates it), refused while
-  another operation runs on the cluster, the operation polled and its error reported verbatim;
+  another operation runs on the cluster, the operation polled and its error reported verbatim. Its
+  params say which case it is: mode "upgrade" (the pool lags: nothing to do once it runs the target
+  version) or mode "recreate" (the pool waits for recreation, e.g. after a credential rotation, and may
+  already run the target version: an upgrade to that same version, as the seed's
+  `gcloud container clusters upgrade CLUSTER --node-pool=POOL`; nothing to do once the pool has been
+  recreated after `since`);
 - enable_http_load_balancing: the HTTP load balancing addon, with the cluster etag.
 """
 from __future__ import annotations
@@ -21,6 +26,7 @@ from google.cloud import container_v1
 from checks.gateway import ApiError, Gateway
 from checks.iam import has_role
 from checks.model import ClusterRef
+from checks.operations import parse_time, recreated_since, targets, when
 
 DONE, ALREADY, DRIFTED, REFUSED, FAILED = "done", "already_fixed", "drifted", "refused", "failed"
 RUNNING = "still_running"
@@ -113,6 +119,9 @@ def _busy(gw: Gateway, ref: ClusterRef) -> Outcome | None:
 def upgrade_node_pool(gw: Gateway, params: dict, progress: Progress, poll: float) -> Outcome:
     ref = ClusterRef(params["project"], params["location"], params["cluster"])
     pool_name, target, before = params["pool"], params["to_version"], params["from_version"]
+    mode = params.get("mode", "upgrade")
+    if mode not in ("upgrade", "recreate"):
+        return Outcome(REFUSED, f"Unknown node-pool fix mode `{mode}`: nothing done.")
     cluster = gw.live_cluster(ref)
     if cluster.current_master_version != target:
         return Outcome(DRIFTED, f"The control plane of `{ref.name}` is now `{cluster.current_master_version}`, "
@@ -120,7 +129,19 @@ def upgrade_node_pool(gw: Gateway, params: dict, progress: Progress, poll: float
     pool = next((p for p in cluster.node_pools if p.name == pool_name), None)
     if pool is None:
         return Outcome(DRIFTED, f"Node pool `{pool_name}` no longer exists in `{ref.name}`: nothing done.")
-    if pool.version == target:
+    if mode == "recreate":
+        since = parse_time(params.get("since", ""))
+        if since is None:
+            return Outcome(REFUSED, "The plan does not say since when the pool waits for recreation: nothing done.")
+        ops = [o for o in gw.live_operations(ref.project, ref.location) if targets(o, ref)]
+        done = recreated_since(ops, pool_name, since)
+        if done is not None:
+            return Outcome(ALREADY, f"Node pool `{pool_name}` was recreated since {when(since)} (operation "
+                                    f"`{done.name}`, {done.operation_type.name}): nothing done.")
+        if pool.version != before and pool.version == target:
+            return Outcome(ALREADY, f"Node pool `{pool_name}` now runs `{target}`: it was upgraded (so recreated) "
+                                    "meanwhile; nothing done.")
+    elif pool.version == target:
         return Outcome(ALREADY, f"Node pool `{pool_name}` already runs `{target}`: nothing done.")
     if pool.version != before:
         return Outcome(DRIFTED, f"Node pool `{pool_name}` now runs `{pool.version}`, not `{before}` as planned: "
@@ -130,7 +151,9 @@ def upgrade_node_pool(gw: Gateway, params: dict, progress: Progress, poll: float
         return busy
     op = gw.update_node_pool(container_v1.UpdateNodePoolRequest(
         name=f"{ref.path}/nodePools/{pool_name}", node_version=target, image_type=pool.config.image_type))
-    return _poll(gw, ref, op, progress, poll, f"Upgrade of `{pool_name}` to `{target}`")
+    what = (f"Recreation of `{pool_name}` (upgrade to the version it runs, `{target}`)" if before == target else
+            f"Upgrade of `{pool_name}` to `{target}`")
+    return _poll(gw, ref, op, progress, poll, what)
 
 
 def enable_http_load_balancing(gw: Gateway, params: dict, progress: Progress, poll: float) -> Outcome:
@@ -158,10 +181,10 @@ EXECUTORS: dict[str, Callable[[Gateway, dict, Progress, float], Outcome]] = {
 
 # ---- validation: what a stored plan may ask for, re-derived from live state ----------------------------------
 SERVICE_AGENT_ROLE = "roles/container.serviceAgent"
-PARAMS = {
-    "grant_service_agent": {"project", "member", "role"},
-    "upgrade_node_pool": {"project", "location", "cluster", "pool", "from_version", "to_version"},
-    "enable_http_load_balancing": {"project", "location", "cluster"},
+PARAMS = {  # kind → (required parameters, optional ones)
+    "grant_service_agent": ({"project", "member", "role"}, set()),
+    "upgrade_node_pool": ({"project", "location", "cluster", "pool", "from_version", "to_version"}, {"mode", "since"}),
+    "enable_http_load_balancing": ({"project", "location", "cluster"}, set()),
 }
 
 
@@ -182,9 +205,12 @@ def validate(gw: Gateway, kind: str, params, cluster: str, projects: tuple[str, 
     diagnosed cluster; and the project must be one of `projects` (the binding's)."""
     if kind not in PARAMS:
         return f"`{kind}` is not a fix the bot knows"
-    if not isinstance(params, dict) or set(params) != PARAMS[kind] or \
+    required, optional = PARAMS[kind]
+    if not isinstance(params, dict) or not required <= set(params) <= required | optional or \
             not all(isinstance(v, str) and v for v in params.values()):
         return f"the plan's parameters are not those of `{kind}`"
+    if params.get("mode", "upgrade") not in ("upgrade", "recreate"):
+        return f"`{params['mode']}` is not a node-pool fix"
     project, planned = params["project"], _planned_cluster(cluster)
     if project not in projects:
         return f"project `{project}` is not one this conversation may change"

@@ -39,8 +39,10 @@ def roles_of(policy, members: Iterable[str]) -> list[Binding]:
 
 
 def grant_command(project: str, member: str, role: str) -> str:
+    """The gcloud command that adds one unconditional binding. `--condition=None` is always there: on a
+    policy that already holds conditional bindings, gcloud otherwise prompts (or, unattended, refuses)."""
     return (f"gcloud projects add-iam-policy-binding {project} \\\n"
-            f"    --member \"{member}\" \\\n    --role {role}")
+            f"    --member \"{member}\" \\\n    --role {role} \\\n    --condition=None")
 
 
 def sa_project(email: str, default: str = "-") -> str:
@@ -48,3 +50,36 @@ def sa_project(email: str, default: str = "-") -> str:
     else `default` (e.g. the cluster's project for Google-managed accounts)."""
     domain = email.partition("@")[2]
     return domain.removesuffix(".iam.gserviceaccount.com") if domain.endswith(".iam.gserviceaccount.com") else default
+
+
+def granted(gw, policy, member: str) -> tuple[set[str], list[str], list[str]]:
+    """(permissions, unconditional roles, notes) that `member`'s bindings in `policy` grant, the roles
+    expanded through their definitions (predefined and custom; cached by the gateway). Conditional
+    bindings are not counted; grants inherited from folders, the organization or groups are not visible."""
+    perms: set[str] = set()
+    roles, notes = [], []
+    for b in roles_of(policy, [member]):
+        if b.condition:
+            notes.append(f"`{b.role}` (only with condition '{b.condition}', not counted)")
+            continue
+        role = gw.role(b.role)
+        if role is None:
+            notes.append(f"`{b.role}` (the role no longer exists)")
+            continue
+        roles.append(b.role)
+        perms.update(role.get("includedPermissions", []))
+    return perms, roles, notes
+
+
+def prefetch_roles(gw, policy, members) -> None:
+    """Fetch the definitions of every role bound unconditionally to `members`, at once (one round trip);
+    errors are left for the callers that need the roles to meet (memoised)."""
+    from checks.gateway import ApiError
+
+    def quietly(role):
+        try:
+            gw.role(role)
+        except ApiError:
+            pass
+    names = sorted({b.role for b in roles_of(policy, members) if not b.condition})
+    gw.parallel(*[lambda r=r: quietly(r) for r in names])

@@ -59,3 +59,15 @@ def test_bot_without_cluster_access_is_an_error(google, settings, deny):
     f = one(run_check(ID, settings, REF))
     assert (f.status is Status.ERROR) is deny
     assert ("container.clusters.get" in f.detail) is deny
+
+
+def test_ip_endpoints_disabled_means_the_dns_endpoint(google, settings):
+    cluster = google.cluster(GKE1, "gke1")
+    cluster["controlPlaneEndpointsConfig"] = {
+        "dnsEndpointConfig": {"endpoint": "gke-0123.europe-west4-a.gke.goog", "allowExternalTraffic": True},
+        "ipEndpointsConfig": {"enabled": False}}
+    f = one(run_check(ID, settings, REF), Status.OK)
+    assert "gke-0123.europe-west4-a.gke.goog" in f.detail and "DNS endpoint" in f.detail
+    cluster["controlPlaneEndpointsConfig"]["dnsEndpointConfig"]["allowExternalTraffic"] = False
+    f = one(run_check(ID, settings, REF), Status.WARN)
+    assert "--enable-dns-access" in f.remedy

@@ -57,15 +57,48 @@ def test_only_gce_class_ingresses_are_diagnosed(kube, live, settings):
     kube.add(ingress("a-nginx", "shop", "web", 80, cls="nginx", age=7200))
     kube.add(ingress("b-internal", "shop", "web", 80, cls="gce-internal", address="10.0.0.9"))
     kube.add(ingress("c-gce", "shop", "web", 80, cls="gce", address="34.1.1.1"))
-    classed = ingress("d-class-name", "shop", "web", 80, address="34.2.2.2")
-    classed["spec"]["ingressClassName"] = "gce"
-    kube.add(classed)
     found = check(ID, settings)
-    assert [f.resource for f in found] == ["Ingress shop/b-internal", "Ingress shop/c-gce", "Ingress shop/d-class-name"]
+    assert [(f.status, f.resource) for f in found] == [(Status.OK, "Ingress shop/b-internal"),
+                                                       (Status.OK, "Ingress shop/c-gce")]
     kube.remove("Ingress", "b-internal", "shop")
     kube.remove("Ingress", "c-gce", "shop")
-    kube.remove("Ingress", "d-class-name", "shop")
     assert "classes: `nginx`" in one(check(ID, settings), Status.SKIP).detail
+
+
+def class_name(name: str, value: str, **kw) -> dict:
+    ing = ingress(name, "shop", "web", 80, **kw)
+    ing["spec"]["ingressClassName"] = value
+    return ing
+
+
+def test_ingress_class_name_gce_alone_is_ignored_by_the_gke_controller(kube, live, settings):
+    # GKE's controller processes an Ingress only by the annotation (gce, gce-internal) or with no class at all:
+    # `spec.ingressClassName: gce` alone makes it ignore the Ingress, and no load balancer will ever exist.
+    kube.add(class_name("d-class-name", "gce", address="34.2.2.2"))
+    kube.add(ingress("c-gce", "shop", "web", 80, cls="gce", address="34.1.1.1"))
+    ignored, ok = check(ID, settings)
+    assert ok.status is Status.OK and ok.resource == "Ingress shop/c-gce"
+    assert ignored.status is Status.FAIL and ignored.resource == "Ingress shop/d-class-name"
+    assert ("Ingress `shop/d-class-name` sets `spec.ingressClassName: gce` and no `kubernetes.io/ingress.class` "
+            "annotation") in ignored.detail
+    assert "it ignores an Ingress with only `spec.ingressClassName` (any value, `gce` included)" in ignored.detail
+    assert ("kubectl patch ingress d-class-name -n shop --type=merge -p '{\"spec\": {\"ingressClassName\": null}, "
+            "\"metadata\": {\"annotations\": {\"kubernetes.io/ingress.class\": \"gce\"}}}'") in ignored.remedy
+    # the other checks do not diagnose a load balancer that will never exist
+    assert [f.resource for f in check("ingress/backend-services", settings)] == [
+        "Ingress shop/c-gce → Service shop/web:80"]
+
+
+def test_named_ingress_with_only_a_class_name(kube, live, settings):
+    kube.add(class_name("internal", "gce-internal"))
+    kube.add(class_name("nginx", "nginx"))
+    f = one(check(ID, settings, namespace="shop", ingress="internal"), Status.FAIL)
+    assert "sets `spec.ingressClassName: gce-internal`" in f.detail and '\"gce-internal\"' in f.remedy
+    skip = one(check("ingress/health-check-path", settings, namespace="shop", ingress="internal"), Status.SKIP)
+    assert "will never build a load balancer for `shop/internal`" in skip.detail
+    other = one(check(ID, settings, namespace="shop", ingress="nginx"), Status.SKIP)
+    assert "sets `spec.ingressClassName: nginx`" in other.detail and "another controller serves class `nginx`" in \
+        other.detail
 
 
 def test_named_ingress(kube, live, settings):

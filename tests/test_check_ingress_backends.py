@@ -19,7 +19,7 @@ def fail(settings) -> object:
      "GKE network policy is enabled (`networkPolicy.enabled: true`)"),
     (lambda c: c["networkConfig"].update(network="projects/gke-host-aaaa/global/networks/shared"),
      "the cluster uses a Shared VPC network (`projects/gke-host-aaaa/global/networks/shared`)"),
-    (lambda c: c.update(currentMasterVersion="1.17.5-gke.9"),
+    (lambda c: c.update(initialClusterVersion="1.16.15-gke.6000", currentMasterVersion="1.17.5-gke.9"),
      "the control plane runs 1.17.5-gke.9, older than 1.17.6-gke.7"),
 ])
 def test_cluster_ip_without_negs_fails_naming_the_reason(google, kube, live, settings, edit, reason):
@@ -87,8 +87,8 @@ def test_every_rule_backend_is_checked_once(kube, live, settings):
     kube.add(ingress("web", "shop", "web", 80, rules=[{"host": "shop.example.com", "http": {"paths": paths}}]))
     f = fail(settings)
     assert "`shop/api`" in f.detail
-    assert [c.path for c in kube.calls if "/services/" in c.path] == ["/api/v1/namespaces/shop/services/web",
-                                                                      "/api/v1/namespaces/shop/services/api"]
+    # the Services are read once, with the Ingresses, not one request per backend
+    assert [c.path for c in kube.calls if "/services" in c.path] == ["/api/v1/services"]
 
 
 def test_missing_backend_config_fails(kube, live, settings):
@@ -105,3 +105,21 @@ def test_service_without_running_pods_fails(kube, live, settings):
     kube.add(service("web", "shop", {"app": "webb"}, [{"name": "http", "port": 80, "targetPort": 8080}]))
     f = fail(settings)
     assert "selects no running Pod (selector `app=webb`)" in f.detail and "502" in f.detail
+
+
+def test_automatic_negs_follow_the_version_the_service_was_created_under(kube, live, settings):
+    # gke1 was created at 1.16 and upgraded to 1.25: today's version qualifies, but GKE gave automatic NEGs only
+    # to Services created after the upgrade (and annotated them then); this one has no annotation.
+    live["initialClusterVersion"] = "1.16.15-gke.6000"
+    web(kube)
+    f = fail(settings)
+    assert "Service `shop/web` is ClusterIP but gets no NEGs" in f.detail
+    assert "in a cluster created at 1.16.15-gke.6000 and upgraded since (it runs 1.25.7-gke.1000 now)" in f.detail
+    assert "it was created before the upgrade" in f.detail
+    assert ANNOTATE in f.remedy
+
+
+def test_a_cluster_created_new_enough_gives_automatic_negs(kube, live, settings):
+    live["initialClusterVersion"] = "1.17.6-gke.7"
+    web(kube)
+    assert "automatic NEGs" in one(check(ID, settings), Status.OK).detail

@@ -9,6 +9,7 @@ import pytest
 
 from checks.model import ClusterRef
 from tests.conftest import serve_cluster
+from tests.fakes.compute import gke_backend
 from tests.helpers import GKE1, run_check
 
 REF = ClusterRef(GKE1, "europe-west4-a", "gke1")
@@ -16,6 +17,9 @@ ARGO = "argocd"
 ARGO_POD = "argocd-server-7d4f8b9c5d-x2x9k"
 ARGO_BACKEND = "k8s1-c10b95be-argocd-argocd-server-80-6e3f1a2b"
 REDIRECT = "https://localhost:8080/healthz"  # the seed's Location; never fetched by anyone
+ZONE = "europe-west4-a"
+NODE = "gke-gke1-default-pool-671518f6-x7k2"
+ARGO_IP = "10.8.0.7"
 
 
 def ago(seconds: int) -> str:
@@ -84,25 +88,38 @@ def backend_config(name: str, ns: str, health_check: dict) -> dict:
             "spec": {"healthCheck": health_check}}
 
 
-def argocd(kube, *, backends: str = "UNHEALTHY", command=("/argocd-server", "--staticassets", "/shared/app",
-                                                          "--repo-server", "argocd-repo-server:8081")) -> dict:
+def argocd(kube, google, *, backends: str = "UNHEALTHY", location: str = REDIRECT, hc_path: str = "/healthz",
+           command=("/argocd-server", "--staticassets", "/shared/app", "--repo-server", "argocd-repo-server:8081"),
+           lb: bool = True) -> dict:
     """The field report's Argo CD: argocd-server behind a GCE Ingress, readinessProbe /healthz on 8080,
-    answering plain HTTP with 307 to https://localhost:8080/healthz."""
+    answering plain HTTP with 307 to https://localhost:8080/healthz (`location`). With `lb`, the load
+    balancer the controller built for it exists in Compute Engine: backend service, health check and NEG
+    `ARGO_BACKEND`, the Pod its one endpoint, in the state `backends` (HEALTHY, UNHEALTHY or Unknown), the
+    health check asking for `hc_path` as the controller copied it from the probe."""
     kube.add(pod(ARGO_POD, ARGO, {"app.kubernetes.io/name": "argocd-server"}, [container(
         "argocd-server", "quay.io/argoproj/argocd:v2.1.2", ((None, 8080), (None, 8083)),
-        http_probe("/healthz", 8080), command=list(command))], replica_set="argocd-server-7d4f8b9c5d"))
+        http_probe("/healthz", 8080), command=list(command))], ip=ARGO_IP, replica_set="argocd-server-7d4f8b9c5d"))
+    neg = {"cloud.google.com/neg": '{"ingress": true}'}
+    if lb:
+        neg["cloud.google.com/neg-status"] = json.dumps({"network_endpoint_groups": {"80": ARGO_BACKEND},
+                                                         "zones": [ZONE]}, separators=(",", ":"))
     kube.add(service("argocd-server", ARGO, {"app.kubernetes.io/name": "argocd-server"},
                      [{"name": "http", "port": 80, "targetPort": 8080},
-                      {"name": "https", "port": 443, "targetPort": 8080}],
-                     annotations={"cloud.google.com/neg": '{"ingress": true}'}))
-    kube.add(ingress("argocd-server-ingress", ARGO, "argocd-server", 80, address="34.120.1.2", annotations={
-        "ingress.kubernetes.io/backends": json.dumps({ARGO_BACKEND: backends})}))
+                      {"name": "https", "port": 443, "targetPort": 8080}], annotations=neg))
+    kube.add(ingress("argocd-server-ingress", ARGO, "argocd-server", 80, address="34.120.1.2" if lb else "",
+                     annotations={"ingress.kubernetes.io/backends": json.dumps({ARGO_BACKEND: backends}),
+                                  "ingress.kubernetes.io/url-map": "k8s2-um-c10b95be-argocd-argocd-server-ingr-9x1z"}
+                     if lb else {}))
+    if lb:
+        health = {"HEALTHY": "HEALTHY", "UNHEALTHY": "UNHEALTHY"}.get(backends.upper())
+        gke_backend(google, GKE1, ARGO_BACKEND, service="argocd/argocd-server", service_port=80,
+                    endpoints={ZONE: [(ARGO_IP, 8080, NODE, health)]}, request_path=hc_path)
     seen = []
 
     def argocd_server(path, headers):
         seen.append(path)
-        return (307, {"Location": REDIRECT, "Content-Type": "text/html; charset=utf-8"},
-                b'<a href="https://localhost:8080/healthz">Temporary Redirect</a>.\n\n')
+        return (307, {"Location": location, "Content-Type": "text/html; charset=utf-8"},
+                f'<a href="{location}">Temporary Redirect</a>.\n\n'.encode())
     kube.proxy_handlers[(ARGO, ARGO_POD, 8080)] = argocd_server
     return {"requests": seen}
 
@@ -132,9 +149,9 @@ def check(check_id: str, settings, **args):
     return run_check(check_id, settings, REF, args=args)
 
 
-def test_objects_fit_the_kubernetes_client_models(kube):
+def test_objects_fit_the_kubernetes_client_models(google, kube):
     from kubernetes import client
-    argocd(kube)
+    argocd(kube, google)
     web(kube, type_="NodePort")
     kube.add(event("shop", "web", "Sync", "Translation failed: invalid ingress spec"))
     cfg = client.Configuration()

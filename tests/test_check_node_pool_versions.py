@@ -18,26 +18,31 @@ def test_recorded_pools_match_the_control_plane(google, settings):
     assert "`default-pool`" in f.detail and "`low-pod-per-node-pool`" in f.detail and "1.24.10-gke.2300" in f.detail
 
 
-def test_pool_behind_is_a_warn_with_the_recreation_error_and_upgrade(google, settings):
+def test_pool_behind_is_skew_a_warn_with_its_own_explanation_and_upgrade(google, settings):
     google.cluster(GKE1, "gke1")["nodePools"][0]["version"] = "1.24.10-gke.2300"
     f = one(run_check(ID, settings, GKE1_REF), Status.WARN)
-    assert 'ResponseError: code=400, message=Node pool "default-pool" requires recreation.' in f.detail
+    # a lagging pool is not "marked for recreation": no claim of the 400 it does not cause
+    assert "requires recreation" not in f.detail + f.remedy and "marked for recreation" not in f.detail + f.remedy
+    assert "1 minor version(s) behind, within the 2 Kubernetes supports" in f.detail
+    assert "auto-upgrade is on" in f.detail
     assert "1.24.10-gke.2300" in f.detail and "1.25.7-gke.1000" in f.detail
     assert (f"gcloud container clusters upgrade gke1 --node-pool=default-pool --location=europe-west4-a "
             f"--project={GKE1}") in f.remedy
     assert f.evidence == ("`currentMasterVersion: 1.25.7-gke.1000`; node pool `default-pool`: "
                           "`version: 1.24.10-gke.2300`.")
     assert f.resource.endswith("/clusters/gke1/nodePools/default-pool")
+    assert f.gcpdiag == ""  # gcpdiag's gke/ERR/2021_009 fails only beyond the supported skew
     r = f.remediation
     assert r and r.kind == "upgrade_node_pool" and r.label == "Upgrade default-pool to 1.25.7-gke.1000"
     assert r.params == {"project": GKE1, "location": "europe-west4-a", "cluster": "gke1", "pool": "default-pool",
-                        "from_version": "1.24.10-gke.2300", "to_version": "1.25.7-gke.1000"}
+                        "from_version": "1.24.10-gke.2300", "to_version": "1.25.7-gke.1000", "mode": "upgrade"}
 
 
 def test_skew_beyond_two_minors_below_1_28_is_a_fail(google, settings):
     google.cluster(GKE1, "gke1")["nodePools"][0]["version"] = "1.22.10-gke.600"
     f = one(run_check(ID, settings, GKE1_REF), Status.FAIL)
     assert "3 minor versions behind" in f.detail and "at most 2" in f.detail
+    assert f.gcpdiag == "gke/ERR/2021_009"
     assert f.remediation and f.remediation.params["from_version"] == "1.22.10-gke.600"
 
 

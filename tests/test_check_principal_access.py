@@ -33,7 +33,7 @@ def custom_role(google, name: str, permissions: list[str]) -> str:
 
 
 def troubleshoot_bodies(google) -> list[dict]:
-    return [json.loads(c.body) for c in google.calls if c.path == "/v1/iam:troubleshoot"]
+    return [json.loads(c.body) for c in google.calls if c.path == "/v3/iam:troubleshoot"]
 
 
 def test_owner_is_ok_from_the_local_analysis_when_troubleshooter_refuses(google, settings):
@@ -41,6 +41,10 @@ def test_owner_is_ok_from_the_local_analysis_when_troubleshooter_refuses(google,
     assert "`roles/owner` on `projects/gcpdiag-gke1-aaaa`" in f.detail
     assert "project IAM policy" in f.detail and "403" in f.detail  # says why it did not use the troubleshooter
     assert len(troubleshoot_bodies(google)) == 1
+    # the real permissions the troubleshooter needs (it has none of its own), and what was not evaluated
+    assert "policytroubleshooter.iam" not in f.detail
+    assert "`iam.denypolicies.get`" in f.detail and "`resourcemanager.organizations.getIamPolicy`" in f.detail
+    assert "IAM deny policies were not evaluated" in f.detail
 
 
 def test_troubleshooter_gets_the_bare_email_and_decides(google, settings):
@@ -155,3 +159,56 @@ def test_project_access_lists_permissions_with_their_bindings(google, settings):
     assert [b.role for b in perms["monitoring.timeSeries.create"]] == [f"projects/{GKE1}/roles/gke2_custom_role"]
     assert "container.clusters.get" not in perms  # only through the conditional binding
     assert [b.condition for b in access.granting("container.clusters.get", conditional=True)] == ["never"]
+
+
+def deny_policy(google, principal_email: str, permission: str = "container.googleapis.com/clusters.get") -> dict:
+    policy = {"name": f"policies/cloudresourcemanager.googleapis.com%2Fprojects%2F12340002/denypolicies/no-gke",
+              "kind": "DenyPolicy", "displayName": "no GKE", "etag": "MTc=",
+              "rules": [{"denyRule": {"deniedPrincipals": [f"principal://goog/subject/{principal_email}"],
+                                      "deniedPermissions": [permission]}}]}
+    google.projects[GKE1].deny_policies.append(policy)
+    return policy
+
+
+def test_a_deny_policy_overrides_the_owner_binding(google, settings):
+    """Troubleshooter v3 evaluates deny policies: the owner binding grants, a deny rule denies (v1 said OK)."""
+    google.troubleshooter_enabled = True
+    deny_policy(google, "testuser@example.com")
+    f = one(run_check(ID, settings, REF, USER), Status.FAIL)
+    assert "denied by deny policy `policies/cloudresourcemanager.googleapis.com%2Fprojects%2F12340002/denypolicies/" \
+           "no-gke` on `projects/gcpdiag-gke1-aaaa`" in f.detail
+    assert "`roles/owner` on `projects/gcpdiag-gke1-aaaa`" in f.detail  # the allow binding it overrides
+    assert "exceptionPrincipals" in f.remedy
+
+
+def test_deny_policies_unreadable_are_said_not_ignored(google, settings):
+    google.troubleshooter_enabled = True
+    google.troubleshooter_reads_deny = False
+    f = one(run_check(ID, settings, REF, USER), Status.OK)
+    assert "Policy Troubleshooter" in f.detail and "IAM deny policies were not evaluated" in f.detail
+    assert "`iam.denypolicies.get`" in f.detail
+
+
+def test_deleted_custom_role_grants_nothing(google, settings):
+    """IAM keeps a deleted custom role for 7 days, permissions listed and `deleted: true`: it grants nothing."""
+    drop_binding(policy(google), "roles/owner", USER)
+    role = custom_role(google, "kubectl_users", ["container.clusters.get"])
+    google.projects[GKE1].custom_roles[role]["deleted"] = True
+    bind(google, role, USER)
+    for troubleshooter in (False, True):
+        google.troubleshooter_enabled = troubleshooter
+        gateway._role_cache.clear()
+        f = one(run_check(ID, settings, REF, USER), Status.FAIL)
+        if not troubleshooter:
+            assert f"`{role}`, a custom role marked deleted" in f.detail and "gcloud iam roles undelete" in f.detail
+
+
+def test_organization_custom_role_resolves(google, settings):
+    drop_binding(policy(google), "roles/owner", USER)
+    role = "organizations/11112222/roles/gkeAccess"
+    google.org_roles[role] = {"name": role, "title": "GKE access", "includedPermissions": ["container.clusters.get"],
+                              "stage": "GA", "etag": "BwXXp/+O7cs="}
+    bind(google, role, USER)
+    f = one(run_check(ID, settings, REF, USER), Status.OK)
+    assert f"`{role}` on `projects/{GKE1}`" in f.detail
+    assert any(c.path == f"/v1/{role}" for c in google.calls)

@@ -38,12 +38,20 @@ def sar_specs(kube) -> list[dict]:
     return [json.loads(c.body) for c in kube.calls if c.path.endswith("/subjectaccessreviews")]
 
 
+def cluster_viewer_only(google) -> None:
+    """The test user gets into the cluster (container.clusters.get) but holds no container.pods.* in IAM."""
+    drop_binding(google.projects[GKE1].iam_policy, "roles/owner", USER)
+    google.projects[GKE1].iam_policy["bindings"].append({"role": "roles/container.clusterViewer", "members": [USER]})
+
+
 def test_iam_lets_in_but_rbac_denies_then_the_proposed_yaml_fixes_it(google, kube, settings):
+    cluster_viewer_only(google)
     f = one(run_check(ID, settings, REF, USER), Status.FAIL)
     assert SEED in f.detail
     assert ('User "testuser@example.com" cannot list resource "namespaces" in API group "" at the cluster scope: '
             'requires one of ["container.namespaces.list"] permission(s).') in f.detail
-    assert "IAM lets `user:testuser@example.com` into the cluster" in f.detail and "`roles/owner`" in f.detail
+    assert "IAM lets `user:testuser@example.com` into the cluster" in f.detail
+    assert "`roles/container.clusterViewer`" in f.detail
     assert "allowed=false" in f.evidence
     assert f"gcloud projects add-iam-policy-binding {GKE1}" in f.remedy and "--role roles/container.viewer" in f.remedy
     docs = list(yaml.safe_load_all(re.search(r"```\n(apiVersion.*?)\n```", f.remedy, re.S)[1]))
@@ -67,10 +75,11 @@ def test_sar_asks_for_the_email_with_type_meta(google, kube, settings):
 
 
 def test_only_pods_denied_proposes_only_a_role(google, kube, settings):
+    cluster_viewer_only(google)
     allow(kube, ["namespaces"])
     f = one(run_check(ID, settings, REF, USER, {"namespace": "team-a"}), Status.FAIL)
     assert 'in the namespace "team-a": requires one of ["container.pods.list"]' in f.detail
-    assert "namespaces" not in f.detail.split("kubectl then says")[1]
+    assert "namespaces" not in f.detail.split("kubectl then says")[1].split("Each request")[0]
     docs = list(yaml.safe_load_all(re.search(r"```\n(apiVersion.*?)\n```", f.remedy, re.S)[1]))
     assert [(d["kind"], d["metadata"].get("namespace")) for d in docs] == [("Role", "team-a"),
                                                                            ("RoleBinding", "team-a")]
@@ -101,9 +110,11 @@ def test_bot_may_not_create_reviews_is_an_error(google, kube, settings):
 def test_iam_analysis_is_shared_within_a_job(google, kube, settings):
     gw = gateway.Gateway(settings.google_api_url)
     one(run_check("gke/principal-cluster-access", settings, REF, USER, gw=gw), Status.OK)
-    one(run_check(ID, settings, REF, USER, gw=gw), Status.FAIL)
+    one(run_check(ID, settings, REF, USER, gw=gw), Status.OK)  # roles/owner: IAM grants container.pods.list
     assert sum(":getIamPolicy" in c.path for c in google.calls) == 1
-    assert sum(c.path == "/v1/iam:troubleshoot" for c in google.calls) == 1
+    asked = [json.loads(c.body)["accessTuple"]["permission"] for c in google.calls if c.path == "/v3/iam:troubleshoot"]
+    assert sorted(asked) == sorted(["container.clusters.get", "container.namespaces.get", "container.namespaces.list",
+                                    "container.pods.get", "container.pods.list"])  # each asked once
 
 
 @pytest.mark.parametrize("principal, args, expect", [
@@ -114,3 +125,47 @@ def test_skipped_without_a_user(google, kube, settings, principal, args, expect)
     f = one(run_check(ID, settings, REF, principal, args), Status.SKIP)
     assert expect in f.detail
     assert sar_specs(kube) == []
+
+
+# -- issue 12: SubjectAccessReview as GKE sees the user, and IAM as GKE's second authorizer ---------------
+def test_iam_grants_what_rbac_denies_so_gke_allows_it(google, kube, settings):
+    """roles/owner carries container.pods.list: GKE allows `kubectl get pods` although no RBAC rule does."""
+    f = one(run_check(ID, settings, REF, USER), Status.OK)
+    assert "IAM grants `container.pods.list` through `roles/owner`" in f.detail
+    assert "RBAC alone would deny it" in f.detail and "allowed=false" in f.evidence
+
+
+def test_bindings_to_system_authenticated_reach_every_google_user(google, kube, settings):
+    cluster_viewer_only(google)
+    kube.add({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "viewer"},
+              "rules": [{"apiGroups": [""], "resources": ["namespaces", "pods"], "verbs": ["get", "list"]}]})
+    kube.add({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+              "metadata": {"name": "everyone-views"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io",
+                                                                 "kind": "ClusterRole", "name": "viewer"},
+              "subjects": [{"kind": "Group", "name": "system:authenticated", "apiGroup": "rbac.authorization.k8s.io"}]})
+    f = one(run_check(ID, settings, REF, USER), Status.OK)
+    assert 'RBAC allows it (RBAC: allowed by ClusterRoleBinding "everyone-views"' in f.detail
+    assert all(s["spec"]["groups"] == ["system:authenticated"] for s in sar_specs(kube))
+
+
+def test_a_google_group_binding_is_not_concluded_denied(google, kube, settings):
+    """With Google Groups for RBAC, GKE adds the user's groups; the bot cannot see them: WARN, not FAIL."""
+    cluster_viewer_only(google)
+    google.cluster(GKE1, "gke1")["authenticatorGroupsConfig"] = {"enabled": True,
+                                                                 "securityGroup": "gke-security-groups@example.com"}
+    allow(kube, ["namespaces", "pods"], verbs=("get", "list"), name="devs-read")
+    binding = kube.objects("ClusterRoleBinding")[0]
+    binding["subjects"] = [{"kind": "Group", "name": "devs@example.com", "apiGroup": "rbac.authorization.k8s.io"}]
+    kube.add(binding)
+    f = one(run_check(ID, settings, REF, USER), Status.WARN)
+    assert "members of `devs@example.com`" in f.detail and "cannot see Google group membership" in f.detail
+    with_groups = [s["spec"]["groups"] for s in sar_specs(kube)]
+    assert ["system:authenticated", "devs@example.com"] in with_groups and ["system:authenticated"] in with_groups
+
+
+def test_an_iam_grant_to_a_group_is_not_concluded_denied(google, kube, settings):
+    cluster_viewer_only(google)
+    google.projects[GKE1].iam_policy["bindings"].append({"role": "roles/container.viewer",
+                                                          "members": ["group:gke-readers@example.com"]})
+    f = one(run_check(ID, settings, REF, USER), Status.WARN)
+    assert "IAM grants `container.pods.list` to `group:gke-readers@example.com` (`roles/container.viewer`)" in f.detail

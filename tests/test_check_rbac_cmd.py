@@ -49,7 +49,7 @@ def bind(kube, name: str, subject: dict, role: str, namespace: str = "") -> None
 
 def test_seed_case_denied_then_the_proposed_role_allows_it(google, kube, settings):
     f = one(rbac(settings, "list roles.rbac.authorization.k8s.io -n kube-system", SEED_SA), Status.FAIL)
-    assert SEED in f.detail and "neither Kubernetes RBAC nor IAM grants it" in f.detail
+    assert SEED in f.detail and "neither Kubernetes RBAC nor IAM (`container.roles.list`) grants it" in f.detail
     assert "No RoleBinding or ClusterRoleBinding names User `example-account@" in f.detail
     docs = proposal(f)
     assert [(d["kind"], d["metadata"].get("namespace")) for d in docs] == [("Role", "kube-system"),
@@ -107,7 +107,7 @@ def test_group_principal_is_asked_as_the_group(google, kube, settings):
     group = "group:devs@example.com"
     f = one(rbac(settings, "list pods -n default", group), Status.FAIL)
     spec = reviews(kube)[0]
-    assert spec["groups"] == ["devs@example.com"] and not spec.get("user")
+    assert spec["groups"] == ["devs@example.com", "system:authenticated"] and not spec.get("user")
     docs = proposal(f)
     assert docs[1]["subjects"] == [{"kind": "Group", "name": "devs@example.com",
                                     "apiGroup": "rbac.authorization.k8s.io"}]
@@ -135,6 +135,7 @@ def test_cluster_scoped_resource_ignores_the_namespace(google, kube, settings):
 
 
 def test_custom_resources_map_to_third_party_objects(google, kube, settings):
+    kube.add({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "default"}})
     f = one(rbac(settings, "list widgets.example.com -n default"), Status.FAIL)
     assert '["container.thirdPartyObjects.list"]' in f.detail and "roles/container.viewer" in f.remedy
     assert 'widgets.example.com is forbidden' in f.detail
@@ -150,3 +151,63 @@ def test_bot_may_not_create_reviews_is_an_error(google, kube, settings):
     kube.fail("POST", r"subjectaccessreviews$", 403, message="forbidden")
     f = one(rbac(settings, "list pods -n default"), Status.ERROR)
     assert "create subjectaccessreviews" in f.detail
+
+
+# -- issue 14: the resource resolved through the cluster's discovery -------------------------------
+SEED_ROLE = [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["list"]}]
+
+
+def test_the_seeds_own_command_resolves_roles_to_its_api_group(google, kube, settings):
+    """`rbac CLUSTER list roles -n kube-system`, as 002 writes it: roles are rbac.authorization.k8s.io's."""
+    f = one(rbac(settings, "list roles -n kube-system", SEED_SA), Status.FAIL)
+    assert SEED in f.detail
+    docs = proposal(f)
+    assert docs[0]["rules"] == SEED_ROLE and docs[0]["metadata"]["namespace"] == "kube-system"
+    assert reviews(kube)[0]["resourceAttributes"]["group"] == "rbac.authorization.k8s.io"
+    assert "`roles.rbac.authorization.k8s.io` (API group `rbac.authorization.k8s.io`, namespaced)" in f.evidence
+    found = [c for c in kube.calls if c.path in ("/api", "/apis")]
+    assert len(found) == 2 and all("as=APIGroupDiscoveryList" in c.headers["Accept"] for c in found)
+    for doc in docs:
+        kube.add(doc)
+    one(rbac(settings, "list roles -n kube-system", SEED_SA), Status.OK)
+
+
+@pytest.mark.parametrize("typed, resource, group", [
+    ("po", "pods", ""), ("pod", "pods", ""), ("deploy", "deployments", "apps"), ("deployment.apps", "deployments", "apps"),
+    ("deployments.v1.apps", "deployments", "apps"), ("netpol", "networkpolicies", "networking.k8s.io"),
+    ("rolebinding", "rolebindings", "rbac.authorization.k8s.io"), ("po/log", "pods", "")])
+def test_short_names_singulars_and_groups(google, kube, settings, typed, resource, group):
+    f = one(rbac(settings, f"get {typed} -n default"), Status.FAIL)
+    attrs = reviews(kube)[0]["resourceAttributes"]
+    assert (attrs["resource"], attrs["group"]) == (resource, group)
+    assert proposal(f)[0]["rules"][0]["apiGroups"] == [group]
+
+
+def test_ambiguous_name_takes_the_core_group_and_says_so(google, kube, settings):
+    f = one(rbac(settings, "list events -n default"), Status.FAIL)
+    assert reviews(kube)[0]["resourceAttributes"]["group"] == ""
+    assert "`events` also names `events.events.k8s.io`; kubectl takes `events`" in f.detail
+    one(rbac(settings, "list events.events.k8s.io -n default"), Status.FAIL)
+    assert reviews(kube)[-1]["resourceAttributes"]["group"] == "events.k8s.io"
+
+
+@pytest.mark.parametrize("typed, hint", [("rolez", "`roles`"), ("pods/logs", "`pods/log`"),
+                                         ("roles.rbac.authorization.k8s.com", "`roles.rbac.authorization.k8s.io`")])
+def test_unknown_names_are_answered_with_close_matches(google, kube, settings, typed, hint):
+    f = one(rbac(settings, f"list {typed} -n default"), Status.SKIP)
+    assert "Close matches" in f.detail and hint in f.detail
+    assert reviews(kube) == []
+
+
+def test_servers_without_aggregated_discovery_are_read_group_by_group(google, kube, settings):
+    kube.aggregated_discovery = False
+    f = one(rbac(settings, "list roles -n kube-system", SEED_SA), Status.FAIL)
+    assert SEED in f.detail
+    assert "/apis/rbac.authorization.k8s.io/v1" in {c.path for c in kube.calls}
+
+
+def test_discovery_is_declared_as_non_resource_urls():
+    from checks.gateway import permissions
+    assert {("/api", "get"), ("/apis", "get"), ("/api/*", "get"), ("/apis/*", "get")} <= \
+        permissions.kube_nonresource_rules()
+    assert not any(r[1].startswith("/") for r in permissions.kube_rules())

@@ -13,8 +13,9 @@ GKE2 = ClusterRef(GKE1, "europe-west4", "gke2")
 GKE1_ZONAL = ClusterRef(GKE1, "europe-west4-a", "gke1")
 ARGS = {"namespace": "default", "ksa": "app"}
 SEED_ORDER = ["wi/iamcredentials-api", "wi/workload-pool", "wi/metadata-server-pools", "wi/ksa-annotation",
-              "wi/gsa-binding", "wi/network-policy-egress", "wi/istio-sidecar", "wi/metadata-server-pods",
+              "wi/gsa-binding", "wi/network-policy-egress", "wi/istio-sidecar", "wi/metadata-server-pods", "wi/metadata-server-logs",
               "wi/ksa-count", "wi/control-plane-availability", "gke/service-agent-role", "wi/dns",
+              "wi/dns-network-policy",
               "wi/startup-timeout"]
 
 
@@ -168,3 +169,42 @@ def test_service_agent_check_runs_for_wi_in_the_seed_order(google, kube, setting
     assert [f.id for f in report.findings] == SEED_ORDER
     agent = next(f for f in report.findings if f.id == "gke/service-agent-role")
     assert agent.status is Status.FAIL and "DeployPatch failed" in agent.detail
+
+
+# -- doctor: the cluster-level Workload Identity checks (no KSA) ------------------------------------
+GKE4_ZONAL = ClusterRef(GKE1, "europe-west4-a", "gke4")  # recorded: zonal, with Workload Identity
+DOCTOR_WI = ["wi/workload-pool", "wi/metadata-server-pools", "wi/control-plane-availability", "wi/ksa-count",
+             "wi/metadata-server-pods"]
+
+
+def doctor(check_id, settings, ref):
+    return run_check(check_id, settings, ref, args={})
+
+
+def test_doctor_runs_the_cluster_level_workload_identity_checks():
+    from checks.registry import for_command
+    assert set(DOCTOR_WI) <= {c.id for c in for_command("doctor")}
+
+
+def test_doctor_warns_for_a_zonal_control_plane_with_workload_identity(google, kube, settings):
+    serve_cluster(google, kube, GKE1, "gke4")
+    f = one(doctor("wi/control-plane-availability", settings, GKE4_ZONAL), Status.WARN)
+    assert f.gcpdiag == "gke/WARN/2022_001" and "zonal control plane" in f.detail
+    one(doctor("wi/control-plane-availability", settings, GKE2), Status.OK)  # regional
+    one(doctor("wi/control-plane-availability", settings, GKE1_ZONAL), Status.SKIP)  # zonal, no Workload Identity
+
+
+def test_doctor_checks_every_pool_of_a_workload_identity_cluster(google, kube, settings):
+    f = one(doctor("wi/metadata-server-pools", settings, GKE2), Status.OK)
+    assert "`default-pool`" in f.detail and "`low-pod-per-node-pool`" in f.detail
+    set_mode(google, "low-pod-per-node-pool", "GCE_METADATA")
+    f = one(doctor("wi/metadata-server-pools", settings, GKE2), Status.WARN)
+    assert "`low-pod-per-node-pool`" in f.detail and "--workload-metadata=GKE_METADATA" in f.remedy
+    assert not any("/pods" in c.path for c in kube.calls)  # no KSA: no pods read
+    one(doctor("wi/metadata-server-pools", settings, GKE1_ZONAL), Status.SKIP)
+
+
+def test_doctor_warns_when_workload_identity_is_off(google, kube, settings):
+    f = one(doctor("wi/workload-pool", settings, GKE1_ZONAL), Status.WARN)
+    assert f.gcpdiag == "gke/SEC/2023_001" and "--workload-pool=" in f.remedy
+    one(doctor("wi/workload-pool", settings, ClusterRef(GKE1, "europe-west4", "autopilot-gke1")), Status.OK)

@@ -44,11 +44,27 @@ def test_missing_ksa_is_a_fail_with_create_and_annotate(google, kube, settings):
     assert "kubectl describe serviceaccount --namespace team-a app" in f.evidence
 
 
-def test_ksa_without_annotation_is_a_fail(google, kube, settings):
+PRINCIPAL = (f"principal://iam.googleapis.com/projects/12340002/locations/global/workloadIdentityPools/"
+             f"{GKE1}.svc.id.goog/subject/ns/team-a/sa/app")
+
+
+def test_ksa_without_annotation_or_direct_grant_warns_with_both_fixes(google, kube, settings):
     kube.add(service_account("app", "team-a", {"owner": "team-a"}))
-    f = one(wi("wi/ksa-annotation", settings), Status.FAIL)
-    assert f"no `{ANNOTATION}` annotation" in f.detail and f"`{GKE1}.svc.id.goog[team-a/app]`" in f.detail
+    f = one(wi("wi/ksa-annotation", settings), Status.WARN)
+    assert f"no `{ANNOTATION}` annotation" in f.detail and f"`{PRINCIPAL}`" in f.detail
     assert '{"owner": "team-a"}' in f.evidence and "kubectl annotate serviceaccount app" in f.remedy
+    assert f"--member={PRINCIPAL}" in f.remedy and "grants it nothing" in f.detail
+
+
+@pytest.mark.parametrize("member", [PRINCIPAL, PRINCIPAL.replace("principal://", "principalSet://").replace(
+    "/subject/ns/team-a/sa/app", "/namespace/team-a")])
+def test_direct_grant_to_the_ksa_principal_needs_no_annotation(google, kube, settings, member):
+    """GKE lets IAM grant to the KSA's own principal: no annotation, no IAM service account, no FAIL."""
+    kube.add(service_account("app", "team-a"))
+    google.projects[GKE1].iam_policy["bindings"].append({"role": "roles/storage.objectViewer", "members": [member]})
+    f = one(wi("wi/ksa-annotation", settings), Status.OK)
+    assert "needs none" in f.detail and "`roles/storage.objectViewer`" in f.detail
+    one(wi("wi/gsa-binding", settings), Status.SKIP)
 
 
 @pytest.mark.parametrize("value", ["gke2sa", "gke2sa@example.com", "GSA_NAME@PROJECT_ID"])
@@ -141,7 +157,7 @@ def test_member_follows_the_clusters_workload_pool(google, kube, settings):
 def test_without_annotation_the_gsa_check_skips_and_the_ksa_is_read_once(google, kube, settings):
     kube.add(service_account("app", "team-a"))
     gw = gateway_mod.Gateway(settings.google_api_url)
-    one(wi("wi/ksa-annotation", settings, gw), Status.FAIL)
+    one(wi("wi/ksa-annotation", settings, gw), Status.WARN)
     f = one(wi("wi/gsa-binding", settings, gw), Status.SKIP)
     assert "wi/ksa-annotation" in f.detail
     assert sum(c.path.endswith("/serviceaccounts/app") for c in kube.calls) == 1

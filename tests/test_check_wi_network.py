@@ -201,5 +201,98 @@ def test_injected_status_with_other_exclusions_keeps_them_in_the_fix(google, kub
                                                                        "169.254.169.254/32"]}]),
 ])
 def test_sidecar_that_leaves_the_metadata_server_alone_is_ok(google, kube, settings, annotations, init):
-    app_pod(kube, containers=SIDECAR, annotations=annotations, init_containers=init)
+    app_pod(kube, containers=SIDECAR, annotations=dict(annotations, **{
+        "proxy.istio.io/config": '{ "holdApplicationUntilProxyStarts": true }'}), init_containers=init)
     one(wi(ISTIO, settings), Status.OK)
+
+
+def test_exclusion_without_hold_warns_for_the_hold_only(google, kube, settings):
+    """002 also asks for holdApplicationUntilProxyStarts: the application must start after the sidecar."""
+    app_pod(kube, containers=SIDECAR, annotations={EXCLUDE: "169.254.169.254/32"})
+    f = one(wi(ISTIO, settings), Status.WARN)
+    assert "start their application before the sidecar is ready" in f.detail and "redirects" not in f.detail
+    assert f"    {HOLD}" in f.remedy and EXCLUDE not in f.remedy
+    assert "`global.proxy.holdApplicationUntilProxyStarts`" in f.remedy
+
+
+@pytest.mark.parametrize("containers, init", [
+    # mesh-wide hold as the injector renders it: istio-proxy first, with a pilot-agent wait hook
+    ([{"name": "istio-proxy", "image": "istio/proxyv2",
+       "lifecycle": {"postStart": {"exec": {"command": ["pilot-agent", "wait"]}}}}, {"name": "main", "image": "app"}],
+     None),
+    # a native sidecar starts before the application containers
+    ([{"name": "main", "image": "app"}], [{"name": "istio-proxy", "image": "istio/proxyv2", "restartPolicy": "Always"}]),
+])
+def test_mesh_wide_or_native_sidecar_hold_is_ok(google, kube, settings, containers, init):
+    app_pod(kube, containers=containers, init_containers=init, annotations={EXCLUDE: "169.254.169.254/32"})
+    one(wi(ISTIO, settings), Status.OK)
+
+
+# -- 11b. DNS through NetworkPolicies (002 DNS 解決に関する問題) -------------------------------------------
+DNSNP = "wi/dns-network-policy"
+KUBE_DNS_PEER = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                 "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
+
+
+def kube_dns_pod(kube):
+    p = pod("kube-dns-5c9f4b9c7-abcde", "kube-system", sa="kube-dns", node="node-1", labels={"k8s-app": "kube-dns"})
+    p["status"]["podIP"] = "10.8.0.10"
+    kube.add(p)
+
+
+def dns(port=53, protocol="UDP", peer=None):
+    return {"to": [peer or KUBE_DNS_PEER], "ports": [{"protocol": protocol, "port": port}]}
+
+
+def test_metadata_only_egress_blocks_dns_and_the_proposed_rule_fixes_it(google, kube, settings):
+    kube_dns_pod(kube)
+    app_pod(kube)
+    kube.add(network_policy("metadata-only", pod_selector={"matchLabels": {"app": "app"}},
+                            egress=[allow("169.254.169.252/32", 988)]))
+    one(wi(NP, settings), Status.OK)  # the metadata server itself is reachable ...
+    f = one(wi(DNSNP, settings), Status.FAIL)  # ... but its name does not resolve
+    assert "pod `app-1`: NetworkPolicy `default/metadata-only` allow(s) no egress to the kube-dns pods" in f.detail
+    assert "GOOGLE_APPLICATION_CREDENTIALS" in f.detail and "GCE_METADATA_HOST=169.254.169.254" in f.remedy
+    kube.add(yaml.safe_load(re.search(r"```\n(apiVersion:.*?)\n```", f.remedy, re.S)[1]))
+    f = one(wi(DNSNP, settings), Status.OK)
+    assert "TCP 53" not in f.detail  # the proposed policy allows both
+
+
+@pytest.mark.parametrize("rule, status", [
+    (dns(), Status.OK),
+    (dns(protocol="TCP"), Status.FAIL),  # DNS is UDP first
+    (dns(port=5353), Status.FAIL),
+    (dns(peer={"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}), Status.OK),
+    (dns(peer={"podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}), Status.FAIL),  # default namespace only
+    (dns(peer={"namespaceSelector": {"matchLabels": {"team": "a"}}}), Status.FAIL),
+    (dns(peer={"ipBlock": {"cidr": "10.8.0.0/24"}}), Status.OK),  # the kube-dns pod IPs
+    (dns(peer={"ipBlock": {"cidr": "10.8.0.0/24", "except": ["10.8.0.10/32"]}}), Status.FAIL),
+    ({"ports": [{"protocol": "UDP", "port": 53}]}, Status.OK),  # to anywhere
+])
+def test_dns_rules_are_evaluated_as_the_dataplane_does(google, kube, settings, rule, status):
+    kube_dns_pod(kube)
+    app_pod(kube)
+    kube.add(network_policy("dns", pod_selector={"matchLabels": {"app": "app"}}, egress=[rule]))
+    one(wi(DNSNP, settings), status)
+
+
+@pytest.mark.parametrize("cluster_edit, address", [
+    ({"addonsConfig": {"dnsCacheConfig": {"enabled": True}}}, "169.254.20.10"),
+    ({"networkConfig": {"dnsConfig": {"clusterDns": "CLOUD_DNS"}}}, "169.254.169.254"),
+])
+def test_nodelocal_dnscache_and_cloud_dns_need_an_ipblock(google, kube, settings, cluster_edit, address):
+    for key, value in cluster_edit.items():
+        google.cluster(GKE1, "gke2").setdefault(key, {}).update(value)
+    app_pod(kube)
+    kube.add(network_policy("dns", pod_selector={"matchLabels": {"app": "app"}}, egress=[dns()]))  # kube-dns peer
+    f = one(wi(DNSNP, settings), Status.FAIL)
+    assert f"`{address}`" in f.detail and f"cidr: {address}/32" in f.remedy
+    kube.add(network_policy("dns", pod_selector={"matchLabels": {"app": "app"}},
+                            egress=[dns(peer={"ipBlock": {"cidr": f"{address}/32"}})]))
+    one(wi(DNSNP, settings), Status.OK)
+
+
+def test_no_egress_policy_is_ok_without_reading_kube_system(google, kube, settings):
+    app_pod(kube)
+    one(wi(DNSNP, settings), Status.OK)
+    assert not any(c.path.endswith("/namespaces/kube-system") for c in kube.calls)

@@ -80,7 +80,7 @@ def test_few_accounts_are_ok(google, kube, settings):
     assert f.detail.startswith("5 Kubernetes service accounts")
 
 
-@pytest.mark.parametrize("n, status", [(3000, Status.OK), (3001, Status.FAIL)])
+@pytest.mark.parametrize("n, status", [(2999, Status.OK), (3000, Status.FAIL)])
 def test_accounts_are_counted_across_pages(google, kube, settings, n, status):
     many_accounts(kube, n)
     f = one(wi(COUNT, settings), status)
@@ -88,8 +88,15 @@ def test_accounts_are_counted_across_pages(google, kube, settings, n, status):
     assert len(pages) == -(-n // 500) and all("limit=500" in c.query for c in pages)
     assert ["continue=" in c.query for c in pages] == [False] + [True] * (len(pages) - 1)
     if status is Status.FAIL:
-        assert "has 3,001 Kubernetes service accounts, more than 3,000" in f.detail
-        assert "(at least 2)" in f.remedy
+        assert "has 3,000 Kubernetes service accounts, not fewer than 3,000" in f.detail  # 002: "3,000 未満"
+        assert "(at least 1)" in f.remedy and f.gcpdiag == "gke/WARN/2024_002"
+
+
+def test_accounts_are_not_counted_without_workload_identity(google, kube, settings):
+    many_accounts(kube, 5)
+    f = one(wi(COUNT, settings, ClusterRef(GKE1, "europe-west4-a", "gke1")), Status.SKIP)
+    assert "Workload Identity is off" in f.detail
+    assert not any(c.path == "/api/v1/serviceaccounts" for c in kube.calls)
 
 
 def test_the_count_is_shared_between_checks(google, kube, settings):
@@ -155,3 +162,78 @@ def test_pods_that_already_wait_are_ok(google, kube, settings):
     one(wi(START, settings), Status.OK)
     kube.add(pod("app-2", sa="app", node="n1"))
     one(wi(START, settings), Status.SKIP)
+
+
+# -- log evidence: gke-metadata-server's errors in Cloud Logging ------------------------------------
+from datetime import datetime, timedelta, timezone  # noqa: E402
+
+from tests.fakes.logging import container_entry  # noqa: E402
+
+LOGS = "wi/metadata-server-logs"
+POD_IP = ("Unable to find pod: generic::not_found: retry budget exhausted: Pod with IP 10.8.1.7 was not recorded "
+          "in the snapshot")
+REFUSED = "failed to get token: dial tcp 35.232.136.58:443: connect: connection refused"
+
+
+def ago(hours: float) -> str:
+    return (datetime.now(timezone.utc) - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def log(google, message, hours=1.0, cluster="gke2", container="gke-metadata-server", severity="ERROR",
+        location="europe-west4"):
+    google.log_entries.append(container_entry(GKE1, location, cluster, "kube-system", "gke-metadata-server-8sm2l",
+                                              container, message, ago(hours), severity))
+
+
+def test_recent_pod_ip_errors_are_quoted_as_a_fail_with_gcpdiag_id(google, kube, settings):
+    log(google, POD_IP, hours=2)
+    log(google, REFUSED, hours=1)
+    # entries the tight filter must leave out: other clusters, other containers, too old, too mild, unrelated
+    log(google, POD_IP, cluster="gke3")
+    log(google, POD_IP, location="europe-west4-a")
+    log(google, POD_IP, container="app")
+    log(google, POD_IP, hours=30)
+    log(google, POD_IP, severity="INFO")
+    log(google, "serving metadata for pod default/app-1")
+    f = one(wi(LOGS, settings), Status.FAIL)
+    assert f.gcpdiag == "gke/ERR/2023_011"
+    assert POD_IP in f.detail and REFUSED in f.detail and f.detail.count("gke-metadata-server-8sm2l") == 2
+    assert f.detail.index(REFUSED) < f.detail.index(POD_IP)  # newest first
+    [call] = [c for c in google.calls if c.path == "/v2/entries:list"]
+    body = json.loads(call.body)
+    assert body["resourceNames"] == [f"projects/{GKE1}"] and body["orderBy"] == "timestamp desc"
+    assert 'resource.labels.cluster_name="gke2"' in body["filter"] and "severity>=WARNING" in body["filter"]
+
+
+def test_connection_refused_alone_warns_and_the_control_plane_check_quotes_it(google, kube, settings):
+    log(google, REFUSED)
+    f = one(wi(LOGS, settings), Status.WARN)
+    assert f.gcpdiag == "gke/WARN/2022_001" and "wi/control-plane-availability" in f.detail
+    gw = gateway_mod.Gateway(settings.google_api_url)
+    f = one(wi("wi/control-plane-availability", settings, gw=gw), Status.OK)  # gke2 is regional
+    assert REFUSED in f.evidence
+
+
+def test_no_errors_is_ok(google, kube, settings):
+    log(google, POD_IP, hours=48)
+    f = one(wi(LOGS, settings), Status.OK)
+    assert "last 24 hours" in f.detail and 'resource.labels.container_name="gke-metadata-server"' in f.evidence
+
+
+def test_without_logging_permission_says_so_once(google, kube, settings):
+    google.deny("POST", r"/v2/entries:list$", "logging.logEntries.list")
+    report = diagnose_wi(settings)
+    said = [f for f in report.findings if "logging.logEntries.list" in f.detail]
+    assert [f.id for f in said] == [LOGS] and said[0].status is Status.SKIP
+    assert "roles/logging.viewer" in said[0].detail
+
+
+def test_logs_are_not_read_without_workload_identity(google, kube, settings):
+    one(wi(LOGS, settings, ClusterRef(GKE1, "europe-west4-a", "gke1")), Status.SKIP)
+    assert not any(c.path == "/v2/entries:list" for c in google.calls)
+
+
+def diagnose_wi(settings):
+    from checks.engine import Context, diagnose
+    from tests.test_check_wi_cluster import ARGS, GKE2
+    return diagnose("wi", Context(gateway_mod.Gateway(settings.google_api_url), GKE2, "wi", "", dict(ARGS)))

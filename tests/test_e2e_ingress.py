@@ -15,7 +15,7 @@ from tests.test_remediation import buttons, click, outcome
 
 
 def test_ingress_answers_in_a_thread_with_the_addon_button(served, slack, google, kube, live):
-    world = argocd(kube)
+    world = argocd(kube, google)
     assert post(served, "ingress gke1", trigger="ing-1").status_code == 200
     try:
         parent = final_parent(slack)
@@ -39,7 +39,7 @@ def test_ingress_answers_in_a_thread_with_the_addon_button(served, slack, google
 
 
 def test_ingress_command_reads_each_fact_once(google, kube, live, settings):
-    argocd(kube)
+    argocd(kube, google)
     for text in ("ingress gke1", "ingress gke1 argocd/argocd-server-ingress"):
         cmd = parse(text)
         google.reset_calls()

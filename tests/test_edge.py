@@ -118,14 +118,22 @@ def test_forged_and_stale_signatures_get_401_and_nothing_posted(edge, slack):
     assert slack.calls_to("chat.postMessage") == []
 
 
-def test_bot_not_in_channel_answers_privately(edge, slack):
-    slack.add_channel("COUT", member=False)
+def test_bot_not_in_private_channel_answers_privately(edge, slack):
+    slack.add_channel("COUT", member=False, private=True)
     resp = command(edge, slack, "why-403 gke1", channel="COUT")
     assert resp.status_code == 200
     answers = slack.wait_for(lambda: slack.responses_to(resp.response_url))
     assert "/invite @gke-bot" in answers[0]["text"]
     assert answers[0].get("response_type") == "ephemeral"
     assert slack.messages("COUT") == []
+
+
+def test_public_channel_the_bot_is_not_in_gets_the_answer_there(edge, slack):
+    """chat:write.public (app-manifest.yaml) lets the bot post in any public channel without an invite."""
+    slack.add_channel("CPUB", member=False)
+    command(edge, slack, "why-403 gke1", channel="CPUB")
+    parent = final_parent(slack, channel="CPUB")
+    assert slack.thread("CPUB", parent["ts"]) and slack.responses == []
 
 
 def test_slack_retry_of_a_handled_command_starts_no_second_job(edge, slack):
@@ -178,6 +186,9 @@ def test_healthz_and_metrics(edge):
     metrics = requests.get(f"{edge}/metrics", timeout=5)
     assert metrics.status_code == 200
     assert "gke_bot_commands_total" in metrics.text
+    # /livez: what the Kubernetes probes and the load balancer's health check ask (deploy/overlays/http)
+    assert requests.get(f"{edge}/livez", timeout=5).status_code == 200
+    assert requests.get(f"{edge}/", timeout=5).status_code == 404  # why the LB's default check (GET /) would fail
 
 
 @pytest.fixture

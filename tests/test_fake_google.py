@@ -11,7 +11,7 @@ import pytest
 import requests
 from google.api_core import exceptions as gexc
 from google.auth.transport.requests import AuthorizedSession
-from google.cloud import container_v1, policytroubleshooter_v1, resourcemanager_v3, service_usage_v1
+from google.cloud import container_v1, policytroubleshooter_iam_v3, resourcemanager_v3, service_usage_v1
 from google.iam.v1 import iam_policy_pb2, options_pb2
 from google.oauth2 import service_account
 
@@ -230,8 +230,22 @@ def test_iam_rest(fake, session):
     assert len(session.get(f"{fake.url}/v1/projects/{GKE1}/serviceAccounts").json()["accounts"]) == 3
 
     policy_url = f"{fake.url}/v1/projects/-/serviceAccounts/gke1sa@{GKE1}.iam.gserviceaccount.com:getIamPolicy"
-    sa_policy = session.post(policy_url, json={"options": {"requestedPolicyVersion": 3}}).json()
+    sa_policy = session.post(policy_url, params={"options.requestedPolicyVersion": 3}).json()
     assert sa_policy["bindings"][0]["role"] == "roles/iam.serviceAccountUser"
+    # the method has no request body: gcloud never sends one, and a body names fields the method lacks
+    refused = session.post(policy_url, json={"options": {"requestedPolicyVersion": 3}})
+    assert refused.status_code == 400 and 'Unknown name "options"' in refused.json()["error"]["message"]
+    # below version 3 a conditional binding comes back renamed, without its condition
+    fake.projects[GKE1].sa_policies[f"gke1sa@{GKE1}.iam.gserviceaccount.com"]["bindings"].append({
+        "role": "roles/iam.workloadIdentityUser", "members": ["serviceAccount:p.svc.id.goog[a/b]"],
+        "condition": {"title": "t", "expression": "request.time < timestamp('2030-01-01T00:00:00Z')"}})
+    v1 = session.post(policy_url).json()
+    assert v1["version"] == 1 and not any("condition" in b for b in v1["bindings"])
+    assert any(b["role"].startswith("roles/iam.workloadIdentityUser_withcond_") for b in v1["bindings"])
+    v3 = session.post(policy_url, params={"options.requestedPolicyVersion": 3}).json()
+    assert {"role": "roles/iam.workloadIdentityUser", "members": ["serviceAccount:p.svc.id.goog[a/b]"],
+            "condition": {"title": "t", "expression": "request.time < timestamp('2030-01-01T00:00:00Z')"}} \
+        in v3["bindings"]
     fake.projects[GKE1].sa_policies.clear()
     assert session.post(policy_url, json={}).json() == {"etag": "ACAB"}
 
@@ -246,30 +260,48 @@ def test_iam_rest(fake, session):
 
 
 # ---- Policy Troubleshooter --------------------------------------------------------------------
-def test_troubleshooter(fake, creds):
-    checker = client(policytroubleshooter_v1.IamCheckerClient, fake, creds)
-    req = {"access_tuple": {"principal": "user:testuser@example.com", "permission": "container.clusters.get",
+def test_troubleshooter_v3_allow_and_deny(fake, creds):
+    checker = client(policytroubleshooter_iam_v3.PolicyTroubleshooterClient, fake, creds)
+    pt = policytroubleshooter_iam_v3
+    req = {"access_tuple": {"principal": "testuser@example.com", "permission": "container.clusters.get",
                             "full_resource_name": f"//container.googleapis.com/projects/{GKE1}/locations/"
                                                   "europe-west4-a/clusters/gke1"}}
     with pytest.raises(gexc.Forbidden, match="The caller does not have permission"):
-        checker.troubleshoot_iam_policy(request=req)
+        checker.troubleshoot_iam_policy(request=req, retry=None)
     fake.troubleshooter_enabled = True
     resp = checker.troubleshoot_iam_policy(request=req)
-    assert resp.access == policytroubleshooter_v1.AccessState.GRANTED
-    policy = resp.explained_policies[0]
+    assert resp.overall_access_state == pt.TroubleshootIamPolicyResponse.OverallAccessState.CAN_ACCESS
+    assert resp.access_tuple.permission_fqdn == "container.googleapis.com/clusters.get"
+    policy = resp.allow_policy_explanation.explained_policies[0]
     assert policy.full_resource_name == f"//cloudresourcemanager.googleapis.com/projects/{GKE1}"
     owner = next(b for b in policy.binding_explanations if b.role == "roles/owner")
-    assert owner.access == policytroubleshooter_v1.AccessState.GRANTED
-    assert owner.memberships["user:testuser@example.com"].membership == \
-        policytroubleshooter_v1.BindingExplanation.Membership.MEMBERSHIP_INCLUDED
+    assert owner.allow_access_state == pt.AllowAccessState.ALLOW_ACCESS_STATE_GRANTED
+    assert owner.memberships["user:testuser@example.com"].membership == pt.MembershipMatchingState.MEMBERSHIP_MATCHED
+    assert resp.deny_policy_explanation.deny_access_state == pt.DenyAccessState.DENY_ACCESS_STATE_NOT_DENIED
 
-    req["access_tuple"]["principal"] = "user:other@example.com"
-    assert checker.troubleshoot_iam_policy(request=req).access == policytroubleshooter_v1.AccessState.NOT_GRANTED
+    fake.projects[GKE1].deny_policies.append({"name": "policies/x/denypolicies/no-gke", "rules": [{"denyRule": {
+        "deniedPrincipals": ["principal://goog/subject/testuser@example.com"],
+        "deniedPermissions": ["container.googleapis.com/clusters.*"]}}]})
+    resp = checker.troubleshoot_iam_policy(request=req)
+    assert resp.overall_access_state == pt.TroubleshootIamPolicyResponse.OverallAccessState.CANNOT_ACCESS
+    assert resp.deny_policy_explanation.deny_access_state == pt.DenyAccessState.DENY_ACCESS_STATE_DENIED
+    assert resp.deny_policy_explanation.explained_resources[0].explained_policies[0].policy.name == \
+        "policies/x/denypolicies/no-gke"
+    fake.troubleshooter_reads_deny = False  # the caller lacks iam.denypolicies.*
+    resp = checker.troubleshoot_iam_policy(request=req)
+    assert resp.overall_access_state == pt.TroubleshootIamPolicyResponse.OverallAccessState.UNKNOWN_INFO
+    assert resp.allow_policy_explanation.allow_access_state == pt.AllowAccessState.ALLOW_ACCESS_STATE_GRANTED
+
+    req["access_tuple"]["principal"] = "other@example.com"
     fake.projects[GKE1].iam_policy["bindings"].append({
         "role": "roles/container.clusterViewer", "members": ["user:other@example.com"],
         "condition": {"title": "weekdays", "expression": "request.time.getDayOfWeek() < 5"}})
-    assert checker.troubleshoot_iam_policy(request=req).access == \
-        policytroubleshooter_v1.AccessState.UNKNOWN_CONDITIONAL
+    fake.troubleshooter_reads_deny = True
+    assert checker.troubleshoot_iam_policy(request=req).overall_access_state == \
+        pt.TroubleshootIamPolicyResponse.OverallAccessState.UNKNOWN_CONDITIONAL
+    fake.projects[GKE1].custom_roles["projects/gcpdiag-gke1-aaaa/roles/gke2_custom_role"]["deleted"] = True
+    role = fake.projects[GKE1].custom_roles["projects/gcpdiag-gke1-aaaa/roles/gke2_custom_role"]
+    assert fake._role_permissions(role["name"]) == set()  # a deleted custom role grants nothing
 
 
 # ---- auth, injection, recording ---------------------------------------------------------------
@@ -350,3 +382,34 @@ def test_add_project(fake, gke):
     assert gke.list_clusters(parent="projects/empty-proj/locations/-").clusters == []
     st.clusters.append({**fake.cluster(GKE1, "gke1"), "selfLink": ""})
     assert [c.name for c in gke.list_clusters(parent="projects/999/locations/-").clusters] == ["gke1"]
+
+
+# ---- Cloud Logging entries:list -----------------------------------------------------------------
+def test_logging_applies_the_filter_it_is_sent(fake, creds):
+    from google.auth.transport.requests import AuthorizedSession
+
+    from tests.fakes.logging import container_entry
+    session = AuthorizedSession(creds)
+    e = lambda msg, ts, **kw: container_entry(GKE1, kw.get("loc", "europe-west4"), kw.get("cluster", "gke2"),  # noqa
+                                              "kube-system", "p", kw.get("container", "gke-metadata-server"), msg, ts,
+                                              kw.get("sev", "ERROR"))
+    fake.log_entries += [e("Unable to find pod", "2026-01-01T10:00:00Z"), e("dial tcp: connection refused",
+                                                                          "2026-01-01T11:00:00Z", sev="WARNING"),
+                         e("all good", "2026-01-01T12:00:00Z", sev="INFO"), e("Unable to find pod",
+                                                                              "2026-01-01T13:00:00Z", cluster="other")]
+    url = f"{fake.url}/v2/entries:list"
+
+    def ask(flt, **extra):
+        r = session.post(url, json={"resourceNames": [f"projects/{GKE1}"], "filter": flt, **extra})
+        return r.status_code, [x["jsonPayload"]["message"] for x in r.json().get("entries", [])] if r.ok else r.json()
+
+    assert ask('resource.labels.cluster_name="gke2" severity>=WARNING', orderBy="timestamp desc") == \
+        (200, ["dial tcp: connection refused", "Unable to find pod"])
+    assert ask('("unable to FIND pod" OR "refused")\nresource.labels.cluster_name="gke2"')[1] == \
+        ["Unable to find pod", "dial tcp: connection refused"]  # global search is case-insensitive; oldest first
+    assert ask('timestamp>="2026-01-01T11:30:00Z" AND NOT resource.labels.cluster_name="other"')[1] == ["all good"]
+    assert ask('labels."k8s-pod/k8s-app"="gke-metadata-server" jsonPayload.message:"good"')[1] == ["all good"]
+    code, err = ask('resource.labels.cluster_name="gke2" AND (')
+    assert code == 400 and err["error"]["status"] == "INVALID_ARGUMENT"
+    assert session.post(url, json={"filter": ""}).status_code == 400  # resourceNames is required
+    assert session.post(url, json={"resourceNames": ["projects/nope-123"]}).status_code == 403

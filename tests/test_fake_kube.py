@@ -201,16 +201,19 @@ def test_pod_proxy(kube):
     kube.proxy_handlers[("shop", "web-1", 8080)] = lambda path, headers: (
         seen.append((path, headers)) or (200, {"Content-Type": "text/plain"}, b"ok"))
     kube.proxy_handlers[("shop", "web-1", 9090)] = lambda path, headers: (
-        307, {"Location": "/api/v1/namespaces/shop/pods/web-1:8080/proxy/login"}, b"")
+        (307, {"Location": "/login"}, b"") if path == "/healthz" else
+        seen.append((path, headers)) or (200, {"Content-Type": "text/plain"}, b"login"))
     v1 = core(kube)
 
     assert v1.connect_get_namespaced_pod_proxy_with_path("web-1:8080", "shop", "healthz") == "ok"
     assert seen[0][0] == "/healthz" and "Authorization" not in seen[0][1]
+    assert seen[0][1]["X-Forwarded-Uri"] == "/api/v1/namespaces/shop/pods/web-1:8080/proxy/healthz"
 
     no_redirects = core(kube, retries=urllib3.Retry(3, redirect=False))
     err = api_error(no_redirects.connect_get_namespaced_pod_proxy_with_path, name="web-1:9090", namespace="shop",
                     path="healthz", _preload_content=False)
-    assert err.status == 307 and err.headers["Location"].endswith("/web-1:8080/proxy/login")
+    # the API server rewrites a host-relative redirect into its own proxy path
+    assert err.status == 307 and err.headers["Location"] == "/api/v1/namespaces/shop/pods/web-1:9090/proxy/login"
     assert len(seen) == 1
 
     # Default client settings DO follow the redirect (here to a loopback path), token included.
@@ -222,6 +225,49 @@ def test_pod_proxy(kube):
     down = api_error(v1.connect_get_namespaced_pod_proxy_with_path, "web-1:7070", "shop", "metrics")
     assert down.status == 503 and "dial tcp 10.8.0.7:7070: connect: connection refused" in down.body
     assert api_error(v1.connect_get_namespaced_pod_proxy_with_path, "nope:80", "shop", "x").status == 404
+
+
+@pytest.mark.parametrize("location, expect", [
+    # on the Pod's own address: scheme and host dropped, proxy path prefixed (Transport.rewriteURL)
+    ("https://10.8.0.7:8080/healthz", "/api/v1/namespaces/shop/pods/web-1:8080/proxy/healthz"),
+    ("http://10.8.0.7:8080/a/b?c=d", "/api/v1/namespaces/shop/pods/web-1:8080/proxy/a/b?c=d"),
+    # a host-relative path: prefixed; ".." cleaned as Go's path.Join does; a trailing slash kept
+    ("/x/../login/", "/api/v1/namespaces/shop/pods/web-1:8080/proxy/login/"),
+    # another host, or a relative path without "/": passed on as it is
+    ("https://localhost:8080/healthz", "https://localhost:8080/healthz"),
+    ("login", "login"),
+    # already the proxy path: unchanged
+    ("/api/v1/namespaces/shop/pods/web-1:8080/proxy/x", "/api/v1/namespaces/shop/pods/web-1:8080/proxy/x"),
+])
+def test_pod_proxy_rewrites_redirects_as_the_api_server_does(kube, location, expect):
+    kube.add(pod("web-1"))  # podIP 10.8.0.7
+    kube.proxy_handlers[("shop", "web-1", 8080)] = lambda path, headers: (302, {"Location": location}, b"")
+    no_redirects = core(kube, retries=urllib3.Retry(3, redirect=False))
+    err = api_error(no_redirects.connect_get_namespaced_pod_proxy_with_path, name="web-1:8080", namespace="shop",
+                    path="healthz", _preload_content=False)
+    assert err.status == 302 and err.headers["Location"] == expect
+
+
+def test_pod_proxy_keeps_the_scheme_of_a_redirect_to_the_api_servers_host(kube):
+    kube.add(pod("web-1"))
+    # the Pod sees the caller's Host header (the API server's address) and redirects to it, as argocd-server does
+    kube.proxy_handlers[("shop", "web-1", 8080)] = lambda path, headers: (
+        307, {"Location": f"https://{headers['Host']}{path}"}, b"")
+    no_redirects = core(kube, retries=urllib3.Retry(3, redirect=False))
+    err = api_error(no_redirects.connect_get_namespaced_pod_proxy_with_path, name="web-1:8080", namespace="shop",
+                    path="healthz", _preload_content=False)
+    assert err.headers["Location"] == f"https://{kube.endpoint}/api/v1/namespaces/shop/pods/web-1:8080/proxy/healthz"
+
+
+def test_pod_proxy_passes_the_query_string(kube):
+    kube.add(pod("web-1"))
+    seen = []
+    kube.proxy_handlers[("shop", "web-1", 8080)] = lambda path, headers: (
+        seen.append(path) or (200, {"Content-Type": "text/plain"}, b"ok"))
+    api = api_client(kube)
+    path = "/api/v1/namespaces/shop/pods/web-1:8080/proxy/healthz?full=1&x=a%20b"
+    resp = api.call_api(*api.param_serialize("GET", path, header_params={}, auth_settings=["BearerToken"]))
+    assert resp.status == 200 and seen == ["/healthz?full=1&x=a%20b"]
 
 
 def test_fail_injection_and_calls(kube):

@@ -64,11 +64,37 @@ def test_form_encoded_blocks_are_parsed(slack, client):
 
 
 def test_channel_membership(slack, client):
-    assert slack_error(client.chat_postMessage, channel="COUT", text="x")["error"] == "not_in_channel"
+    slack.add_channel("CPRIV", member=False, private=True)
+    slack.add_channel("COLD", archived=True)
+    assert slack_error(client.chat_postMessage, channel="CPRIV", text="x")["error"] == "channel_not_found"
     assert slack_error(client.chat_postMessage, channel="CNOPE", text="x")["error"] == "channel_not_found"
+    assert slack_error(client.chat_postMessage, channel="COLD", text="x")["error"] == "is_archived"
     assert slack_error(client.chat_postEphemeral, channel="COUT", user="U1", text="x")["error"] == "not_in_channel"
     dm = client.chat_postMessage(channel="U1", text="psst")
     assert dm["channel"].startswith("D") and slack.messages(dm["channel"])[0]["text"] == "psst"
+
+
+def test_public_channel_takes_posts_with_chat_write_public(slack, client):
+    """The manifest's chat:write.public lets the bot post (and update its own posts) in a public channel it
+    is not in; without the scope Slack answers not_in_channel."""
+    posted = client.chat_postMessage(channel="COUT", text="checking")
+    client.chat_update(channel="COUT", ts=posted["ts"], text="done")
+    assert [m["text"] for m in slack.messages("COUT")] == ["done"]
+    no_public = FakeSlack(scopes=["chat:write", "users:read"]).start()
+    try:
+        no_public.add_channel("COUT", member=False)
+        bare = WebClient(token="xoxb-test", base_url=no_public.api_url)
+        assert slack_error(bare.chat_postMessage, channel="COUT", text="x")["error"] == "not_in_channel"
+        missing = slack_error(bare.usergroups_users_list, usergroup="S1")
+        assert (missing["error"], missing["needed"]) == ("missing_scope", "usergroups:read")
+    finally:
+        no_public.stop()
+
+
+def test_scopes_come_from_the_app_manifest(slack):
+    from tests.fakes.slack import manifest_scopes
+    assert slack.scopes == set(manifest_scopes())
+    assert {"chat:write", "chat:write.public", "users:read", "users:read.email"} <= slack.scopes
 
 
 def test_ephemeral(slack, client):
@@ -82,11 +108,20 @@ def test_ephemeral(slack, client):
 def test_users_and_usergroups(slack, client):
     alice = client.users_info(user="U1")["user"]
     assert alice["profile"]["email"] == "alice@example.com" and alice["tz"] == "UTC" and alice["name"] == "alice"
+    assert "locale" not in alice  # Slack sends it only with include_locale=true
     assert "email" not in client.users_info(user="U2")["user"]["profile"]
     assert slack_error(client.users_info, user="U404")["error"] == "user_not_found"
     slack.add_usergroup("S1", ["U1", "U2"])
     assert client.usergroups_users_list(usergroup="S1")["users"] == ["U1", "U2"]
     assert slack_error(client.usergroups_users_list, usergroup="S404")["error"] == "no_such_subteam"
+
+
+def test_locale_only_when_asked(slack, client):
+    slack.add_user("U3", name="kenji", locale="ja-JP")
+    assert client.users_info(user="U3", include_locale=True)["user"]["locale"] == "ja-JP"
+    assert client.api_call("users.info", params={"user": "U3", "include_locale": "true"})["user"]["locale"] == "ja-JP"
+    assert "locale" not in client.users_info(user="U3")["user"]
+    assert "locale" not in client.users_info(user="U3", include_locale=False)["user"]
 
 
 def test_auth(slack, client):

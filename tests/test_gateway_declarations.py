@@ -32,3 +32,16 @@ def test_undeclared_calls_are_refused(google, settings):
         gw._retrying("clusters.get", "x", lambda: None)
     with pytest.raises(TypeError):
         gw.k8s(ClusterRef("p", "l", "c"), "pods.list", "pods.list", lambda api: None)
+
+
+def test_troubleshooter_and_logging_declare_the_real_permissions():
+    from checks.gateway import iam, logging
+    # Policy Troubleshooter has no permission of its own: the bot needs to read the policies and roles involved
+    assert "policytroubleshooter.iam.troubleshoot" not in iam.TROUBLESHOOT.permissions
+    assert {"resourcemanager.projects.getIamPolicy", "iam.roles.get", "iam.roles.list", "iam.denypolicies.get",
+            "iam.denypolicies.list"} == set(iam.TROUBLESHOOT.permissions)
+    assert set(iam.TROUBLESHOOT_INHERITED) == {"resourcemanager.folders.getIamPolicy",
+                                               "resourcemanager.organizations.getIamPolicy"}
+    assert iam.TROUBLESHOOT.optional and logging.LOG_ENTRIES_LIST.optional
+    assert "logging.logEntries.list" in permissions.read_permissions()
+    assert kc.DISCOVERY_GROUPS.permission() == "get /apis (non-resource URL)"

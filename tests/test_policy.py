@@ -161,3 +161,10 @@ def test_redis_needs_a_plan_key_of_some_length(env):
         "gke-bot: GKE_BOT_PLAN_KEY is not set: with REDIS_URL, jobs and fix plans are signed with it")
     out = gke_bot(dict(env, GKE_BOT_PLAN_KEY="short", REDIS_URL="redis://127.0.0.1:9/0"), "worker")
     assert out.returncode == 2 and "GKE_BOT_PLAN_KEY must be at least 32 characters" in out.stderr
+
+
+def test_the_deploy_sample_policy_is_valid():
+    from pathlib import Path
+    sample = Path(__file__).resolve().parents[1] / "deploy" / "components" / "policy" / "policy.yaml"
+    p = parse(yaml.safe_load(sample.read_text()), ("my-project-a", "my-project-b"), str(sample))
+    assert p.binding_for("C0789TEAMB").projects == ("my-project-b",)

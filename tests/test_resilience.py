@@ -45,6 +45,8 @@ def test_redis_down_answers_clearly_then_recovers_without_restart(spawn, env, sl
     assert "queue is unavailable" in told[0]["text"] and time.monotonic() - t0 < 3
     health = requests.get(f"{served['url']}/healthz", timeout=5)
     assert health.status_code == 503 and health.json()["ok"] is False
+    # ...while the process stays live for Kubernetes and the load balancer (deploy/: probes, BackendConfig)
+    assert requests.get(f"{served['url']}/livez", timeout=5).status_code == 200
     assert not parents(slack)
     own_redis.start()  # same port
     wait_until(lambda: requests.get(f"{served['url']}/healthz", timeout=5).status_code == 200, 20, what="healthz")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import textwrap
 
+from bot.i18n import _
 from checks.model import Report, Status
 
 _TAG = {Status.OK: "[ OK ]", Status.WARN: "[WARN]", Status.FAIL: "[FAIL]", Status.SKIP: "[SKIP]", Status.ERROR: "[ERR ]"}
@@ -14,11 +15,11 @@ def render_text(report: Report) -> str:
         lines.append(f"{_TAG[f.status]} {f.id}: {f.title}" + (f"  (gcpdiag {f.gcpdiag})" if f.gcpdiag else ""))
         if f.resource:
             lines.append(f"       {f.resource}")
-        for part in (f.detail, f.evidence and "evidence: " + f.evidence):
+        for part in (f.detail, f.evidence and _("evidence: {evidence}").format(evidence=f.evidence)):
             if part:
                 lines += textwrap.indent(part.replace("`", ""), "       ").splitlines()
         if f.remedy and f.status is not Status.OK:
-            lines.append("       fix:")
+            lines.append("       " + _("fix:"))
             lines += textwrap.indent(f.remedy.replace("```", "").strip(), "         ").splitlines()
         if f.doc_url and f.status not in (Status.OK, Status.SKIP):
             lines.append(f"       {f.doc_url}")

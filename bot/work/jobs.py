@@ -93,7 +93,8 @@ def _diagnose(settings: Settings, client, payload: dict, redis) -> dict:
         principal = decision.identity.principal
         if not principal:
             args["principal_note"] = NO_EMAIL
-        gw = Gateway(settings.google_api_url, deadline=deadline, shared_cache=redis, projects=projects)
+        gw = Gateway(settings.google_api_url, deadline=deadline, shared_cache=redis, projects=projects,
+                     endpoint=settings.endpoint)
         report = run_command(gw, cmd.name, cmd.cluster, projects, principal, args, strict=True, deadline=deadline,
                              admit=ClusterSlots(settings, redis).admit)
         if principal:

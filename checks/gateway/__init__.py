@@ -11,7 +11,7 @@ under `deploy/` are derived from those declarations and tested against them.
 
 - `core`: memo, retries with backoff, REST sessions, the bot's own token;
 - `container`: Kubernetes Engine; `projects`: Resource Manager and Service Usage; `iam`: IAM and Policy
-  Troubleshooter; `compute`: Compute Engine;
+  Troubleshooter; `compute`: Compute Engine; `logging`: Cloud Logging (entries.list, optional);
 - `kube`: the cluster's Kubernetes API (reads as JSON, paginated and capped; the pod proxy; SARs).
 """
 from __future__ import annotations
@@ -22,11 +22,12 @@ from checks.gateway.compute import ComputeMixin
 from checks.gateway.container import ContainerMixin
 from checks.gateway.iam import IamMixin, _role_cache
 from checks.gateway.kube import Items, KubeMixin, ProxyAnswer
+from checks.gateway.logging import LoggingMixin
 from checks.gateway.projects import ProjectsMixin
 
 __all__ = ["ApiError", "Gateway", "Items", "ProxyAnswer", "SCOPES", "auth_error", "from_google",
            "keep_auth_on_endpoint", "_role_cache"]
 
 
-class Gateway(KubeMixin, ContainerMixin, ProjectsMixin, IamMixin, ComputeMixin):
+class Gateway(KubeMixin, ContainerMixin, ProjectsMixin, IamMixin, ComputeMixin, LoggingMixin):
     """Facts about one job's world (Google Cloud and the cluster). Construct one per job; thread-safe."""

@@ -48,7 +48,11 @@ class GatewayCore:
     """Facts about one job's world. Construct one per job; it is thread-safe."""
 
     def __init__(self, google_api_url: str = "", credentials=None, deadline: float | None = None,
-                 shared_cache=None, projects: tuple[str, ...] | None = None):
+                 shared_cache=None, endpoint: str = "auto", projects: tuple[str, ...] | None = None):
+        from checks.gateway.endpoints import MODES
+        if endpoint not in MODES:
+            raise ValueError(f"endpoint is one of {', '.join(MODES)}; got {endpoint!r}")
+        self.endpoint_mode = endpoint  # which control-plane endpoint to use (GKE_BOT_ENDPOINT, see endpoints.py)
         self.google_api_url = google_api_url.rstrip("/")
         # The projects this job may touch (every Slack path): a call about any other project is refused
         # before it is sent. None: no limit (the terminal, with the user's own credentials).

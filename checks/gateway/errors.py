@@ -11,10 +11,11 @@ class ApiError(Exception):
     """A Google or Kubernetes API call the bot made failed."""
 
     def __init__(self, api: str, call: str, code: int, status: str, message: str, permission: str = "",
-                 headers: dict | None = None, body: str = ""):
+                 headers: dict | None = None, body: str = "", hint: str = ""):
         super().__init__(f"{call}: {code} {status}: {message}")
         self.api, self.call, self.code, self.status = api, call, code, status
         self.message, self.permission = message, permission
+        self.hint = hint  # what to change, when the bot knows (becomes the finding's remedy)
         self.headers = dict(headers or {})  # response headers (e.g. Location of a redirect)
         self.body = body  # the start of the response body (Kubernetes: a Status object, or a proxied answer)
 

@@ -17,8 +17,9 @@ from typing import Any, Callable
 from kubernetes import client as k8s_client
 
 from checks.gateway.core import GatewayCore
+from checks.gateway.endpoints import Endpoint, choose as choose_endpoint, unreachable_hint
 from checks.gateway.errors import ApiError
-from checks.gateway.permissions import KubeCall, kube
+from checks.gateway.permissions import KubeCall, KubePathCall, kube, kube_path
 from checks.model import ClusterRef
 
 K8S_TIMEOUT = (5, 30)  # seconds to connect, to read: a private endpoint must not hang a job
@@ -37,7 +38,11 @@ SERVICEACCOUNTS_GET = kube("serviceaccounts.get", "get", CORE, "v1", "serviceacc
                            "a Kubernetes service account's Workload Identity annotation")
 SERVICEACCOUNTS_LIST = kube("serviceaccounts.list", "list", CORE, "v1", "serviceaccounts", True,
                             "count Kubernetes service accounts (Workload Identity limit)")
+NAMESPACES_GET = kube("namespaces.get", "get", CORE, "v1", "namespaces", False,
+                      "kube-system's labels, which NetworkPolicy namespaceSelectors match (DNS egress)")
 SERVICES_GET = kube("services.get", "get", CORE, "v1", "services", True, "an Ingress backend's Service")
+SERVICES_LIST = kube("services.list", "list", CORE, "v1", "services", True,
+                     "the Services an Ingress may name, read with the Ingresses (one round trip)")
 EVENTS_LIST = kube("events.list", "list", CORE, "v1", "events", True, "the Ingress controller's events")
 INGRESSES_GET = kube("ingresses.get", "get", NET, "v1", "ingresses", True, "the Ingress asked about")
 INGRESSES_LIST = kube("ingresses.list", "list", NET, "v1", "ingresses", True, "every Ingress of the cluster")
@@ -49,6 +54,14 @@ ROLEBINDINGS_LIST = kube("rolebindings.list", "list", RBAC, "v1", "rolebindings"
                          "bindings that name the principal")
 BACKENDCONFIGS_GET = kube("backendconfigs.get", "get", "cloud.google.com", "v1", "backendconfigs", True,
                           "an Ingress backend's BackendConfig (health check settings)")
+# Discovery: which resources the cluster serves, in which API group (resolve `roles` to rbac.authorization.k8s.io).
+DISCOVERY_CORE = kube_path("discovery /api", "get", "/api", "the core group's resources (aggregated discovery)")
+DISCOVERY_GROUPS = kube_path("discovery /apis", "get", "/apis", "the named API groups' resources (aggregated discovery)")
+DISCOVERY_GROUP_VERSION = kube_path("discovery /apis/GROUP/VERSION", "get", "/apis/*",
+                                    "one group version's resources, where the server has no aggregated discovery")
+DISCOVERY_CORE_VERSION = kube_path("discovery /api/v1", "get", "/api/*",
+                                   "the core group's resources, where the server has no aggregated discovery")
+AGGREGATED_DISCOVERY = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 SUBJECTACCESSREVIEWS_CREATE = kube("subjectaccessreviews.create", "create", "authorization.k8s.io", "v1",
                                    "subjectaccessreviews", False, "ask the API server whether RBAC allows a request")
 
@@ -90,26 +103,32 @@ def _path(decl: KubeCall, namespace: str = "", name: str = "") -> str:
 
 
 class KubeMixin(GatewayCore):
+    def endpoint(self, ref: ClusterRef) -> Endpoint:
+        """The control-plane endpoint the bot uses for this cluster (see checks.gateway.endpoints)."""
+        return self.memo(("endpoint", ref.path), lambda: choose_endpoint(self.cluster(ref), ref, self.endpoint_mode))
+
     def kube(self, ref: ClusterRef):
-        """A kubernetes ApiClient for the cluster: its endpoint, its CA (in memory), ADC token."""
+        """A kubernetes ApiClient for the cluster: the chosen endpoint, verified as gcloud's kubeconfig does
+        (IP endpoints: the cluster CA, in memory; the DNS endpoint: the system's roots), ADC token."""
         import urllib3
 
         def build():
             cluster = self.cluster(ref)
-            if not cluster.endpoint:
-                raise ApiError("kubernetes", "connect", 503, "NO_ENDPOINT",
-                               f"cluster {ref.name} has no API server endpoint (status {cluster.status.name})")
-            try:
-                ca = base64.b64decode(cluster.master_auth.cluster_ca_certificate, validate=True).decode()
-                if "BEGIN CERTIFICATE" not in ca:
-                    raise ValueError("not PEM")
-            except (ValueError, UnicodeDecodeError):
-                raise ApiError("kubernetes", "connect", 502, "BAD_CA",
-                               "the cluster's masterAuth.clusterCaCertificate is not a PEM certificate, so the bot "
-                               "cannot verify the API server") from None
+            ep = self.endpoint(ref)
             cfg = k8s_client.Configuration()
-            cfg.host = f"https://{cluster.endpoint}"
-            cfg.ca_cert_data = ca
+            cfg.host = f"https://{ep.address}"
+            if not ep.dns:
+                try:
+                    ca = base64.b64decode(cluster.master_auth.cluster_ca_certificate, validate=True).decode()
+                    if "BEGIN CERTIFICATE" not in ca:
+                        raise ValueError("not PEM")
+                except (ValueError, UnicodeDecodeError):
+                    raise ApiError("kubernetes", "connect", 502, "BAD_CA",
+                                   "the cluster's masterAuth.clusterCaCertificate is not a PEM certificate, so the "
+                                   f"bot cannot verify the API server at {ep.describe()}") from None
+                cfg.ca_cert_data = ca
+            # DNS endpoint: no CA given, so urllib3 loads the default trust store (OpenSSL honours
+            # SSL_CERT_FILE / SSL_CERT_DIR), as kubectl does with gcloud's DNS kubeconfig.
             cfg.api_key = {"authorization": self.access_token()}
             cfg.api_key_prefix = {"authorization": "Bearer"}
 
@@ -122,6 +141,26 @@ class KubeMixin(GatewayCore):
             return TimedApiClient(cfg)
         return self.memo(("kube", ref.path), build)
 
+    def _unreachable(self, ref: ClusterRef, label: str, exc: Exception, permission: str) -> ApiError:
+        """The ERROR for an API server the bot could not reach or verify: the endpoint tried, why it was
+        chosen, and what to change."""
+        import ssl
+
+        import urllib3
+
+        reason = getattr(exc, "reason", None)
+        tls = isinstance(exc, (ssl.SSLError, urllib3.exceptions.SSLError)) or isinstance(
+            reason, (ssl.SSLError, urllib3.exceptions.SSLError)) or "CERTIFICATE_VERIFY_FAILED" in str(exc)
+        cluster, ep = self.cluster(ref), self.endpoint(ref)
+        if tls:
+            message = (f"the TLS certificate of the cluster's API server at {ep.describe()} could not be verified "
+                       f"with {ep.verification} ({type(reason or exc).__name__})")
+        else:
+            message = (f"the cluster's API server could not be reached at {ep.describe()} "
+                       f"({type(reason or exc).__name__})")
+        return ApiError("kubernetes", label, 503, "TLS_VERIFY_FAILED" if tls else "UNREACHABLE", message + ".",
+                        permission, hint=unreachable_hint(cluster, ref, ep, tls))
+
     def k8s(self, ref: ClusterRef, decl: KubeCall, label: str, fn: Callable[[Any], Any], namespace: str = "") -> Any:
         """Run fn(api_client) once per job (memoised by `label`), mapping Kubernetes errors to ApiError.
 
@@ -131,7 +170,7 @@ class KubeMixin(GatewayCore):
         import urllib3
         from kubernetes.client.exceptions import ApiException
 
-        if not isinstance(decl, KubeCall):
+        if not isinstance(decl, (KubeCall, KubePathCall)):
             raise TypeError("every Kubernetes call must name its declaration (checks.gateway.permissions)")
         permission = decl.permission(namespace)
 
@@ -151,17 +190,14 @@ class KubeMixin(GatewayCore):
                 raise ApiError("kubernetes", label, exc.status or 500, exc.reason or "Error", message, permission,
                                headers=dict(exc.headers or {}), body=body[:2000])
             except (urllib3.exceptions.HTTPError, OSError) as exc:
-                raise ApiError("kubernetes", label, 503, "UNREACHABLE",
-                               f"the cluster's API server at {self.cluster(ref).endpoint} could not be reached "
-                               f"({type(exc).__name__}): a private endpoint or master authorized networks may "
-                               "keep the bot out", permission)
+                raise self._unreachable(ref, label, exc, permission) from exc
         return self.memo(("k8s", ref.path, label), go)
 
     @staticmethod
     def _send(api, path: str, query: list[tuple[str, Any]] | None = None, method: str = "GET", body: Any = None,
-              timeout=None):
+              timeout=None, accept: str = "application/json"):
         """One request with the client's own serialisation and auth; the response is not read yet."""
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = "application/json"
         m, url, hdrs, data, post = api.param_serialize(method=method, resource_path=path, query_params=query or [],
@@ -180,6 +216,57 @@ class KubeMixin(GatewayCore):
         if not 200 <= resp.status <= 299:
             raise ApiException(http_resp=resp.response)
         return json.loads(data)
+
+    def discovery(self, ref: ClusterRef) -> list[dict]:
+        """Every resource the API server serves, as aggregated discovery (apidiscovery.k8s.io/v2) entries with
+        `group` and `version` added: {"group", "version", "resource", "singularResource", "scope", "shortNames",
+        "verbs", "subresources"}. Preferred versions first. Servers without aggregated discovery answer with
+        the legacy lists, read group version by group version (one more round trip)."""
+        from kubernetes.client.exceptions import ApiException
+
+        def fetch(decl: KubePathCall, path: str) -> tuple[str, dict]:
+            def go(api):
+                resp = self._send(api, path, accept=f"{AGGREGATED_DISCOVERY},application/json")
+                data = resp.read()
+                if not 200 <= resp.status <= 299:
+                    raise ApiException(http_resp=resp.response)
+                return (resp.getheader("Content-Type") or ""), json.loads(data)
+            return self.k8s(ref, decl, f"{decl.name}", go)
+
+        def legacy(decl: KubePathCall, path: str, group: str, version: str) -> list[dict]:
+            _, doc = self.k8s(ref, decl, f"discovery {path}", lambda api: ("", self._json(api, path)))
+            out, subs = [], {}
+            for r in doc.get("resources") or []:
+                base, _, sub = r["name"].partition("/")
+                if sub:
+                    subs.setdefault(base, []).append({"subresource": sub, "verbs": r.get("verbs") or []})
+                else:
+                    out.append({"group": group, "version": version, "resource": base,
+                                "singularResource": r.get("singularName") or "", "kind": r.get("kind", ""),
+                                "scope": "Namespaced" if r.get("namespaced") else "Cluster",
+                                "shortNames": r.get("shortNames") or [], "verbs": r.get("verbs") or []})
+            for r in out:
+                r["subresources"] = subs.get(r["resource"], [])
+            return out
+
+        def build() -> list[dict]:
+            (ctype_core, core), (ctype_groups, groups) = self.parallel(
+                lambda: fetch(DISCOVERY_CORE, "/api"), lambda: fetch(DISCOVERY_GROUPS, "/apis"))
+            if "as=APIGroupDiscoveryList" in ctype_core and "as=APIGroupDiscoveryList" in ctype_groups:
+                out = []
+                for item in (core.get("items") or []) + (groups.get("items") or []):
+                    group = (item.get("metadata") or {}).get("name", "")
+                    for v in item.get("versions") or []:  # in preference order
+                        for r in v.get("resources") or []:
+                            out.append({**r, "group": group, "version": v.get("version", ""),
+                                        "kind": (r.get("responseKind") or {}).get("kind", "")})
+                return out
+            lists = [lambda: legacy(DISCOVERY_CORE_VERSION, "/api/v1", "", "v1")]
+            for g in groups.get("groups") or []:
+                pv = (g.get("preferredVersion") or {}).get("version") or (g.get("versions") or [{}])[0].get("version")
+                lists.append(lambda g=g, pv=pv: legacy(DISCOVERY_GROUP_VERSION, f"/apis/{g['name']}/{pv}", g["name"], pv))
+            return [r for part in self.parallel(*lists) for r in part]
+        return self.memo(("discovery", ref.path), build)
 
     def kube_get(self, ref: ClusterRef, decl: KubeCall, name: str, namespace: str = "",
                  missing_ok: bool = True) -> dict | None:

@@ -53,8 +53,29 @@ class KubeCall:
         return f"{self.verb} {what}{where}"
 
 
+@dataclass(frozen=True)
+class KubePathCall:
+    """A read of a non-resource URL (discovery: `/api`, `/apis`, `/apis/GROUP/VERSION`).
+
+    RBAC grants these with `nonResourceURLs` rules, not `resources`: the bot's ClusterRole carries one rule
+    `{nonResourceURLs: [path, ...], verbs: [get]}` for them (`kube_nonresource_rules()`), kept apart from the
+    (group, resource, verb) rules of `kube_rules()`. `path` may end in `/*` (every path below it), as in
+    RBAC. Every authenticated user already has them through the bootstrap ClusterRole `system:discovery`;
+    they are declared so the bot's own ClusterRole states everything it reads.
+    """
+
+    name: str  # "discovery /apis"
+    verb: str  # "get"
+    path: str  # "/apis" or "/apis/*"
+    purpose: str = ""
+
+    def permission(self, namespace: str = "") -> str:
+        return f"{self.verb} {self.path} (non-resource URL)"
+
+
 GOOGLE_CALLS: dict[str, GoogleCall] = {}
 KUBE_CALLS: dict[str, KubeCall] = {}
+KUBE_PATH_CALLS: dict[str, KubePathCall] = {}
 
 
 def google(name: str, api: str, permission: str, *, also: tuple[str, ...] = (), write: bool = False, fix: str = "",
@@ -69,6 +90,13 @@ def kube(name: str, verb: str, group: str, version: str, resource: str, namespac
          purpose: str = "") -> KubeCall:
     decl = KubeCall(name, verb, group, version, resource, namespaced, purpose)
     if KUBE_CALLS.setdefault(name, decl) != decl:
+        raise ValueError(f"Kubernetes call {name} declared twice, differently")
+    return decl
+
+
+def kube_path(name: str, verb: str, path: str, purpose: str = "") -> KubePathCall:
+    decl = KubePathCall(name, verb, path, purpose)
+    if KUBE_PATH_CALLS.setdefault(name, decl) != decl:
         raise ValueError(f"Kubernetes call {name} declared twice, differently")
     return decl
 
@@ -90,3 +118,8 @@ def fix_permissions() -> dict[str, set[str]]:
 def kube_rules() -> set[tuple[str, str, str]]:
     """(API group, resource, verb) of every Kubernetes request the bot makes (its ClusterRole)."""
     return {(c.group, c.resource, c.verb) for c in KUBE_CALLS.values()}
+
+
+def kube_nonresource_rules() -> set[tuple[str, str]]:
+    """(non-resource URL, verb) of every non-resource read the bot makes (its ClusterRole's nonResourceURLs)."""
+    return {(c.path, c.verb) for c in KUBE_PATH_CALLS.values()}

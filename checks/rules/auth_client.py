@@ -18,6 +18,7 @@ TITLE = "kubectl authenticates with gke-gcloud-auth-plugin"
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/4xx-errors"
 COMMANDS = ("why-401",)
 ORDER = 30
+SEED = "001 問題: 認証 / 認可エラー"
 CLUSTER_LEVEL = False  # guidance about the asker's own client: not part of doctor
 
 STATUS_401 = ('{"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", '

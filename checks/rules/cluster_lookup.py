@@ -19,6 +19,7 @@ TITLE = "Cluster exists where it was asked for"
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/4xx-errors"
 COMMANDS = ("why-404",)
 ORDER = 25
+SEED = "001 エラー 404: リソースが見つからない"
 CLUSTER_LEVEL = False
 
 

@@ -10,18 +10,17 @@ the quoted cause, then retry.
 """
 from __future__ import annotations
 
-import re
-
 from google.rpc import code_pb2
 
 from checks.gateway import ApiError
+from checks.operations import IN_FLIGHT, targets
 
 ID = "gke/cluster-operations"
 TITLE = "Cluster and node pools are RUNNING, no operation in flight"
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/4xx-errors"
 COMMANDS = ("why-400",)
 ORDER = 35
-IN_FLIGHT = ("PENDING", "RUNNING", "ABORTING")
+SEED = "001 エラー 400: ノードプールの再作成が必要"  # a recreation (or any operation) waits while another runs
 
 
 def _why(obj) -> str:
@@ -42,12 +41,6 @@ def _status(ctx, what: str, status: str, obj, resource: str, describe: str):
                   evidence=f"```\nstatus: {status}\n{why}\n```" if why else f"`status: {status}`", resource=resource)
 
 
-def _targets(op, ref) -> bool:
-    link = op.target_link or op.self_link
-    return bool(re.search(rf"/(?:zones|locations)/{re.escape(ref.location)}/clusters/{re.escape(ref.name)}(?:/|$)",
-                          link))
-
-
 def run(ctx):
     ref = ctx.ref
     cluster = ctx.gw.cluster(ref)
@@ -65,7 +58,7 @@ def run(ctx):
                                "--format='yaml(status,statusMessage,conditions)'"))
     try:
         ops = [o for o in ctx.gw.operations(ref.project, ref.location)
-               if o.status.name in IN_FLIGHT and _targets(o, ref)]
+               if o.status.name in IN_FLIGHT and targets(o, ref)]
     except ApiError as err:
         out.append(ctx.error(err))
         ops = []

@@ -22,6 +22,7 @@ DOC_URL = ("https://cloud.google.com/kubernetes-engine/docs/troubleshooting/"
            "permission-errors#gke_service_account_deleted")
 COMMANDS = ("why-403",)
 ORDER = 25
+SEED = "001 エラー 400/403: アカウントに編集権限がない"
 SERVICE = "container.googleapis.com"
 
 

@@ -15,6 +15,7 @@ TITLE = "Your client can reach the control plane endpoint"
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/how-to/authorized-networks"
 COMMANDS = ("why-401", "doctor")
 ORDER = 35
+SEED = "001 問題: 認証 / 認可エラー"
 
 
 def run(ctx):
@@ -24,6 +25,19 @@ def run(ctx):
     ip = c.control_plane_endpoints_config.ip_endpoints_config
     dns = c.control_plane_endpoints_config.dns_endpoint_config
     out = []
+    if "ip_endpoints_config" in c.control_plane_endpoints_config and not ip.enabled:
+        if dns.endpoint and dns.allow_external_traffic:
+            return ctx.ok(
+                f"`{name}` has no IP endpoints: its API server is reached through the DNS endpoint `{dns.endpoint}` "
+                "only (IAM-authorized, from anywhere). `gcloud container clusters get-credentials` writes it into "
+                "your kubeconfig; a 401 there is about credentials, not the network.")
+        return ctx.warn(
+            f"`{name}` has its IP endpoints disabled and its DNS endpoint closed to external traffic "
+            f"(allowExternalTraffic: false): no client outside Google can reach the API server at all.",
+            f"Open the DNS-based endpoint to IAM-authorized clients:\n```\ngcloud container clusters update {name} "
+            f"\\\n    {flags} --enable-dns-access\n```",
+            evidence="controlPlaneEndpointsConfig.ipEndpointsConfig.enabled: false, "
+                     f"dnsEndpointConfig.allowExternalTraffic: {str(bool(dns.allow_external_traffic)).lower()}")
     if pcc.enable_private_endpoint or ("enable_public_endpoint" in ip and not ip.enable_public_endpoint):
         private = pcc.private_endpoint or ip.private_endpoint
         via_dns = "" if not dns.allow_external_traffic else (

@@ -17,6 +17,8 @@ TITLE = "HTTP load balancing (the GKE Ingress controller) is enabled"
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/how-to/load-balance-ingress"
 COMMANDS = ("ingress", "doctor")
 ORDER = 10
+SEED = "000 はまったところ(1) - HTTP 負荷分散の有効化"
+GCPDIAG = "gke/BP/2022_004"
 
 
 def run(ctx):

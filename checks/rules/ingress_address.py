@@ -6,11 +6,16 @@ five minutes is stuck. The controller says why in events on the Ingress (`kubect
 ingress`): "Translation failed: …" for a Service or port it cannot find or use, sync errors from the
 Compute Engine API, quota errors. When the HTTP load balancing add-on is off, there is no controller
 and so no event at all. The check quotes the events verbatim.
+
+An Ingress that sets only `spec.ingressClassName` is never processed by the GKE Ingress controller,
+whatever the value (`gce` included): it processes an Ingress only when the annotation
+`kubernetes.io/ingress.class` is `gce` or `gce-internal`, or when neither is set. Such an Ingress meant
+for GKE (class `gce` or `gce-internal` in the field) fails here, with the patch that fixes it.
 """
 from __future__ import annotations
 
 from checks.gateway import kube as kc
-from checks.ingress import age, each_ingress, human, ident, meta, targets, where
+from checks.ingress import CLASS_DOC, age, class_fix, human, ident, ignored_detail, meta, targets, where
 
 ID = "ingress/address"
 TITLE = "The Ingress has an address"
@@ -18,6 +23,8 @@ DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/how-to/load-balance-i
 COMMANDS = ("ingress",)
 ORDER = 20
 CLUSTER_LEVEL = False
+SEED = "000 はまったところ(1) - HTTP 負荷分散の有効化"
+GCPDIAG = "gke/ERR/2023_004"
 GRACE = 300  # seconds a new Ingress may take to get its address
 
 
@@ -69,8 +76,18 @@ def one(ctx, ing: dict):
     return ctx.warn(detail, remedy, evidence=evidence, resource=where(ing))
 
 
+def ignored(ctx, ing: dict):
+    return ctx.fail(ignored_detail(ing), class_fix(ing), resource=where(ing), gcpdiag="",
+                    evidence=f"`kubectl get ingress {meta(ing)['name']} -n {meta(ing)['namespace']} -o yaml`: "
+                             f"spec.ingressClassName: {(ing.get('spec') or {}).get('ingressClassName')}, no "
+                             f"kubernetes.io/ingress.class annotation. See {CLASS_DOC}")
+
+
 def run(ctx):
     t = targets(ctx)
     if t.missing:
         return ctx.fail(t.note, "Name an Ingress that exists: `kubectl get ingress --all-namespaces` lists them.")
-    return each_ingress(ctx, one)
+    out = [ignored(ctx, ing) for ing in t.ignored]
+    if not t.ingresses:
+        return out or [ctx.skip(t.note)]
+    return out + [one(ctx, ing) for ing in t.ingresses]

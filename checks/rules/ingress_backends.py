@@ -7,10 +7,11 @@ NodePort (or LoadBalancer) Service works without NEGs: the load balancer sends t
 nodes' instance groups on the nodePort. A ClusterIP Service has no nodePort, so it needs network
 endpoint groups (container-native load balancing): the Service annotation
 `cloud.google.com/neg: '{"ingress": true}'`, or automatic NEGs, which GKE gives Services only when
-all of these hold: GKE 1.17.6-gke.7 or later, a VPC-native cluster
-(`ipAllocationPolicy.useIpAliases`), no Shared VPC, and no GKE network policy. NEGs themselves
-always need a VPC-native cluster. A Service that names a BackendConfig
-(`cloud.google.com/backend-config`) that does not exist is refused as well.
+all of these hold: the Service was created while the control plane ran GKE 1.17.6-gke.7 or later
+(what counts is the version when the Service was created, not today's: GKE decides when it creates the
+Service, and then writes the annotation onto it), a VPC-native cluster (`ipAllocationPolicy.useIpAliases`),
+no Shared VPC, and no GKE network policy. NEGs themselves always need a VPC-native cluster. A Service
+that names a BackendConfig (`cloud.google.com/backend-config`) that does not exist is refused as well.
 """
 from __future__ import annotations
 
@@ -26,10 +27,11 @@ DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/how-to/container-nati
 COMMANDS = ("ingress",)
 ORDER = 30
 CLUSTER_LEVEL = False
+SEED = "000 コンテナネイティブ負荷分散について"
 
 
 def problem(ctx, b) -> tuple[str, str, str] | None:
-    """(detail, remedy, evidence) of what keeps this backend from working, or None."""
+    """(detail, remedy, evidence[, gcpdiag rule]) of what keeps this backend from working, or None."""
     ns, svc, port = b.ref.namespace, b.ref.service, b.ref.port
     shown = f"`kubectl get service {svc} -n {ns} -o yaml`"
     if b.service is None:
@@ -54,7 +56,8 @@ def problem(ctx, b) -> tuple[str, str, str] | None:
                 f"-n {ns} cloud.google.com/backend-config-\n```", evidence)
     if b.type == "ClusterIP" and not b.neg:
         node_port = f"kubectl patch service {svc} -n {ns} -p '{{\"spec\": {{\"type\": \"NodePort\"}}}}'"
-        if ctx.gw.cluster(ctx.ref).ip_allocation_policy.use_ip_aliases:
+        native = ctx.gw.cluster(ctx.ref).ip_allocation_policy.use_ip_aliases
+        if native:
             remedy = (f"Give it NEGs (container-native load balancing):\n```\nkubectl annotate service {svc} -n {ns} "
                       f"{NEG_ANNOTATION}='{{\"ingress\": true}}' --overwrite\n```\nor make it a NodePort Service:"
                       f"\n```\n{node_port}\n```")
@@ -63,7 +66,7 @@ def problem(ctx, b) -> tuple[str, str, str] | None:
                       f"\n```\n{node_port}\n```")
         return (f"Service `{ns}/{svc}` is ClusterIP but gets no NEGs: {b.neg_why}. Without NEGs the load balancer "
                 "can reach a Service only on a nodePort, which a ClusterIP Service does not have, so the "
-                "controller refuses this backend.", remedy, evidence)
+                "controller refuses this backend.", remedy, evidence, "" if native else "gke/BP/2023_004")
     if b.selector and not b.pods:
         return (f"Service `{ns}/{svc}` selects no running Pod (selector `{b.selector}`): the load balancer has no "
                 "endpoint to send traffic to and answers 502.",
@@ -83,7 +86,8 @@ def one(ctx, ing: dict):
         return ctx.skip("The Ingress names no Service backend (only the cluster's default backend).",
                         resource=where(ing))
     found = [(b, problem(ctx, b)) for b in backends]
-    failed = [ctx.fail(p[0], p[1], evidence=p[2], resource=f"{where(ing)} → Service {b.ref}")
+    failed = [ctx.fail(p[0], p[1], evidence=p[2], resource=f"{where(ing)} → Service {b.ref}",
+                       gcpdiag=p[3] if len(p) > 3 else None)
               for b, p in found if p]
     return failed or ctx.ok("Every backend can be load balanced: " + "; ".join(map(describe, backends)) + ".",
                             resource=where(ing))

@@ -4,13 +4,23 @@ Load-balancer health checks come from 130.211.0.0/22 and 35.191.0.0/16. They rea
 (container-native load balancing: the Pod port) or the nodes (instance groups: the Service's
 nodePort), so the cluster's VPC network must allow these ranges in to the nodes on those ports.
 The GKE Ingress controller creates such a rule itself (`k8s-fw-l7-…`), but a deny rule of higher
-priority (a lower number) wins over it, and in a Shared VPC the controller may lack the
-permission to create it. Hierarchical firewall policies are evaluated before the VPC's rules
-(`goto_next` hands over to the next level); what no rule allows, the implied deny-ingress rule
-drops. The check reads the network's effective firewalls (compute v1
-`networks.getEffectiveFirewalls`) and evaluates them for every address of both ranges, every
-serving port and every node pool (its network tags and service account), with CIDR containment
-and port ranges.
+priority (a lower number) wins over it, a firewall policy can deny before the VPC's rules are even
+looked at, and in a Shared VPC the controller may lack the permission to create it.
+
+The check reads every rule in effect in the nodes' region (compute v1
+`regionNetworkFirewallPolicies.getEffectiveFirewalls`: VPC firewall rules, hierarchical, system, global
+network and regional network firewall policies) and the network's
+`networkFirewallPolicyEnforcementOrder` (`networks.get`), and evaluates them in Cloud NGFW's order:
+hierarchical policies (organization, then folders), system policies, then the VPC's rules and the
+network policies (global, then regional) in the order the network sets (`AFTER_CLASSIC_FIREWALL`, the
+default, or `BEFORE_CLASSIC_FIREWALL`), then the implied deny. `goto_next` hands over to the next
+level. It honours each rule's targets (network tags and service accounts of the node pools, secure
+tags bound to them, the networks a hierarchical rule is limited to, and rules meant for managed proxies
+only), for every address of both ranges, every serving port and every node pool, with CIDR
+containment and port ranges. Source tags, source service accounts and source secure tags never match
+the health checkers (they are not VMs). A rule that matches on what the bot does not evaluate (address groups,
+FQDNs, geolocations, threat intelligence lists, source network types, destination ranges) makes the
+answer "cannot tell" for the addresses that reach it, never OK or FAIL.
 """
 from __future__ import annotations
 
@@ -18,7 +28,8 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from checks.gateway import ApiError
-from checks.ingress import HC_RANGES, all_backends, cluster_network, load_balancer_port, targets
+from checks.ingress import (HC_RANGES, all_backends, cluster_network, lb_backend_for, lb_health_check, lb_services,
+                            live_health_check, load_balancer_port, region, targets)
 
 ID = "ingress/firewall"
 TITLE = "The firewall lets Google's health checkers reach the serving ports"
@@ -26,6 +37,18 @@ DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/concepts/firewall-rul
 COMMANDS = ("ingress",)
 ORDER = 60
 CLUSTER_LEVEL = False
+SEED = "000 はまったところ(2) - ヘルスチェック"
+GCPDIAG = "gke/ERR/2022_003"
+
+KINDS = {"HIERARCHY": "hierarchical firewall policy", "SYSTEM": "system firewall policy",
+         "SYSTEM_GLOBAL": "global system firewall policy", "SYSTEM_REGIONAL": "regional system firewall policy",
+         "NETWORK": "global network firewall policy", "NETWORK_REGIONAL": "regional network firewall policy"}
+# What a rule can match on that the bot does not evaluate: (field, words for people).
+UNKNOWN_SOURCES = (("srcAddressGroups", "address groups"), ("srcFqdns", "FQDNs"),
+                   ("srcRegionCodes", "geolocations"), ("srcThreatIntelligences", "threat intelligence lists"))
+UNKNOWN_CONDITIONS = (("srcNetworks", "source networks"), ("srcNetworkType", "a source network type"),
+                      ("srcNetworkContext", "a source network context"), ("destIpRanges", "destination ranges"),
+                      ("destAddressGroups", "destination address groups"))
 
 
 @dataclass
@@ -35,16 +58,31 @@ class Rule:
     action: str  # allow, deny or goto_next
     sources: list
     l4: list     # [(protocol, ["80", "1000-2000"])]; no ports: every port
-    tags: list = field(default_factory=list)
-    accounts: list = field(default_factory=list)
+    tags: list = field(default_factory=list)      # VPC rule: target network tags
+    accounts: list = field(default_factory=list)  # target service accounts
     name: str = ""    # a VPC firewall rule's name
-    policy: str = ""  # a firewall policy's name (hierarchical or network)
+    policy: str = ""  # a firewall policy's name
+    kind: str = ""    # the policy's type (HIERARCHY, NETWORK, …); "" for a VPC rule
+    secure_tags: list = field(default_factory=list)  # target secure tags (tagValues/…) in effect
+    no_targets: bool = False   # target secure tags were given, none in effect: the rule applies to no VM
+    resources: list = field(default_factory=list)    # networks a hierarchical rule is limited to
+    proxies_only: bool = False  # targetType INTERNAL_MANAGED_LB: Envoy proxies, not the nodes
+    unknown_sources: list = field(default_factory=list)    # OR-ed sources the bot does not evaluate
+    unknown_conditions: list = field(default_factory=list)  # AND-ed conditions the bot does not evaluate
+
+    @property
+    def uncertain(self) -> str:
+        """Why the bot cannot tell whether this rule matches (empty: it can)."""
+        return ", ".join(self.unknown_sources + self.unknown_conditions)
 
     def __str__(self) -> str:
         l4 = ", ".join(proto + (":" + ",".join(ports) if ports else "") for proto, ports in self.l4)
         to = (f"tags {', '.join(self.tags)}" if self.tags else f"service accounts {', '.join(self.accounts)}"
-              if self.accounts else "all instances")
-        return f"{self.label}: {self.action} {l4} from {', '.join(map(str, self.sources))} to {to}"
+              if self.accounts else f"secure tags {', '.join(self.secure_tags)}" if self.secure_tags
+              else "all instances")
+        sources = [*map(str, self.sources), *self.unknown_sources]
+        return (f"{self.label}: {self.action} {l4} from {', '.join(sources)} to {to}"
+                + (f" (also matching on {', '.join(self.unknown_conditions)})" if self.unknown_conditions else ""))
 
 
 def _nets(ranges) -> list:
@@ -62,29 +100,67 @@ def _span(ports: str) -> tuple[int, int]:
     return int(lo), int(hi or lo)
 
 
+def _network_path(url: str) -> str:
+    """projects/P/global/networks/N of any form of a network reference."""
+    return url[url.index("projects/"):] if "projects/" in url else url
+
+
 def _policy(p: dict) -> list[Rule]:
+    kind = p.get("type") or ""
     title = p.get("shortName") or p.get("displayName") or p.get("name")
-    rules = [Rule(f"rule {r.get('priority')} of firewall policy `{title}` (action {r.get('action')})",
-                  r.get("priority", 0), r.get("action") if r.get("action") in ("deny", "goto_next") else "allow",
-                  _nets(m.get("srcIpRanges")), [(c.get("ipProtocol", ""), c.get("ports") or [])
-                                                for c in m.get("layer4Configs") or []],
-                  accounts=r.get("targetServiceAccounts") or [], policy=p.get("name", ""))
-             for r in p.get("rules") or [] for m in [r.get("match") or {}]
-             if r.get("direction") == "INGRESS" and not r.get("disabled") and not r.get("targetSecureTags")]
+    rules = []
+    for r in p.get("rules") or []:
+        m = r.get("match") or {}
+        if r.get("direction") != "INGRESS" or r.get("disabled"):
+            continue
+        tags = r.get("targetSecureTags") or []
+        effective = [t.get("name", "") for t in tags if t.get("state", "EFFECTIVE") == "EFFECTIVE"]
+        action = r.get("action") if r.get("action") in ("deny", "goto_next") else "allow"
+        rules.append(Rule(
+            f"rule {r.get('priority')} of {KINDS.get(kind, 'firewall policy')} `{title}` (action {r.get('action')})",
+            r.get("priority", 0), action, _nets(m.get("srcIpRanges")),
+            [(c.get("ipProtocol", ""), c.get("ports") or []) for c in m.get("layer4Configs") or []],
+            accounts=r.get("targetServiceAccounts") or [], policy=p.get("name", ""), kind=kind,
+            secure_tags=effective, no_targets=bool(tags) and not effective,
+            resources=[_network_path(u) for u in r.get("targetResources") or []],
+            proxies_only=r.get("targetType") == "INTERNAL_MANAGED_LB",
+            unknown_sources=[words for key, words in UNKNOWN_SOURCES if m.get(key)],
+            unknown_conditions=[words for key, words in UNKNOWN_CONDITIONS
+                                if m.get(key) and not (key == "destIpRanges" and _covers_all(m[key]))]))
     return sorted(rules, key=lambda r: r.priority)
 
 
-def stages(fw: dict) -> list[list[Rule]]:
-    """Rule lists in evaluation order: hierarchical policies, the VPC's rules, network firewall policies."""
+def _covers_all(ranges) -> bool:
+    return any(n.prefixlen == 0 for n in _nets(ranges))
+
+
+def _vpc(fw: dict) -> list[Rule]:
     vpc = [Rule(f"VPC firewall rule `{r['name']}` (priority {r.get('priority', 1000)})", r.get("priority", 1000),
                 "allow" if r.get("allowed") else "deny", _nets(r.get("sourceRanges")),
                 [(e.get("IPProtocol", ""), e.get("ports") or []) for e in r.get("allowed") or r.get("denied") or []],
-                r.get("targetTags") or [], r.get("targetServiceAccounts") or [], name=r["name"])
+                r.get("targetTags") or [], r.get("targetServiceAccounts") or [], name=r["name"],
+                unknown_conditions=["destination ranges"] if r.get("destinationRanges") and not _covers_all(
+                    r.get("destinationRanges")) else [])
            for r in fw.get("firewalls") or [] if r.get("direction", "INGRESS") == "INGRESS" and not r.get("disabled")]
     vpc.sort(key=lambda r: (r.priority, r.action != "deny"))  # at one priority, deny wins
-    policies = fw.get("firewallPolicys") or []
-    return ([_policy(p) for p in policies if p.get("type") != "NETWORK"] + [vpc]
-            + [_policy(p) for p in policies if p.get("type") == "NETWORK"])
+    return vpc
+
+
+TYPE_ORDER = {"HIERARCHY": 0, "SYSTEM": 1, "SYSTEM_GLOBAL": 1, "SYSTEM_REGIONAL": 2, "NETWORK": 3,
+              "NETWORK_REGIONAL": 4}
+
+
+def stages(fw: dict, order: str = "AFTER_CLASSIC_FIREWALL") -> list[list[Rule]]:
+    """Rule lists in Cloud NGFW's evaluation order: hierarchical policies (as listed: organization, then
+    folders), system policies, then the VPC's rules after (AFTER_CLASSIC_FIREWALL, the default) or before
+    (BEFORE_CLASSIC_FIREWALL) the global and regional network policies."""
+    policies = sorted(enumerate(fw.get("firewallPolicys") or []),
+                      key=lambda ip: (TYPE_ORDER.get(ip[1].get("type"), 5), ip[1].get("priority") or 0, ip[0]))
+    first = [_policy(p) for _, p in policies if TYPE_ORDER.get(p.get("type"), 5) <= 2]
+    network = [_policy(p) for _, p in policies if TYPE_ORDER.get(p.get("type"), 5) > 2]
+    if order == "BEFORE_CLASSIC_FIREWALL":
+        return first + network + [_vpc(fw)]
+    return first + [_vpc(fw)] + network
 
 
 def _split(nets: list, sources: list) -> tuple[list, list]:
@@ -105,22 +181,33 @@ def _split(nets: list, sources: list) -> tuple[list, list]:
 
 
 def evaluate(rule_stages: list[list[Rule]], source: str, applies) -> list[tuple]:
-    """[(network, deciding Rule or None for the implied deny)] covering every address of source."""
+    """[(network, deciding Rule or None for the implied deny, certain)] covering every address of source.
+
+    certain is False for addresses that reached a rule the bot cannot fully evaluate (see Rule.uncertain):
+    that rule may or may not have decided them."""
     pending, decided = [ipaddress.ip_network(source)], []
     for stage in rule_stages:
         handed_on = []
         for rule in stage:
             if not pending:
                 break
-            if not rule.sources or not applies(rule):
+            if not (rule.sources or rule.unknown_sources) or not applies(rule):
                 continue
-            inside, pending = _split(pending, rule.sources)
+            inside, outside = _split(pending, rule.sources)
+            if rule.unknown_conditions:  # whether it matches these addresses at all is unknown
+                maybe, pending = (inside + outside, []) if rule.unknown_sources else (inside, outside)
+                decided += [(n, rule, False) for n in maybe]
+                continue
+            pending = outside
             if rule.action == "goto_next":
                 handed_on += inside
             else:
-                decided += [(n, rule) for n in inside]
+                decided += [(n, rule, True) for n in inside]
+            if rule.unknown_sources and pending:  # the rest may be in its address groups, FQDNs, regions…
+                decided += [(n, rule, False) for n in pending]
+                pending = []
         pending += handed_on
-    return decided + [(n, None) for n in pending]
+    return decided + [(n, None, True) for n in pending]
 
 
 @dataclass(frozen=True)
@@ -128,6 +215,7 @@ class Nodes:
     tags: frozenset
     account: str
     pools: tuple
+    secure: frozenset = frozenset()  # secure tag values bound to the nodes (resourceManagerTags)
 
 
 def node_groups(cluster) -> list[Nodes]:
@@ -135,20 +223,33 @@ def node_groups(cluster) -> list[Nodes]:
     groups: dict[tuple, list[str]] = {}
     for pool in cluster.node_pools or [None]:
         config = pool.config if pool else cluster.node_config
-        key = (frozenset([base, *config.tags]), config.service_account or "default")
+        secure = dict(config.resource_manager_tags.tags) or (
+            {} if pool else dict(cluster.node_pool_auto_config.resource_manager_tags.tags))
+        key = (frozenset([base, *config.tags]), config.service_account or "default", frozenset(secure.values()))
         groups.setdefault(key, []).append(pool.name if pool else "(Autopilot nodes)")
-    return [Nodes(tags, account, tuple(pools)) for (tags, account), pools in groups.items()]
+    return [Nodes(tags, account, tuple(pools), secure) for (tags, account, secure), pools in groups.items()]
 
 
 def serving_ports(ctx, fw: dict, base_tag: str) -> tuple[dict, str]:
-    """{port: [what is served there]} and a note; the controller's own rules' ports when Kubernetes is not readable."""
+    """{port: [what is served there]} and a note; the controller's own rules' ports when Kubernetes is not readable.
+    The load balancer's own health checks give the ports when they can be read."""
     ports: dict[int, list[str]] = {}
     try:
         t = targets(ctx)
         if not t.ingresses:
             return {}, t.note
-        for b in all_backends(ctx, t.ingresses):
-            port = load_balancer_port(ctx, b) if b.port and b.type != "ExternalName" else None
+        backends, *lbs = ctx.gw.parallel(lambda: all_backends(ctx, t.ingresses),
+                                         *[lambda ing=ing: lb_services(ctx, ing) for ing in t.ingresses])
+        for b in backends:
+            if not b.port or b.type == "ExternalName":
+                continue
+            live = None
+            for ing in t.ingresses:
+                lb = lb_backend_for(ctx, ing, b)
+                if lb is not None:
+                    live = live_health_check(lb_health_check(ctx, lb)[0], b)
+                    break
+            port = load_balancer_port(ctx, b, live)
             if port:
                 ports.setdefault(port, []).append(f"`{b.ref}` ({'NEG' if b.neg else 'nodePort'})")
         return ports, ""
@@ -178,69 +279,93 @@ def create_command(ctx, net_project: str, network: str, tag: str, ports, priorit
             f"--target-tags={tag} --rules={rules}")
 
 
+def policy_fix(ctx, rule: Rule, port_list, net_project: str) -> str:
+    layer4 = ",".join(f"tcp:{p}" for p in port_list)
+    before = max(rule.priority - 1, 0)
+    ranges = ",".join(HC_RANGES)
+    if rule.kind == "HIERARCHY":
+        return ("Ask your organization's network admins to let the health checkers through that policy before "
+                f"priority {rule.priority}, for example:\n```\ngcloud compute firewall-policies rules create "
+                f"{before} --firewall-policy={rule.policy} \\\n    --direction=INGRESS --action=goto_next "
+                f"--src-ip-ranges={ranges} --layer4-configs={layer4}\n```")
+    if rule.kind in ("NETWORK", "NETWORK_REGIONAL"):
+        scope = "--global-firewall-policy" if rule.kind == "NETWORK" else f"--firewall-policy-region={region(ctx)}"
+        return ("Allow the health checkers in that policy before priority "
+                f"{rule.priority}:\n```\ngcloud compute network-firewall-policies rules create {before} "
+                f"--firewall-policy={rule.policy} {scope} --project={net_project} \\\n    --direction=INGRESS "
+                f"--action=allow --src-ip-ranges={ranges} --layer4-configs={layer4}\n```")
+    return ("That policy is managed by Google (a system firewall policy); it cannot be edited. Open a support case "
+            "with the rule quoted below.")
+
+
 def run(ctx):
     cluster = ctx.gw.cluster(ctx.ref)
     net_project, network = cluster_network(ctx)
-    fw = ctx.gw.effective_firewalls(net_project, network)
+    fw, net = ctx.gw.parallel(lambda: ctx.gw.region_effective_firewalls(net_project, region(ctx), network),
+                              lambda: ctx.gw.network(net_project, network))
     base_tag = f"gke-{cluster.name}-{cluster.id[:8]}-node"
     ports, note = serving_ports(ctx, fw, base_tag)
     if not ports:
         return ctx.skip(note or "No serving port to check (no backend Service could be resolved; see "
                                 "ingress/backend-services).")
-    rule_stages, resource = stages(fw), f"projects/{net_project}/global/networks/{network}"
+    order = net.get("networkFirewallPolicyEnforcementOrder") or "AFTER_CLASSIC_FIREWALL"
+    rule_stages, resource = stages(fw, order), f"projects/{net_project}/global/networks/{network}"
+    net_path = resource
 
     def account(nodes: Nodes) -> str:  # "default": the project's Compute Engine default service account
         return nodes.account if nodes.account != "default" else \
             f"{ctx.gw.project_number(ctx.ref.project)}-compute@developer.gserviceaccount.com"
 
-    blocked: dict[str, dict] = {}  # rule label (or "" for no allow) -> {"rule", "ports", "nets", "pools"}
+    blocked: dict[str, dict] = {}    # rule label (or "" for no allow) -> {"rule", "ports", "nets", "pools"}
+    uncertain: dict[str, dict] = {}  # rule label -> same shape
     allowed_by: set[str] = set()
     for nodes in node_groups(cluster):
         for port in ports:
             def applies(rule: Rule) -> bool:
-                return ((not rule.tags or bool(set(rule.tags) & nodes.tags))
+                return (not rule.proxies_only and not rule.no_targets
+                        and (not rule.resources or net_path in rule.resources)
+                        and (not rule.tags or bool(set(rule.tags) & nodes.tags))
                         and (not rule.accounts or account(nodes) in rule.accounts)
+                        and (not rule.secure_tags or bool(set(rule.secure_tags) & nodes.secure))
                         and any(proto.lower() in ("tcp", "all", "6") and (not specs or any(
                             lo <= port <= hi for lo, hi in map(_span, specs))) for proto, specs in rule.l4))
             for source in HC_RANGES:
-                for net, rule in evaluate(rule_stages, source, applies):
-                    if rule is not None and rule.action == "allow":
+                for net_, rule, certain in evaluate(rule_stages, source, applies):
+                    if certain and rule is not None and rule.action == "allow":
                         allowed_by.add(rule.label)
                         continue
-                    entry = blocked.setdefault(rule.label if rule else "", {"rule": rule, "ports": set(), "nets": {},
-                                                                            "pools": set()})
+                    into = blocked if certain else uncertain
+                    entry = into.setdefault(rule.label if rule else "", {"rule": rule, "ports": set(), "nets": {},
+                                                                         "pools": set()})
                     entry["ports"].add(port)
-                    entry["nets"].setdefault(source, []).append(net)
+                    entry["nets"].setdefault(source, []).append(net_)
                     entry["pools"].update(nodes.pools)
     served = "; ".join(f"tcp:{p} for {', '.join(what)}" for p, what in sorted(ports.items()))
-    evidence = (f"`gcloud compute networks get-effective-firewalls {network} --project={net_project}`; serving ports: "
-                f"{served}" + (f". {note}" if note else ""))
-    if not blocked:
+    evidence = (f"`gcloud compute network-firewall-policies get-effective-firewalls --network={network} "
+                f"--region={region(ctx)} --project={net_project}`; network firewall policy enforcement order "
+                f"{order}; serving ports: {served}" + (f". {note}" if note else ""))
+    if not blocked and not uncertain:
         return ctx.ok(f"{' and '.join(HC_RANGES)} reach tcp:{', tcp:'.join(map(str, sorted(ports)))} on the nodes, "
                       f"allowed by {', '.join(sorted(allowed_by))}.", evidence=evidence, resource=resource)
     out = []
+    consequence = "; the load balancer then marks those backends UNHEALTHY and answers 502."
     for label, entry in sorted(blocked.items(), key=lambda kv: (kv[0] == "", kv[0])):
         rule, port_list = entry["rule"], sorted(entry["ports"])
         seen = evidence + (f"\n{rule}" if rule else "")
         sources = ", ".join(_show(nets, src) for src, nets in entry["nets"].items())
         reach = (f"Google's health checks from {sources} to tcp:{', tcp:'.join(map(str, port_list))} on the nodes of "
                  f"node pool(s) {', '.join(sorted(entry['pools']))}")
-        consequence = "; the load balancer then marks those backends UNHEALTHY and answers 502."
         if rule is None:
             out.append(ctx.fail(f"No firewall rule allows {reach}: the implied deny-ingress rule drops them"
                                 + consequence, "Allow the health checkers in:\n```\n"
                                 + create_command(ctx, net_project, network, base_tag, port_list, 1000) + "\n```",
                                 evidence=seen, resource=resource))
         elif rule.policy:
-            layer4 = ",".join(f"tcp:{p}" for p in port_list)
-            out.append(ctx.fail(
-                f"{reach[0].upper()}{reach[1:]} are denied by {label}, a firewall policy evaluated before the VPC's "
-                f"own rules, so no VPC rule can allow them" + consequence,
-                "Ask your organization's network admins to let the health checkers through that policy before "
-                f"priority {rule.priority}, for example:\n```\ngcloud compute firewall-policies rules create "
-                f"{max(rule.priority - 1, 0)} --firewall-policy={rule.policy} \\\n    --direction=INGRESS "
-                f"--action=goto_next --src-ip-ranges={','.join(HC_RANGES)} --layer4-configs={layer4}\n```",
-                evidence=seen, resource=resource))
+            when = ("evaluated before the VPC's own rules, so no VPC rule can allow them"
+                    if rule.kind not in ("NETWORK", "NETWORK_REGIONAL") or order == "BEFORE_CLASSIC_FIREWALL" else
+                    "evaluated after the VPC's own rules (none of which decided these addresses)")
+            out.append(ctx.fail(f"{reach[0].upper()}{reach[1:]} are denied by {label}, {when}" + consequence,
+                                policy_fix(ctx, rule, port_list, net_project), evidence=seen, resource=resource))
         else:
             out.append(ctx.fail(
                 f"{reach[0].upper()}{reach[1:]} are denied by {label}: a deny of higher priority (a lower number) "
@@ -249,4 +374,16 @@ def run(ctx):
                 f"--project={net_project}`), or allow the health checkers at a higher priority than {rule.priority}:"
                 "\n```\n" + create_command(ctx, net_project, network, base_tag, port_list, max(rule.priority - 1, 0))
                 + "\n```", evidence=seen, resource=resource))
+    for label, entry in sorted(uncertain.items()):
+        rule, port_list = entry["rule"], sorted(entry["ports"])
+        sources = ", ".join(_show(nets, src) for src, nets in entry["nets"].items())
+        out.append(ctx.warn(
+            f"Cannot tell whether Google's health checks from {sources} to tcp:{', tcp:'.join(map(str, port_list))} "
+            f"on the nodes of node pool(s) {', '.join(sorted(entry['pools']))} get through: {label} "
+            f"(`{rule.action}`) matches on {rule.uncertain}, which the bot does not evaluate, and it is reached before "
+            "any rule that decides these addresses.",
+            "Check that rule by hand: if it can match the health checkers' ranges, make sure it allows them; the "
+            "firewall insights of Network Intelligence Center (`gcloud recommender insights list --insight-type="
+            "google.compute.firewall.Insight`) also show which rule decides.",
+            evidence=evidence + f"\n{rule}", resource=resource))
     return out

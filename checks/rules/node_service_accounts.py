@@ -17,51 +17,18 @@ visible to it.
 """
 from __future__ import annotations
 
+from checks.accounts import NODE_PERMISSIONS, NODE_ROLE, RETRY_BUDGET, account_problem, node_accounts
 from checks.gateway import ApiError
-from checks.iam import grant_command, roles_of, sa_project
-from checks.rules.default_accounts import account_problem, compute_default_sa
+from checks.iam import grant_command, granted, roles_of, sa_project
 
 ID = "gke/node-service-account"
 TITLE = "Node service accounts are usable and hold the node permissions"
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/how-to/service-accounts"
 COMMANDS = ("why-403",)
 ORDER = 35
-NODE_ROLE = "roles/container.defaultNodeServiceAccount"
-# The role's permissions as documented, should its definition be unreadable.
-NODE_PERMISSIONS = ("autoscaling.sites.writeMetrics", "logging.logEntries.create",
-                    "monitoring.metricDescriptors.create", "monitoring.metricDescriptors.list",
-                    "monitoring.timeSeries.create", "monitoring.timeSeries.list")
-RETRY_BUDGET = ("Error 403: Retry budget exhausted: Google Compute Engine: "
-                "Required permission 'PERMISSION_NAME' for 'RESOURCE_NAME'")
-
-
-def node_accounts(cluster, number: str) -> dict[str, list[str]]:
-    """Node service account email -> the pools (or autoprovisioning defaults) that run as it."""
-    users = [(p.name, p.config.service_account) for p in cluster.node_pools]
-    if cluster.autopilot.enabled or cluster.autoscaling.enable_node_autoprovisioning or not users:
-        users.append(("autoprovisioning defaults" + (" (Autopilot)" if cluster.autopilot.enabled else ""),
-                      cluster.autoscaling.autoprovisioning_node_pool_defaults.service_account))
-    out: dict[str, list[str]] = {}
-    for who, email in users:
-        out.setdefault(email if email and email != "default" else compute_default_sa(number), []).append(who)
-    return out
-
-
-def _permissions(ctx, policy, member: str) -> tuple[set[str], list[str], list[str]]:
-    """(granted permissions, unconditional roles, notes) of `member`'s project-level bindings."""
-    perms: set[str] = set()
-    roles, notes = [], []
-    for b in roles_of(policy, [member]):
-        if b.condition:
-            notes.append(f"`{b.role}` (only with condition '{b.condition}', not counted)")
-            continue
-        role = ctx.gw.role(b.role)
-        if role is None:
-            notes.append(f"`{b.role}` (the role no longer exists)")
-            continue
-        roles.append(b.role)
-        perms.update(role.get("includedPermissions", []))
-    return perms, roles, notes
+SEED = "001 エラー 403: リトライ バジェットが残っていない"
+GCPDIAG = "gke/ERR/2024_003"  # node service account permissions fit roles/container.defaultNodeServiceAccount
+GCPDIAG_USABLE = "gke/ERR/2021_012"  # node pool service account exists and is not disabled
 
 
 def _quietly(fn, *args):
@@ -74,23 +41,24 @@ def _quietly(fn, *args):
 def run(ctx):
     project = ctx.ref.project
     gw = ctx.gw
-    cluster, number, policy, node_role = gw.parallel(
-        lambda: gw.cluster(ctx.ref), lambda: gw.project_number(project), lambda: gw.project_iam_policy(project),
-        lambda: gw.role(NODE_ROLE))
-    required = set((node_role or {}).get("includedPermissions") or NODE_PERMISSIONS)
+    cluster, number, policy = gw.parallel(
+        lambda: gw.cluster(ctx.ref), lambda: gw.project_number(project), lambda: gw.project_iam_policy(project))
     accounts = node_accounts(cluster, number)
-    # Every account and every role its bindings name, fetched at once (memoised for the loop below).
-    # (Errors are memoised too and surface per account below, so one unreadable account hides no other.)
-    gw.parallel(*[lambda e=e: _quietly(gw.service_account, e, sa_project(e, project)) for e in accounts],
+    # The node role, every account and every role its bindings name, fetched at once (memoised for the loop
+    # below). (Errors are memoised too and surface per account below, so one unreadable account hides no other.)
+    gw.parallel(lambda: _quietly(gw.role, NODE_ROLE),
+                *[lambda e=e: _quietly(gw.service_account, e, sa_project(e, project)) for e in accounts],
                 *[lambda r=b.role: _quietly(gw.role, r)
                   for b in roles_of(policy, [f"serviceAccount:{e}" for e in accounts]) if not b.condition])
+    node_role = gw.role(NODE_ROLE)  # memoised: its error (if any) makes this check an ERROR, as before
+    required = set((node_role or {}).get("includedPermissions") or NODE_PERMISSIONS)
     out, fine = [], []
     for email, pools in accounts.items():
         member, used_by = f"serviceAccount:{email}", ", ".join(f"`{p}`" for p in pools)
         resource = f"projects/{sa_project(email, project)}/serviceAccounts/{email}"
         try:
             problem = account_problem(ctx, email, sa_project(email, project))
-            perms, roles, notes = _permissions(ctx, policy, member)
+            perms, roles, notes = granted(ctx.gw, policy, member)
         except ApiError as err:
             out.append(ctx.error(err, resource=resource))
             continue
@@ -98,7 +66,7 @@ def run(ctx):
             what, remedy, evidence = problem
             out.append(ctx.fail(
                 f"The node service account of {used_by} {what} Nodes cannot be created or repaired; GKE reports "
-                f"`{RETRY_BUDGET}`.", remedy, evidence=evidence, resource=resource))
+                f"`{RETRY_BUDGET}`.", remedy, evidence=evidence, resource=resource, gcpdiag=GCPDIAG_USABLE))
             continue
         missing = sorted(required - perms)
         if NODE_ROLE in roles or not missing:

@@ -9,6 +9,7 @@ shows how to tell them apart, instead of guessing.
 from __future__ import annotations
 
 from checks.gateway import ApiError
+from checks.iam import grant_command
 from checks.model import Status
 
 ID = "gke/project-visible"
@@ -16,6 +17,7 @@ TITLE = "Project exists and is ACTIVE"
 DOC_URL = "https://cloud.google.com/resource-manager/docs/creating-managing-projects"
 COMMANDS = ("why-404",)
 ORDER = 30
+SEED = "001 エラー 404: リソースが見つからない"
 
 
 def run(ctx):
@@ -41,8 +43,7 @@ def run(ctx):
             "Manager answers 403 PERMISSION_DENIED for both. The bot's own identity needs "
             f"`{err.permission or 'resourcemanager.projects.get'}` on it (`roles/browser`).",
             f"Check as yourself: `gcloud projects describe {project}`. If it exists, let the bot see it:\n```\n"
-            f"gcloud projects add-iam-policy-binding {project} \\\n    --member \"serviceAccount:{bot}\" \\\n"
-            "    --role roles/browser\n```",
+            f"{grant_command(project, f'serviceAccount:{bot}', 'roles/browser')}\n```",
             evidence=err.explain(), resource=resource)
     if state == "ACTIVE":
         return ctx.ok(f"Project `{project}` exists and is `ACTIVE`.", resource=resource)

@@ -7,18 +7,20 @@ first looks for a Kubernetes RBAC rule that allows the request, then for an IAM 
 Error from server (Forbidden): pods is forbidden: User "EMAIL" cannot list resource "pods" in API
 group "" in the namespace "default": requires one of ["container.pods.list"] permission(s).
 
-The check asks the cluster itself with SubjectAccessReviews (the Kubernetes username of a Google
-account or service account is its email) for `get` and `list` on namespaces (cluster-wide) and on
-pods (in `default`, or the namespace given). When something is denied it proposes the minimal
-Role + RoleBinding (ClusterRole + ClusterRoleBinding for namespaces), and, as the IAM alternative,
-Kubernetes Engine Viewer (`roles/container.viewer`), which reads every object in every cluster of the
-project.
+The check asks the cluster with SubjectAccessReviews as GKE presents the user to RBAC (the email as
+user name, with the group every signed-in Google identity carries, `system:authenticated`) for `get`
+and `list` on namespaces (cluster-wide) and on pods (in `default`, or the namespace given), and asks
+IAM (Policy Troubleshooter, else the project policy) for the matching `container.*` permission. It
+says which of the two grants each request. Where only a Google group the bot cannot see into would
+grant it (Google Groups for RBAC, or an IAM grant to a group), it says so instead of "denied". When
+something is denied it proposes the minimal Role + RoleBinding (ClusterRole + ClusterRoleBinding for
+namespaces), and, as the IAM alternative, Kubernetes Engine Viewer (`roles/container.viewer`), which
+reads every object in every cluster of the project.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
-from checks.access import (CLUSTER_GET, VIEWER_ROLE, cluster_access, email_of, forbidden_message, rbac_yaml)
+from checks.access import (CLUSTER_GET, VIEWER_ROLE, KubeAsk, cluster_access, email_of, forbidden_message,
+                           google_groups_in_bindings, kube_decisions, rbac_bindings, rbac_yaml)
 from checks.gateway import ApiError
 from checks.iam import grant_command
 
@@ -28,6 +30,7 @@ DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authe
 COMMANDS = ("why-403",)
 ORDER = 60
 CLUSTER_LEVEL = False  # depends on the asker
+SEED = "002 RBAC と IAM; 認証済みの IAM アカウントでクラスタ内アクションを実行できない"
 VERBS = ("get", "list")
 
 
@@ -36,6 +39,13 @@ def _iam(ctx):
         return cluster_access(ctx.gw, ctx.ref, ctx.principal)
     except ApiError as err:  # gke/principal-cluster-access reports it; here it only shapes the advice
         return err
+
+
+def _google_groups(ctx) -> tuple[str, ...]:
+    """Google groups RBAC bindings name, when Google Groups for RBAC lets GKE add them to users."""
+    if not ctx.gw.cluster(ctx.ref).authenticator_groups_config.enabled:
+        return ()
+    return google_groups_in_bindings(rbac_bindings(ctx.gw, ctx.ref)[0])
 
 
 def run(ctx):
@@ -47,18 +57,21 @@ def run(ctx):
         return ctx.skip(f"Kubernetes authorizes users, not `{principal}` as such: ask again with "
                         "`--as user:EMAIL` for one of its members.")
     user, ns = email_of(principal), ctx.args.get("namespace") or "default"
-    asks = [(verb, "namespaces", "") for verb in VERBS] + [(verb, "pods", ns) for verb in VERBS]
-    with ThreadPoolExecutor(max_workers=len(asks) + 1, thread_name_prefix="sar") as pool:
-        iam = pool.submit(_iam, ctx)
-        reviews = list(pool.map(lambda a: ctx.gw.subject_access_review(
-            ctx.ref, user=user, verb=a[0], resource=a[1], namespace=a[2]), asks))
-    evidence = "\n".join(f"SubjectAccessReview {user} {verb} {res} {_scope(n)}: allowed={str(r['allowed']).lower()}"
-                         + "".join(f", {k}={r[k]!r}" for k in ("reason", "evaluationError") if r[k])
-                         for (verb, res, n), r in zip(asks, reviews))
-    denied = [a for a, r in zip(asks, reviews) if not r["allowed"]]
-    if not denied:
-        return ctx.ok(f"`{user}` may get and list namespaces (cluster-wide) and pods in `{ns}`.", evidence=evidence)
-    iam = iam.result()
+    asks = [KubeAsk(verb, "namespaces") for verb in VERBS] + [KubeAsk(verb, "pods", ns) for verb in VERBS]
+    iam, decisions = ctx.gw.parallel(
+        lambda: _iam(ctx), lambda: kube_decisions(ctx.gw, ctx.ref, principal, asks, _google_groups(ctx)))
+    evidence = "\n".join(
+        f"SubjectAccessReview {user} groups=system:authenticated {d.ask.verb} {d.ask.resource} "
+        f"{_scope(d.ask.namespace)}: allowed={str(d.review['allowed']).lower()}"
+        + "".join(f", {k}={d.review[k]!r}" for k in ("reason", "evaluationError") if d.review[k])
+        + f"; IAM `{d.permission}`: " + (d.iam.access if not isinstance(d.iam, ApiError) else "unreadable")
+        for d in decisions)
+    by = "\n".join(f"• `{d.ask.verb} {d.ask.resource}` {_scope(d.ask.namespace, '`')}: {d.explain()}" for d in decisions)
+    denied = [d for d in decisions if not d.allowed and not d.unknown]
+    unknown = [d for d in decisions if d.unknown]
+    if not denied and not unknown:
+        return ctx.ok(f"`{user}` may get and list namespaces (cluster-wide) and pods in `{ns}`:\n{by}",
+                      evidence=evidence)
     if isinstance(iam, ApiError):
         iam_note = f"Whether IAM lets `{principal}` get the cluster at all could not be read ({iam.explain()})."
     elif iam.granted:
@@ -67,20 +80,28 @@ def run(ctx):
     else:
         iam_note = (f"IAM does not even grant `{principal}` `{CLUSTER_GET}` (see gke/principal-cluster-access): "
                     f"`{VIEWER_ROLE}` below fixes both.")
+    missing = denied or unknown
     by_res: dict[tuple[str, str], list[str]] = {}
-    for verb, res, n in denied:
-        by_res.setdefault((res, n), []).append(verb)
-    messages = "\n".join(forbidden_message(user, verb, res, n) for verb, res, n in denied)
+    for d in missing:
+        by_res.setdefault((d.ask.resource, d.ask.namespace), []).append(d.ask.verb)
+    messages = "\n".join(forbidden_message(user, d.ask.verb, d.ask.resource, d.ask.namespace) for d in missing)
     yaml = "\n---\n".join(rbac_yaml(user, res, verbs, n) for (res, n), verbs in by_res.items())
-    refused = ", ".join(f"`{verb} {res}` {_scope(n, '`')}" for verb, res, n in denied)
+    fix = (f"Grant it with Kubernetes RBAC (a cluster admin runs `kubectl apply -f rbac.yaml` on cluster "
+           f"`{ctx.ref.name}`):\n```\n{yaml}\n```\nOr, through IAM, `{VIEWER_ROLE}` (read access to every object "
+           f"in every cluster of project `{ctx.ref.project}`):\n"
+           f"```\n{grant_command(ctx.ref.project, principal, VIEWER_ROLE)}\n```")
+    if not denied:
+        return ctx.warn(
+            f"As far as the bot can see, `{user}` is refused some of these requests; only a Google group it cannot "
+            f"see into would allow them:\n{by}\nIf `{user}` is not a member, kubectl says:\n```\n{messages}\n```",
+            "Check the membership (`gcloud identity groups memberships check-transitive-membership`), or " + fix[0].lower()
+            + fix[1:], evidence=evidence)
     return ctx.fail(
-        f"`{user}` is refused {refused}. {iam_note} kubectl then says:\n```\n{messages}\n```\n"
-        "The `container.*` permission it names is the IAM alternative to an RBAC rule.",
-        f"Grant it with Kubernetes RBAC (a cluster admin runs `kubectl apply -f rbac.yaml` on cluster "
-        f"`{ctx.ref.name}`):\n```\n{yaml}\n```\nOr, through IAM, `{VIEWER_ROLE}` (read access to every object "
-        f"in every cluster of project `{ctx.ref.project}`):\n"
-        f"```\n{grant_command(ctx.ref.project, principal, VIEWER_ROLE)}\n```",
-        evidence=evidence)
+        f"`{user}` is refused " + ", ".join(f"`{d.ask.verb} {d.ask.resource}` {_scope(d.ask.namespace, '`')}"
+                                            for d in denied)
+        + f". {iam_note} kubectl then says:\n```\n{messages}\n```\n"
+        f"The `container.*` permission it names is the IAM alternative to an RBAC rule. Each request:\n{by}",
+        fix, evidence=evidence)
 
 
 def _scope(namespace: str, quote: str = "") -> str:

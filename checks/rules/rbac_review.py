@@ -7,21 +7,29 @@ Error from server (Forbidden): roles.rbac.authorization.k8s.io is forbidden: Use
 resource "roles" in API group "rbac.authorization.k8s.io" in the namespace "kube-system": requires one
 of ["container.roles.list"] permission(s).
 
-The check asks the cluster with a SubjectAccessReview (a Google account's or service account's
-Kubernetes user name is its email; a Google group is asked as the group, which RBAC alone decides, and
-whose bindings reach its members only when Google Groups for RBAC is on: else a WARN).
-When allowed it says by what, as the API server words it, or which IAM binding grants the permission.
-When denied it lists the RoleBindings and ClusterRoleBindings that name the principal, and proposes
-the minimal Role + RoleBinding (namespaced with `-n`, else ClusterRole + ClusterRoleBinding) and, as
-the IAM alternative, the smallest predefined Kubernetes Engine role that includes the permission.
+The resource is resolved as kubectl resolves it, through the cluster's own discovery (`/api`, `/apis`):
+plural, singular, short name or kind, optionally `RESOURCE.GROUP`, with its subresource; `roles` is
+`roles.rbac.authorization.k8s.io`. A name several groups serve resolves as kubectl's (core group first)
+and the answer says so; an unknown name is answered with the close matches.
+The check asks the cluster with a SubjectAccessReview as GKE presents the principal to RBAC (a Google
+account's or service account's email as user name, with `system:authenticated`; a Google group as that
+group), and IAM (Policy Troubleshooter, else the project policy) for the matching permission, and says
+which of the two grants it. With Google Groups for RBAC on, bindings to Google groups are asked about
+too: when only such a group (or an IAM grant to a group) would allow it, the bot cannot see the
+membership and says so (WARN) instead of "denied". When denied it lists the RoleBindings and
+ClusterRoleBindings that name the principal, and proposes the minimal Role + RoleBinding (namespaced
+with `-n`, else ClusterRole + ClusterRoleBinding) and, as the IAM alternative, the smallest predefined
+Kubernetes Engine role that includes the permission.
 """
 from __future__ import annotations
 
-from checks.access import (cluster_access, email_of, forbidden_message, iam_permission, rbac_yaml,
-                           smallest_role)
+from concurrent.futures import ThreadPoolExecutor
+
+from checks.access import (KubeAsk, cluster_access, email_of, forbidden_message, google_groups_in_bindings,
+                           iam_permission, kube_decisions, project_access, rbac_bindings, rbac_yaml, smallest_role)
 from checks.gateway import ApiError
-from checks.gateway import kube as kc
 from checks.iam import grant_command
+from checks.kinds import resolve
 
 ID = "rbac/access-review"
 TITLE = "Kubernetes allows the request (RBAC or IAM)"
@@ -29,33 +37,19 @@ DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authe
 COMMANDS = ("rbac",)
 ORDER = 10
 CLUSTER_LEVEL = False  # depends on the principal
-CLUSTER_SCOPED = {"nodes", "namespaces", "persistentvolumes", "clusterroles", "clusterrolebindings", "storageclasses",
-                  "customresourcedefinitions", "priorityclasses", "csidrivers", "csinodes", "volumeattachments",
-                  "runtimeclasses", "mutatingwebhookconfigurations", "validatingwebhookconfigurations",
-                  "certificatesigningrequests", "apiservices", "ingressclasses", "componentstatuses"}
-BINDINGS = (kc.CLUSTERROLEBINDINGS_LIST, kc.ROLEBINDINGS_LIST)
+SEED = "002 RBAC と IAM; 認証済みの IAM アカウントでクラスタ内アクションを実行できない"
 
 
-def naming(ctx, kind: str, name: str) -> tuple[list[str], str]:
-    """The (Cluster)RoleBindings with a subject `kind` `name`, for people; and a note when they are unreadable."""
-    found, notes = [], []
-
-    def listing(decl):
-        try:
-            return ctx.gw.kube_list(ctx.ref, decl)
-        except ApiError as err:
-            return err
-    for items in ctx.gw.parallel(*[lambda b=b: listing(b) for b in BINDINGS]):
-        if isinstance(items, ApiError):
-            notes.append(f"Bindings could not be listed: {items.explain()}")
-            continue
-        for b in items:
-            meta, ref = b["metadata"], b.get("roleRef") or {}
-            if any((s.get("kind"), s.get("name")) == (kind, name) for s in b.get("subjects") or []):
-                where = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
-                found.append(f"{'RoleBinding' if meta.get('namespace') else 'ClusterRoleBinding'} `{where}` → "
-                             f"{ref.get('kind')} `{ref.get('name')}`")
-    return found, " ".join(notes)
+def naming(bindings: list[dict], kind: str, name: str) -> list[str]:
+    """The (Cluster)RoleBindings with a subject `kind` `name`, for people."""
+    found = []
+    for b in bindings:
+        meta, ref = b["metadata"], b.get("roleRef") or {}
+        if any((s.get("kind"), s.get("name")) == (kind, name) for s in b.get("subjects") or []):
+            where = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
+            found.append(f"{'RoleBinding' if meta.get('namespace') else 'ClusterRoleBinding'} `{where}` → "
+                         f"{ref.get('kind')} `{ref.get('name')}`")
+    return found
 
 
 def _iam_alternative(ctx, principal: str, permission: str) -> str:
@@ -72,18 +66,18 @@ def _iam_alternative(ctx, principal: str, permission: str) -> str:
             f"of project `{project}`):\n```\n{grant_command(project, principal, role)}\n```")
 
 
-def _allowed_by(ctx, principal: str, permission: str, review: dict) -> str:
-    if review["reason"]:
-        return f"the API server says: {review['reason']}"
-    if principal.startswith("group:"):
-        return "the API server did not say by what"
-    try:
-        verdict = cluster_access(ctx.gw, ctx.ref, principal, permission)
-    except ApiError as err:
-        return f"the API server did not say by what, and IAM could not be read ({err.explain()})"
-    if verdict.granted:
-        return f"IAM grants `{permission}` through {', '.join(verdict.via)} (according to {verdict.source})"
-    return "the API server did not say by what (no RBAC reason, and no IAM binding that shows locally)"
+def _warm_iam(ctx, principal: str, permission: str) -> None:
+    """Start the IAM facts the answer will need while the cluster is being reached (memoised, so the
+    decision later reuses them): the project policy and role definitions, and the troubleshooter's verdict."""
+    def quiet(fn):
+        try:
+            fn()
+        except ApiError:
+            pass
+    ctx.gw.parallel(*[lambda fn=fn: quiet(fn) for fn in (
+        lambda: project_access(ctx.gw, ctx.ref.project, principal),
+        lambda: cluster_access(ctx.gw, ctx.ref, principal, permission),
+        lambda: smallest_role(ctx.gw, permission))])
 
 
 def run(ctx):
@@ -91,51 +85,81 @@ def run(ctx):
     if not principal:
         return ctx.skip(ctx.args.get("principal_note") or
                         "I do not know which Google account is yours: add `--as user:EMAIL`.")
-    verb, resource, group = ctx.args["verb"], ctx.args["resource"], ctx.args.get("group", "")
-    base, _, sub = resource.partition("/")
-    ns = ctx.args.get("namespace", "")
-    ignored = ""
-    if ns and base in CLUSTER_SCOPED and not group:
-        ns, ignored = "", f" `{base}` are cluster-scoped, so `-n {ctx.args['namespace']}` does not apply."
+    verb, typed, typed_group = ctx.args["verb"], ctx.args["resource"], ctx.args.get("group", "")
+    ns_given = ctx.args.get("namespace", "")
     email, is_group = email_of(principal), principal.startswith("group:")
-    user, groups = ("", (email,)) if is_group else (email, ("system:authenticated",))
     kind = "Group" if is_group else "User"
-    # The review, and what a denial would need (the bindings naming the principal, the IAM alternative),
-    # at once: a denial then costs no further round trips.
-    review, (found, unread), iam_alternative = ctx.gw.parallel(
-        lambda: ctx.gw.subject_access_review(ctx.ref, user=user, verb=verb, resource=base, namespace=ns,
-                                             group=group, subresource=sub, groups=groups),
-        lambda: naming(ctx, kind, email),
-        lambda: _iam_alternative(ctx, principal, iam_permission(resource, verb)))
-    permission = iam_permission(resource, verb)
+    # The IAM side does not need the cluster: it runs while discovery and the bindings are read (its facts
+    # are memoised, so the decision below reuses them; the pool is not waited for here).
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iam-warm")
+    pool.submit(_warm_iam, ctx, principal, iam_permission(typed, verb, typed_group))
+    pool.shutdown(wait=False)
+    entries, (bindings, unread) = ctx.gw.parallel(lambda: ctx.gw.discovery(ctx.ref),
+                                                  lambda: rbac_bindings(ctx.gw, ctx.ref))
+    spelled = typed + (f".{typed_group}" if typed_group else "")
+    found = resolve(entries, typed, typed_group)
+    evidence_disc = f"`kubectl api-resources` (discovery) for `{spelled}`"
+    if found.served is None:
+        return ctx.skip(f"{found.problem} kubectl would warn \"the server doesn't have a resource type\" and RBAC "
+                        "has nothing to match.", evidence=evidence_disc + ": no match.")
+    res, group, served = found.resource, found.served.group, found.served
+    evidence_disc += f": `{served.qualified}` (API group `{group}`, {'namespaced' if served.namespaced else 'cluster-scoped'})"
+    notes = []
+    if found.others:
+        notes.append(f"`{typed}` also names " + ", ".join(f"`{o.qualified}`" for o in found.others)
+                     + f"; kubectl takes `{served.qualified}`, as here: write `RESOURCE.GROUP` for another.")
+    if spelled.partition("/")[0] not in (served.resource, served.qualified):
+        notes.append(f"`{spelled.partition('/')[0]}` is `{served.qualified}`.")
+    ns = ns_given
+    if ns and not served.namespaced:
+        ns = ""
+        notes.append(f"`{served.resource}` are cluster-scoped, so `-n {ns_given}` does not apply.")
+    permission = iam_permission(res, verb, group)
+    groups_on = ctx.gw.cluster(ctx.ref).authenticator_groups_config.enabled
+    candidates = google_groups_in_bindings(bindings) if groups_on and not is_group else ()
+    ask = KubeAsk(verb, res, ns, group)
+    decision, iam_alternative = ctx.gw.parallel(
+        lambda: kube_decisions(ctx.gw, ctx.ref, principal, [ask], candidates)[0],
+        lambda: _iam_alternative(ctx, principal, permission))
+    review = decision.review
     scope = f"in namespace `{ns}`" if ns else "cluster-wide"
-    what = f"`{verb} {resource}{'.' + group if group else ''}` {scope}"
-    asked = (f"SubjectAccessReview {'groups' if is_group else 'user'}={email} {what}: "
-             f"allowed={str(review['allowed']).lower()}"
+    what = f"`{verb} {res}{'.' + group if group else ''}` {scope}"
+    subject = f"groups={email},system:authenticated" if is_group else f"user={email} groups=system:authenticated"
+    asked = (f"{evidence_disc}\nSubjectAccessReview {subject} {what}: allowed={str(review['allowed']).lower()}"
              + "".join(f", {k}={review[k]!r}" for k in ("reason", "evaluationError") if review[k]))
-    groups_off = is_group and not ctx.gw.cluster(ctx.ref).authenticator_groups_config.enabled
+    if decision.group_review is not None:
+        asked += (f"\nSubjectAccessReview with the Google groups bindings name ({', '.join(decision.groups)}): "
+                  f"allowed={str(decision.group_review['allowed']).lower()}")
+    if not isinstance(decision.iam, ApiError) and decision.iam is not None:
+        asked += f"\nIAM `{permission}` on the cluster: {decision.iam.access} (according to {decision.iam.source})"
+    extra = (" " + " ".join(notes)) if notes else ""
+    groups_off = is_group and not groups_on
     enable_groups = (f"Google Groups for RBAC is off on `{ctx.ref.name}`, so bindings to Google groups do not reach "
                      "their members. Nest the group in `gke-security-groups@YOUR_DOMAIN` and turn it on:\n```\n"
                      f"gcloud container clusters update {ctx.ref.name} --location={ctx.ref.location} "
                      f"--project={ctx.ref.project} --security-group=gke-security-groups@YOUR_DOMAIN\n```")
-    if review["allowed"]:
-        by = _allowed_by(ctx, principal, permission, review)
-        if groups_off:
+    if decision.allowed:
+        by = decision.explain()
+        if groups_off and decision.by_rbac:
             return ctx.warn(f"RBAC lets group `{email}` {what} on `{ctx.ref.name}` ({by}), but its members do not "
-                            f"get it.{ignored}", enable_groups, evidence=asked)
-        return ctx.ok(f"`{principal}` may {what} on `{ctx.ref.name}`: {by}.{ignored}", evidence=asked)
-    bound = (f"Bindings that name {kind} `{email}` (none allows this): " + "; ".join(found) + "."
-             if found else f"No RoleBinding or ClusterRoleBinding names {kind} `{email}`.")
-    caveat = (" A Google group is asked as the group alone: RBAC decides; IAM roles granted to the group apply to "
-              "its members." if is_group else
-              " Memberships of Google Groups (Google Groups for RBAC) are not expanded here: ask again with "
-              "`--as group:EMAIL` for a group you belong to.")
-    message = forbidden_message("MEMBER_EMAIL" if is_group else email, verb, resource, ns, group, permission)
+                            f"get it.{extra}", enable_groups, evidence=asked)
+        return ctx.ok(f"`{principal}` may {what} on `{ctx.ref.name}`: {by}.{extra}", evidence=asked)
+    bound = naming(bindings, kind, email)
+    bound_text = (f"Bindings that name {kind} `{email}` (none allows this): " + "; ".join(bound) + "."
+                  if bound else f"No RoleBinding or ClusterRoleBinding names {kind} `{email}`.")
+    caveat = (" A Google group is asked as the group (with `system:authenticated`): RBAC decides; IAM roles granted "
+              "to the group apply to its members." if is_group else "")
+    message = forbidden_message("MEMBER_EMAIL" if is_group else email, verb, res, ns, group, permission)
+    fix = (f"Grant it with Kubernetes RBAC (a cluster admin runs `kubectl apply -f rbac.yaml` on `{ctx.ref.name}`):\n"
+           f"```\n{rbac_yaml(email, res, [verb], ns, group, kind)}\n```\n"
+           + iam_alternative + (f"\n{enable_groups}" if groups_off else ""))
+    if decision.unknown:
+        return ctx.warn(
+            f"`{principal}` may {what} on `{ctx.ref.name}` only through a Google group: {decision.explain()}. "
+            f"If the membership is missing, kubectl says:\n```\n{message}\n```\n{bound_text}"
+            + (f" {unread}" if unread else "") + extra,
+            "Check the membership (`gcloud identity groups memberships check-transitive-membership`), or " +
+            fix[0].lower() + fix[1:], evidence=asked)
     return ctx.fail(
-        f"`{principal}` may not {what} on `{ctx.ref.name}`: neither Kubernetes RBAC nor IAM grants it "
-        f"(`{permission}`). kubectl says:\n```\n{message}\n```\n{bound}{(' ' + unread) if unread else ''}{caveat}"
-        + ignored,
-        f"Grant it with Kubernetes RBAC (a cluster admin runs `kubectl apply -f rbac.yaml` on `{ctx.ref.name}`):\n"
-        f"```\n{rbac_yaml(email, resource, [verb], ns, group, kind)}\n```\n"
-        + iam_alternative + (f"\n{enable_groups}" if groups_off else ""),
-        evidence=asked)
+        f"`{principal}` may not {what} on `{ctx.ref.name}`: {decision.explain()}. kubectl says:\n```\n{message}\n```\n"
+        f"{bound_text}{(' ' + unread) if unread else ''}{caveat}" + extra, fix, evidence=asked)

@@ -19,7 +19,14 @@ DOC_URL = ("https://cloud.google.com/kubernetes-engine/docs/troubleshooting/"
            "permission-errors#gke_service_account_deleted")
 COMMANDS = ("why-403", "wi", "doctor")
 ORDER = 20
+SEED = "001 エラー 400/403: アカウントに編集権限がない"
+GCPDIAG = "gke/ERR/2021_007"  # GKE service account permissions
 ROLE = "roles/container.serviceAgent"
+
+
+def evidence_command(project: str) -> str:
+    """The seed's own check (`gcloud projects get-iam-policy PROJECT_ID`), narrowed to the role."""
+    return f"gcloud projects get-iam-policy {project} --flatten=bindings --filter=bindings.role={ROLE}"
 
 
 def agent_member(number: str) -> str:
@@ -34,9 +41,10 @@ def run(ctx):
     binding = has_role(policy, member, ROLE)
     resource = f"projects/{project}"
     if binding and not binding.condition:
-        return ctx.ok(f"`{member}` has `{ROLE}` on `{resource}`.", resource=resource)
-    evidence = (f"`gcloud projects get-iam-policy {project}` shows no unconditional binding of `{ROLE}` "
-                f"for `{member}`" + (f" (only one with condition '{binding.condition}')" if binding else "") + ".")
+        return ctx.ok(f"`{member}` has `{ROLE}` on `{resource}`.", resource=resource,
+                      evidence=f"`{evidence_command(project)}` lists `{member}`.")
+    evidence = (f"`{evidence_command(project)}` shows no unconditional binding for `{member}`"
+                + (f" (only one with condition '{binding.condition}')" if binding else "") + ".")
     remedy = (f"Grant the role back:\n```\n{grant_command(project, member, ROLE)}\n```\n"
               f"If that does not restore it, disable and re-enable the Kubernetes Engine API "
               f"(`gcloud services disable container.googleapis.com --project {project}` then "

@@ -15,6 +15,7 @@ TITLE = "gcloud credentials and configuration (check on your machine)"
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/4xx-errors"
 COMMANDS = ("why-404",)
 ORDER = 50
+SEED = "001 エラー 404: リソースが見つからない"
 CLUSTER_LEVEL = False
 
 

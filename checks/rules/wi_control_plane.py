@@ -5,20 +5,25 @@ Identity credentials: calls to it return HTTP 500 and Logs Explorer shows entrie
 `dial tcp 35.232.136.58:443: connect: connection refused`. A zonal cluster has a single control-plane
 replica, unavailable during maintenance: IP rotation, control-plane upgrades, cluster or node-pool
 resizing. A regional cluster keeps replicas in several zones and avoids this. The check reports a
-zonal control plane, and control-plane operations in flight right now.
+zonal control plane, and control-plane operations in flight right now. Under `doctor` it runs for
+clusters with Workload Identity (gcpdiag gke/WARN/2022_001: "GKE clusters with workload identity are
+regional") and skips the others.
 """
 from __future__ import annotations
 
 from checks.fixes import in_flight
 from checks.gateway import ApiError
 from checks.names import is_zone
+from checks.wi import CONNECTION_REFUSED, for_ksa, log_line, log_message, metadata_server_logs, wi_enabled
 
 ID = "wi/control-plane-availability"
 TITLE = "Control plane stays available for the metadata server"
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 19
-CLUSTER_LEVEL = False  # only matters where Workload Identity is used: not part of doctor
+CLUSTER_LEVEL = True  # doctor: clusters with Workload Identity
+SEED = "002 コントロール プレーンが使用できないため GKE 用 Workload Identity 連携が失敗する"
+GCPDIAG = "gke/WARN/2022_001"
 # Operations during which a zonal control plane may be unreachable.
 DISRUPTIVE = {"UPGRADE_MASTER", "UPDATE_CLUSTER", "REPAIR_CLUSTER", "SET_MASTER_AUTH", "SET_NODE_POOL_SIZE",
               "RESIZE_CLUSTER", "SET_NETWORK_POLICY", "CREATE_NODE_POOL", "DELETE_NODE_POOL"}
@@ -27,13 +32,25 @@ DISRUPTIVE = {"UPGRADE_MASTER", "UPDATE_CLUSTER", "REPAIR_CLUSTER", "SET_MASTER_
 def run(ctx):
     ref = ctx.ref
     cluster = ctx.gw.cluster(ref)
-    try:
-        ops = in_flight(ctx.gw.operations(ref.project, ref.location), ref.name)
-        unread = ""
-    except ApiError as err:  # the zonal/regional verdict stands without them
-        ops, unread = [], f" (operations could not be read: {err.explain()})"
+    if not for_ksa(ctx) and not wi_enabled(cluster):
+        return ctx.skip(f"Workload Identity is off on `{ref.name}`: the GKE metadata server does not depend on its "
+                        "control plane.")
+    def operations():
+        try:
+            return in_flight(ctx.gw.operations(ref.project, ref.location), ref.name), ""
+        except ApiError as err:  # the zonal/regional verdict stands without them
+            return [], f" (operations could not be read: {err.explain()})"
+
+    def refused_logs():  # the same (memoised) read as wi/metadata-server-logs, which reports a missing permission
+        try:
+            return [e for e in metadata_server_logs(ctx) if CONNECTION_REFUSED in log_message(e)]
+        except ApiError:
+            return []
+    (ops, unread), refused = ctx.gw.parallel(operations, refused_logs)
     running = "; ".join(f"`{o.name}` {o.operation_type.name} {o.status.name} since {o.start_time}" for o in ops)
     evidence = f"Operations in flight on `{ref.name}`: {running or 'none'}{unread}."
+    if refused:
+        evidence += "\ngke-metadata-server logged:\n```\n" + "\n".join(log_line(e) for e in refused[:5]) + "\n```"
     if not is_zone(ref.location):
         return ctx.ok(f"`{ref.name}` has a regional control plane (`{ref.location}`): it stays available during "
                       "maintenance.", evidence=evidence)

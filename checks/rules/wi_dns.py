@@ -18,6 +18,7 @@ TITLE = "In-cluster DNS answers for metadata.google.internal"
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 21
+SEED = "002 DNS 解決に関する問題"
 CLUSTER_LEVEL = False  # the remedy is written for the KSA
 
 

@@ -21,6 +21,7 @@ TITLE = "The IAM service account lets the KSA act as it"
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 14
+SEED = "002 GKE 用 Workload Identity 連携; Pod が Google Cloud で認証されない (5)"
 CLUSTER_LEVEL = False
 
 
@@ -71,5 +72,5 @@ def run(ctx):
         + caveat,
         f"Allow the KSA to impersonate the IAM service account:\n```\n"
         f"gcloud iam service-accounts add-iam-policy-binding {gsa} \\\n    --project {project} \\\n"
-        f"    --role {WI_ROLE} \\\n    --member \"{member}\"\n```",
+        f"    --role {WI_ROLE} \\\n    --member \"{member}\" \\\n    --condition=None\n```",
         evidence=evidence, resource=resource)

@@ -16,6 +16,7 @@ TITLE = "IAM Service Account Credentials API is enabled"
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 10
+SEED = "002 GKE 用 Workload Identity 連携; Pod が Google Cloud で認証されない (1)"
 CLUSTER_LEVEL = False  # only matters where Workload Identity is used: not part of doctor
 
 

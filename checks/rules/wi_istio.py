@@ -7,9 +7,14 @@ mesh-wide `global.proxy.excludeIPRanges` key, which the injector renders into is
 argument) to every workload that uses Workload Identity, and
 `proxy.istio.io/config: '{ "holdApplicationUntilProxyStarts": true }'` (mesh-wide
 `global.proxy.holdApplicationUntilProxyStarts`) so the application starts after the sidecar. A pod
-counts as meshed when it has an `istio-proxy` container or a `sidecar.istio.io/status` annotation.
+counts as meshed when it has an `istio-proxy` container or a `sidecar.istio.io/status` annotation. The
+hold shows in the pod as the annotation, or as the injector renders the mesh-wide key (`istio-proxy`
+first among the containers with a `pilot-agent wait` postStart hook), or as a native sidecar
+(`istio-proxy` an init container with `restartPolicy: Always`, which starts before the application).
 """
 from __future__ import annotations
+
+import re
 
 from checks.wi import METADATA_IP, annotations_of, covers, ip_ranges, ksa_pods, name_of, target
 
@@ -19,9 +24,12 @@ DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authe
 COMMANDS = ("wi",)
 ORDER = 16
 CLUSTER_LEVEL = False
+SEED = "002 Istio を使用するクラスタで GKE 用 Workload Identity 連携の認証が失敗する"
 EXCLUDE = "traffic.sidecar.istio.io/excludeOutboundIPRanges"
 INCLUDE = "traffic.sidecar.istio.io/includeOutboundIPRanges"
 HOLD = "proxy.istio.io/config: '{ \"holdApplicationUntilProxyStarts\": true }'"
+PROXY_CONFIG = "proxy.istio.io/config"
+HOLD_RE = re.compile(r"[\"']?holdApplicationUntilProxyStarts[\"']?\s*:\s*true\b")
 
 
 def _containers(pod: dict) -> list[dict]:
@@ -48,6 +56,22 @@ def excluded(pod: dict) -> str:
     return ""
 
 
+def held(pod: dict) -> str:
+    """How the application waits for the sidecar ('' when it does not)."""
+    notes = annotations_of(pod)
+    if HOLD_RE.search(notes.get(PROXY_CONFIG, "")):
+        return f"`{PROXY_CONFIG}` holds the application"
+    spec = pod.get("spec") or {}
+    if any(c.get("name") == "istio-proxy" and c.get("restartPolicy") == "Always" for c in spec.get("initContainers") or []):
+        return "`istio-proxy` runs as a native sidecar (it starts before the application)"
+    containers = spec.get("containers") or []
+    if containers and containers[0].get("name") == "istio-proxy":
+        hook = ((containers[0].get("lifecycle") or {}).get("postStart") or {}).get("exec") or {}
+        if "wait" in " ".join(map(str, hook.get("command") or [])):
+            return "`istio-proxy` starts first and the application waits for it (`pilot-agent wait`)"
+    return ""
+
+
 def run(ctx):
     ns, ksa = target(ctx)
     pods = ksa_pods(ctx)
@@ -56,22 +80,35 @@ def run(ctx):
     mesh = [p for p in pods if meshed(p)]
     if not mesh:
         return ctx.ok(f"No pod of `{ns}/{ksa}` runs an Istio sidecar ({len(pods)} pod(s) checked).")
-    bad = [p for p in mesh if not excluded(p)]
-    if not bad:
-        return ctx.ok(f"{len(mesh)} meshed pod(s) of `{ns}/{ksa}` keep {METADATA_IP} out of the sidecar: "
-                      + "; ".join(sorted({excluded(p) for p in mesh})) + ".")
-    current = sorted({annotations_of(p)[EXCLUDE] for p in bad if annotations_of(p).get(EXCLUDE)})
+    unexcluded = [p for p in mesh if not excluded(p)]
+    unheld = [p for p in mesh if not held(p)]
+    if not unexcluded and not unheld:
+        return ctx.ok(f"{len(mesh)} meshed pod(s) of `{ns}/{ksa}` keep {METADATA_IP} out of the sidecar and start "
+                      "after it: " + "; ".join(sorted({excluded(p) for p in mesh} | {held(p) for p in mesh})) + ".")
+    bad = [p for p in mesh if p in unexcluded or p in unheld]
+    current = sorted({annotations_of(p)[EXCLUDE] for p in unexcluded if annotations_of(p).get(EXCLUDE)})
     value = ",".join(current[:1] + [f"{METADATA_IP}/32"])
     owners = sorted({f"{o.get('kind')} `{o.get('name')}`" for p in bad
                      for o in (p.get("metadata") or {}).get("ownerReferences") or []})
+    problems = []
+    if unexcluded:
+        problems.append(f"{len(unexcluded)} pod(s) of `{ns}/{ksa}` run an Istio sidecar that redirects traffic to the "
+                        f"GKE metadata server ({METADATA_IP}): " + ", ".join(f"`{name_of(p)}`" for p in unexcluded[:5])
+                        + ". Workload Identity authentication fails while the proxy intercepts it.")
+    if unheld:
+        problems.append(f"{len(unheld)} meshed pod(s) start their application before the sidecar is ready: "
+                        + ", ".join(f"`{name_of(p)}`" for p in unheld[:5]) + ". Requests sent in the first seconds "
+                        "(to the metadata server or to Google APIs) fail until the proxy runs.")
+    lines = ([f"    {EXCLUDE}: {value}"] if unexcluded else []) + ([f"    {HOLD}"] if unheld else [])
+    keys = " and ".join(([f"`global.proxy.excludeIPRanges`"] if unexcluded else [])
+                        + ([f"`global.proxy.holdApplicationUntilProxyStarts`"] if unheld else []))
     return ctx.warn(
-        f"{len(bad)} pod(s) of `{ns}/{ksa}` run an Istio sidecar that redirects traffic to the GKE metadata "
-        f"server ({METADATA_IP}): " + ", ".join(f"`{name_of(p)}`" for p in bad[:5])
-        + ". Workload Identity authentication fails while the proxy intercepts it.",
+        " ".join(problems),
         "Add these pod-level annotations to the pod template"
-        + (f" of {', '.join(owners)}" if owners else "") + " (or set the mesh-wide keys "
-        "`global.proxy.excludeIPRanges` and `global.proxy.holdApplicationUntilProxyStarts`):\n```\n"
-        f"metadata:\n  annotations:\n    {EXCLUDE}: {value}\n    {HOLD}\n```",
+        + (f" of {', '.join(owners)}" if owners else "") + f" (or set the mesh-wide {keys}):\n```\n"
+        "metadata:\n  annotations:\n" + "\n".join(lines) + "\n```",
         evidence="\n".join(f"pod `{name_of(p)}`: `{EXCLUDE}` "
                            + (f"is `{annotations_of(p)[EXCLUDE]}`" if EXCLUDE in annotations_of(p) else "is not set")
+                           + f"; `{PROXY_CONFIG}` " + (f"is `{annotations_of(p)[PROXY_CONFIG]}`"
+                                                       if PROXY_CONFIG in annotations_of(p) else "is not set")
                            for p in bad[:5]))

@@ -1,17 +1,24 @@
-"""The Kubernetes service account exists and is annotated with iam.gke.io/gcp-service-account: GSA_EMAIL.
+"""The Kubernetes service account exists and names its IAM identity (annotation, or IAM grants to the KSA itself).
 
 With Workload Identity Federation for GKE a pod acts as the IAM service account named by its
 Kubernetes service account's annotation `iam.gke.io/gcp-service-account:
 GSA_NAME@PROJECT_ID.iam.gserviceaccount.com` (`kubectl describe serviceaccount --namespace NAMESPACE
-KSA_NAME`). Without the annotation the pod authenticates as the KSA's own principal in the
-workload pool, which has no access unless IAM grants it directly; with a misspelt value the token
-exchange fails. The fix is `kubectl annotate serviceaccount`.
+KSA_NAME`). Without the annotation the pod authenticates as the KSA's own principal,
+`principal://iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/PROJECT_ID.svc.id.goog/subject/ns/NAMESPACE/sa/KSA_NAME`,
+which IAM can grant roles to directly: then no annotation is needed. The check looks for such grants
+(and for `principalSet://…/namespace/NAMESPACE`) in the project's IAM policy; grants on single resources
+(a bucket, a secret) cannot be listed from here, so without either it warns rather than fails. With a
+misspelt annotation the token exchange fails. The fix is `kubectl annotate serviceaccount`, or a direct
+grant to the principal.
 """
 from __future__ import annotations
 
 import json
 
-from checks.wi import GSA_ANNOTATION, annotations_of, gsa_of, is_gsa_email, ksa_object, target, workload_pool
+from checks.gateway import ApiError
+from checks.iam import bindings
+from checks.wi import (GSA_ANNOTATION, annotations_of, gsa_of, is_gsa_email, ksa_object, ksa_principal,
+                       namespace_principal_set, pool_project, target, workload_pool)
 
 ID = "wi/ksa-annotation"
 TITLE = "The KSA names its IAM service account"
@@ -19,6 +26,7 @@ DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authe
 COMMANDS = ("wi",)
 ORDER = 13
 CLUSTER_LEVEL = False
+SEED = "002 GKE 用 Workload Identity 連携; Pod が Google Cloud で認証されない (4)"
 
 
 def annotate(ns: str, ksa: str, gsa: str) -> str:
@@ -42,15 +50,45 @@ def run(ctx):
     gsa = gsa_of(ctx)
     evidence = f"`{describe}`: annotations {json.dumps(annotations_of(sa), sort_keys=True)}"
     if not gsa:
-        return ctx.fail(
-            f"`{ns}/{ksa}` has no `{GSA_ANNOTATION}` annotation: its pods authenticate as "
-            f"`{workload_pool(ctx)}[{ns}/{ksa}]` itself, not as an IAM service account, and get only what IAM "
-            "grants that principal directly.",
-            f"Annotate it with the IAM service account the pods should act as (GSA_NAME: yours):\n```\n"
-            f"{annotate(ns, ksa, placeholder)}\n```", evidence=evidence, resource=resource)
+        return _direct(ctx, evidence, resource, placeholder)
     if not is_gsa_email(gsa):
         return ctx.fail(
             f"`{ns}/{ksa}` names `{gsa}` in `{GSA_ANNOTATION}`, which is not an IAM service account email "
             "(`NAME@PROJECT_ID.iam.gserviceaccount.com`): the token exchange fails.",
             f"Set the full email:\n```\n{annotate(ns, ksa, placeholder)}\n```", evidence=evidence, resource=resource)
     return ctx.ok(f"`{ns}/{ksa}` is annotated `{GSA_ANNOTATION}: {gsa}`.", evidence=evidence, resource=resource)
+
+
+def _direct(ctx, evidence: str, resource: str, placeholder: str):
+    """No annotation: the pods act as the KSA's own principal. IAM may grant it roles directly (GKE's
+    recommended form today): look for such grants on the project."""
+    ns, ksa = target(ctx)
+    project = pool_project(workload_pool(ctx))
+    try:
+        number, policy = ctx.gw.parallel(lambda: ctx.gw.project_number(project),
+                                         lambda: ctx.gw.project_iam_policy(project))
+    except ApiError as err:
+        number, policy, unread = "PROJECT_NUMBER", None, err
+    else:
+        unread = None
+    principal, group = ksa_principal(ctx, number), namespace_principal_set(ctx, number)
+    grants = [b for b in (bindings(policy) if policy is not None else []) if {principal, group} & set(b.members)]
+    unconditional = [b for b in grants if not b.condition]
+    listed = ", ".join(f"`{b.role}`" + (" (to every KSA of the namespace)" if group in b.members else "")
+                       + (f" (condition '{b.condition}')" if b.condition else "") for b in grants)
+    evidence += (f"\n`gcloud projects get-iam-policy {project}`: roles granted to `{principal}`"
+                 f" or its namespace: {listed or 'none'}")
+    if unconditional:
+        return ctx.ok(f"`{ns}/{ksa}` has no `{GSA_ANNOTATION}` annotation, and needs none: IAM grants its own "
+                      f"principal `{principal}` {listed} on project `{project}` (Workload Identity Federation for "
+                      "GKE without an IAM service account).", evidence=evidence, resource=resource)
+    where = (f"The project policy could not be read ({unread.explain()})" if unread else
+             f"Project `{project}` grants it nothing" + (f" unconditionally ({listed})" if grants else ""))
+    return ctx.warn(
+        f"`{ns}/{ksa}` has no `{GSA_ANNOTATION}` annotation: its pods authenticate as the KSA's own principal "
+        f"`{principal}`, not as an IAM service account, and get only what IAM grants that principal directly. "
+        f"{where}; grants on single resources (a bucket, a secret) cannot be listed from here.",
+        f"Either grant the KSA's principal the roles it needs directly (ROLE: yours):\n```\n"
+        f"gcloud projects add-iam-policy-binding {project} \\\n    --role=ROLE \\\n    --member={principal} \\\n"
+        f"    --condition=None\n```\nor annotate it with the IAM service account the pods should act as "
+        f"(GSA_NAME: yours):\n```\n{annotate(ns, ksa, placeholder)}\n```", evidence=evidence, resource=resource)

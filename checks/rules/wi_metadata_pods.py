@@ -18,6 +18,7 @@ TITLE = "gke-metadata-server pods are not crashing"
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 17
+SEED = "002 gke-metadata-server Pod がクラッシュしている"
 APP = "gke-metadata-server"
 
 

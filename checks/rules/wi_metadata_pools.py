@@ -8,18 +8,20 @@ metadata server and get the node's service account. The check follows the pods t
 Kubernetes service account to their nodes and the nodes' `cloud.google.com/gke-nodepool` label;
 while no such pod is scheduled it checks every pool. Autopilot always runs the GKE metadata server.
 The fix is `gcloud container node-pools update NODEPOOL_NAME --workload-metadata=GKE_METADATA`,
-which recreates the pool's nodes.
+which recreates the pool's nodes. Under `doctor` (no KSA) it checks every pool of a cluster with
+Workload Identity and WARNs for those without the GKE metadata server (their pods cannot use it).
 """
 from __future__ import annotations
 
-from checks.wi import NODEPOOL_LABEL, ksa_pods, labels_of, nodes, target, where
+from checks.wi import NODEPOOL_LABEL, for_ksa, ksa_pods, labels_of, nodes, target, where, wi_enabled
 
 ID = "wi/metadata-server-pools"
 TITLE = "The KSA's node pools run the GKE metadata server"
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 12
-CLUSTER_LEVEL = False  # follows the KSA's pods
+CLUSTER_LEVEL = True  # doctor: every pool of a Workload Identity cluster
+SEED = "002 GKE 用 Workload Identity 連携; Pod が Google Cloud で認証されない (3)"
 GKE_METADATA = "GKE_METADATA"
 
 
@@ -38,14 +40,21 @@ def pools_in_use(ctx) -> dict[str, list[str]]:
 
 
 def run(ctx):
-    ref, (ns, ksa) = ctx.ref, target(ctx)
+    ref = ctx.ref
     cluster = ctx.gw.cluster(ref)
     if cluster.autopilot.enabled:
         return ctx.ok(f"`{ref.name}` is an Autopilot cluster: every node runs the GKE metadata server.")
-    used = {k: v for k, v in pools_in_use(ctx).items() if k in {p.name for p in cluster.node_pools}}
+    if not for_ksa(ctx):
+        if not wi_enabled(cluster):
+            return ctx.skip(f"Workload Identity is off on `{ref.name}` (see wi/workload-pool): no pool needs the GKE "
+                            "metadata server.")
+        used, scope = {}, "every node pool"
+    else:
+        ns, ksa = target(ctx)
+        used = {k: v for k, v in pools_in_use(ctx).items() if k in {p.name for p in cluster.node_pools}}
+        scope = (f"the pools running pods of `{ns}/{ksa}`" if used else
+                 f"every node pool (no pod of `{ns}/{ksa}` is scheduled yet)")
     pools = [p for p in cluster.node_pools if not used or p.name in used]
-    scope = (f"the pools running pods of `{ns}/{ksa}`" if used else
-             f"every node pool (no pod of `{ns}/{ksa}` is scheduled yet)")
     modes = {p.name: p.config.workload_metadata_config.mode.name for p in pools}
     evidence = "\n".join(
         f"gcloud container node-pools describe {name} --cluster={ref.name} {where(ctx)} "
@@ -57,7 +66,8 @@ def run(ctx):
                       evidence=f"```\n{evidence}\n```")
     first = "" if cluster.workload_identity_config.workload_pool else \
         "First enable Workload Identity on the cluster (see wi/workload-pool). "
-    return ctx.fail(
+    report = ctx.fail if for_ksa(ctx) else ctx.warn
+    return report(
         f"Node pool(s) {', '.join(f'`{n}`' for n in bad)} ({scope}) do not run the GKE metadata server: pods "
         "there reach the Compute Engine metadata server and get the node's service account, not the KSA's IAM "
         "service account.",

@@ -16,7 +16,8 @@ import ipaddress
 import json
 
 from checks.versions import Version
-from checks.wi import ksa_pods, labels_of, name_of, network_policies, selects, target
+from checks.wi import (ipblock_allows, ksa_pods, labels_of, name_of, network_policies, port_allows, restricts_egress,
+                       selects, target)
 
 ID = "wi/network-policy-egress"
 TITLE = "NetworkPolicies let the KSA's pods reach the GKE metadata server"
@@ -24,6 +25,7 @@ DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authe
 COMMANDS = ("wi",)
 ORDER = 15
 CLUSTER_LEVEL = False
+SEED = "002 GKE 用 Workload Identity 連携; Pod が Google Cloud で認証されない (6)"
 NEW_METADATA = "1.21.0-gke.1000"
 
 
@@ -41,39 +43,11 @@ def destinations(cluster) -> list[tuple[str, int, str]]:
     return out
 
 
-def restricts_egress(policy: dict) -> bool:
-    spec = policy.get("spec") or {}
-    types = spec.get("policyTypes")
-    return "Egress" in types if types else "egress" in spec
-
-
-def _peer_allows(peer: dict, ip) -> bool:
-    block = peer.get("ipBlock")
-    if not block:
-        return False
-    try:
-        inside = ip in ipaddress.ip_network(block["cidr"], strict=False)
-        return inside and not any(ip in ipaddress.ip_network(e, strict=False) for e in block.get("except") or [])
-    except (ValueError, TypeError, KeyError):
-        return False
-
-
-def _port_allows(entry: dict, port: int) -> bool:
-    if (entry.get("protocol") or "TCP") != "TCP":
-        return False
-    start = entry.get("port")
-    if start is None:
-        return True
-    if not str(start).isdigit():  # a named port names a pod's container port, never the metadata server's
-        return False
-    return int(start) <= port <= int(entry.get("endPort") or start)
-
-
 def rule_allows(rule: dict, cidr: str, port: int) -> bool:
-    ip = ipaddress.ip_network(cidr).network_address
+    ip = str(ipaddress.ip_network(cidr).network_address)
     peers, ports = rule.get("to") or [], rule.get("ports") or []
-    return (not peers or any(_peer_allows(p, ip) for p in peers)) and (
-        not ports or any(_port_allows(p, port) for p in ports))
+    return (not peers or any(ipblock_allows(p, ip) for p in peers)) and (
+        not ports or any(port_allows(p, port) for p in ports))
 
 
 def _selects_all(policy: dict) -> bool:

@@ -15,6 +15,7 @@ TITLE = "Pods wait for the metadata server at start-up"
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 22
+SEED = "002 Pod の起動時にタイムアウト エラーが発生する"
 CLUSTER_LEVEL = False
 WAIT = ("curl -sS -H 'Metadata-Flavor: Google' "
         "'http://169.254.169.254/computeMetadata/v1/instance/service-accounts/default/token' --retry 30 "

@@ -6,24 +6,29 @@ to the workload identity pool of its project, `PROJECT_ID.svc.id.goog`
 Without it, pods see the node's service account (or nothing) instead of the IAM service account
 their Kubernetes service account is annotated with. Autopilot clusters always have it. The fix is
 `gcloud container clusters update CLUSTER_NAME --workload-pool=PROJECT_ID.svc.id.goog`; the node
-pools then also need the GKE metadata server (see wi/metadata-server-pools).
+pools then also need the GKE metadata server (see wi/metadata-server-pools). Under `doctor` (no
+Kubernetes service account asked about) a cluster without it gets a WARN, as gcpdiag's gke/SEC/2023_001
+recommends it; under `wi` it is a FAIL.
 """
 from __future__ import annotations
 
-from checks.wi import where
+from checks.wi import for_ksa, where
 
 ID = "wi/workload-pool"
 TITLE = "Workload Identity is enabled on the cluster"
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 11
-CLUSTER_LEVEL = False  # only matters where Workload Identity is used: not part of doctor
+CLUSTER_LEVEL = True  # doctor: a WARN when off
+SEED = "002 GKE 用 Workload Identity 連携; Pod が Google Cloud で認証されない (2)"
+GCPDIAG = "gke/SEC/2023_001"
 
 
 def run(ctx):
     ref = ctx.ref
     expected = f"{ref.project}.svc.id.goog"
-    pool = ctx.gw.cluster(ref).workload_identity_config.workload_pool
+    cluster = ctx.gw.cluster(ref)
+    pool = cluster.workload_identity_config.workload_pool
     evidence = (f"`gcloud container clusters describe {ref.name} {where(ctx)} "
                 "--format=\"value(workloadIdentityConfig.workloadPool)\"` prints "
                 + (f"`{pool}`." if pool else "nothing."))
@@ -32,9 +37,12 @@ def run(ctx):
     remedy = (f"Enable Workload Identity with the project's pool (existing node pools keep their metadata mode; "
               f"see wi/metadata-server-pools):\n```\ngcloud container clusters update {ref.name} "
               f"{where(ctx)} --workload-pool={expected}\n```")
+    if not pool and cluster.autopilot.enabled:
+        return ctx.ok("Autopilot clusters always run Workload Identity Federation for GKE.", evidence=evidence)
     if pool:
         return ctx.warn(f"The workload pool is `{pool}`, not the project's `{expected}`: IAM bindings must name "
                         f"`serviceAccount:{pool}[NAMESPACE/KSA]`, and GKE only creates `{expected}` for this "
                         "project.", remedy, evidence=evidence)
-    return ctx.fail(f"Workload Identity is off on cluster `{ref.name}` (no workload pool): pods cannot "
-                    "authenticate as an IAM service account.", remedy, evidence=evidence)
+    report = ctx.fail if for_ksa(ctx) else ctx.warn
+    return report(f"Workload Identity is off on cluster `{ref.name}` (no workload pool): pods cannot "
+                  "authenticate as an IAM service account.", remedy, evidence=evidence)

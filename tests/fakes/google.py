@@ -2,8 +2,10 @@
 
 Speaks the real wire format (camelCase JSON, enum names, Google's error JSON) so the real client
 libraries can talk to it with `transport="rest"` and `client_options={"api_endpoint": fake.url}`:
-Kubernetes Engine v1, Resource Manager v3, Service Usage v1, IAM v1, Policy Troubleshooter v1, Compute
-Engine v1 (networks.getEffectiveFirewalls), and an OAuth token endpoint for service-account keys written
+Kubernetes Engine v1, Resource Manager v3, Service Usage v1, IAM v1, Policy Troubleshooter v3, Cloud
+Logging v2 (entries:list, filter applied: tests/fakes/logging.py), Compute Engine v1 (networks, effective
+firewalls, the Ingress controller's load balancers: see tests/fakes/compute.py), and an OAuth token
+endpoint for service-account keys written
 by `write_service_account_key`.
 
 State comes from real recorded responses (gcpdiag test data, see tests/fixtures/gcpdiag/README.md)
@@ -36,6 +38,9 @@ from google.auth import jwt
 from werkzeug.wrappers import Request, Response
 
 from tests.fakes.base import Call, ServerThread
+from tests.fakes.compute import COMPUTE_ROUTES, ComputeMixin, ComputeState
+from tests.fakes import iam_policy
+from tests.fakes import logging as fake_logging
 
 
 def block_google_egress() -> None:
@@ -94,6 +99,15 @@ REQUIRED_ROLES = {
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _etag_bytes(etag: str) -> bytes:
+    """An etag is a proto `bytes` field: JSON carries it base64, standard or URL-safe alphabet (apitools,
+    hence gcloud, sends the URL-safe one); Google compares the bytes."""
+    try:
+        return base64.b64decode(etag.replace("-", "+").replace("_", "/") + "=" * (-len(etag) % 4))
+    except ValueError:
+        return etag.encode()
 
 
 def _new_etag() -> str:
@@ -160,6 +174,8 @@ class ProjectState:
     server_configs: dict = field(default_factory=dict)  # location -> ServerConfig dict
     service_configs: dict = field(default_factory=dict)  # service name -> its "config" as recorded
     networks: dict = field(default_factory=dict)  # VPC network name -> its getEffectiveFirewalls answer
+    compute: ComputeState = field(default_factory=ComputeState)  # the rest of Compute Engine (tests/fakes/compute.py)
+    deny_policies: list = field(default_factory=list)  # IAM v2 deny policies attached to the project
     _policy_seen: tuple | None = field(default=None, repr=False)  # (content digest, etag) last served
 
     @property
@@ -192,6 +208,8 @@ ROUTES = [(m, re.compile(rx), h) for m, rx, h in [
     ("GET", rf"{_LOC}/clusters", "list_clusters"),
     ("GET", _CL, "get_cluster"),
     ("PUT", _CL, "update_cluster"),
+    ("POST", rf"{_CL}:startIpRotation", "start_ip_rotation"),
+    ("POST", rf"{_CL}:completeIpRotation", "complete_ip_rotation"),
     ("GET", rf"{_CL}/nodePools", "list_node_pools"),
     ("GET", rf"{_CL}/nodePools/(?P<np>{_ID})", "get_node_pool"),
     ("PUT", rf"{_CL}/nodePools/(?P<np>{_ID})", "update_node_pool"),
@@ -203,6 +221,10 @@ ROUTES = [(m, re.compile(rx), h) for m, rx, h in [
     ("POST", rf"/v3/projects/(?P<p>{_ID}):getIamPolicy", "get_iam_policy"),
     ("POST", rf"/v3/projects/(?P<p>{_ID}):setIamPolicy", "set_iam_policy"),
     ("POST", rf"/v3/projects/(?P<p>{_ID}):testIamPermissions", "test_iam_permissions"),
+    # Resource Manager v1 (what gcloud projects describe / get-iam-policy / add-iam-policy-binding call)
+    ("GET", rf"/v1/projects/(?P<p>{_ID})", "get_project_v1"),
+    ("POST", rf"/v1/projects/(?P<p>{_ID}):getIamPolicy", "get_iam_policy"),
+    ("POST", rf"/v1/projects/(?P<p>{_ID}):setIamPolicy", "set_iam_policy"),
     # Service Usage v1
     ("GET", rf"{_P}/services", "list_services"),
     ("GET", rf"{_P}/services:batchGet", "batch_get_services"),
@@ -215,17 +237,19 @@ ROUTES = [(m, re.compile(rx), h) for m, rx, h in [
     ("GET", rf"/v1/roles/(?P<r>{_ID})", "get_role"),
     ("GET", rf"{_P}/roles", "list_custom_roles"),
     ("GET", rf"{_P}/roles/(?P<r>{_ID})", "get_custom_role"),
-    # Policy Troubleshooter v1
-    ("POST", r"/v1/iam:troubleshoot", "troubleshoot"),
-    # Compute Engine v1
-    ("GET", rf"/compute/v1/projects/(?P<p>{_ID})/global/networks/(?P<n>{_ID})/getEffectiveFirewalls",
-     "effective_firewalls"),
+    ("GET", rf"/v1/organizations/(?P<o>{_ID})/roles/(?P<r>{_ID})", "get_org_role"),
+    # Cloud Logging v2
+    ("POST", r"/v2/entries:list", "list_log_entries"),
+    # Policy Troubleshooter v3
+    ("POST", r"/v3/iam:troubleshoot", "troubleshoot_v3"),
+    # Compute Engine v1 (tests/fakes/compute.py)
+    *COMPUTE_ROUTES,
 ]]
 # Legacy zonal container paths (/zones/Z/..., serverconfig) map onto the locations/ ones for reads.
 _ZONAL = re.compile(r"^(/v1/projects/[^/]+)/zones/([^/]+)/(clusters|operations|serverconfig)")
 
 
-class FakeGoogle:
+class FakeGoogle(ComputeMixin):
     def __init__(self):
         self._server = ServerThread(self._wsgi)  # binds the port now, so .url is known before start()
         self.url = f"http://127.0.0.1:{self._server.port}"
@@ -238,6 +262,9 @@ class FakeGoogle:
         self.operation_polls = 1
         self.operation_error: dict | None = None  # e.g. {"code": 9, "message": "..."}: the next operation fails so
         self.troubleshooter_enabled = False
+        self.troubleshooter_reads_deny = True  # False: the caller lacks iam.denypolicies.* (UNKNOWN_INFO)
+        self.org_roles: dict[str, dict] = {}  # "organizations/O/roles/X" -> role dict
+        self.log_entries: list[dict] = []  # Cloud Logging LogEntry dicts (see tests/fakes/logging.py)
         self.on_set_iam_policy: Callable[[str], None] | None = None
         self._lock = threading.Lock()
         self._keys: dict[str, str] = {}  # private_key_id -> public key PEM
@@ -245,6 +272,9 @@ class FakeGoogle:
         self._jwts: dict[str, tuple[float, str]] = {}  # verified self-signed JWTs, same shape
         self._failures: list[Failure] = []
         self._pending: dict[str, list] = {}  # operation name -> [polls seen, apply()]
+        # (project id, location, cluster) -> names of node pools still to be recreated after a started
+        # credential or IP rotation (GKE's own bookkeeping; not part of the Cluster resource)
+        self.rotations: dict[tuple, set] = {}
 
     # ---- lifecycle ------------------------------------------------------------------------
     def start(self) -> "FakeGoogle":
@@ -309,6 +339,7 @@ class FakeGoogle:
             st.server_configs[path.stem.removeprefix("container-server-config-")] = _read(path)
         for path in d.glob("compute-effective-firewalls-*.json"):
             st.networks[path.stem.removeprefix("compute-effective-firewalls-")] = _read(path)
+        st.compute.load(d, _read)
         self.projects[st.project_id] = st
         return st.project_id
 
@@ -342,6 +373,13 @@ class FakeGoogle:
         }
         Path(path).write_text(json.dumps(info, indent=2))
         return path
+
+    def issue_token(self, email: str, ttl: float = 3600) -> str:
+        """An access token for `email`, as if it had signed in (for clients such as gcloud that take a
+        token file instead of a key)."""
+        token = f"ya29.fake-{secrets.token_urlsafe(24)}"
+        self._tokens[token] = (time.time() + ttl, email)
+        return token
 
     def token_valid(self, token: str) -> bool:
         """True only for unexpired access tokens issued by /token."""
@@ -507,14 +545,22 @@ class FakeGoogle:
         version = body.get("nodeVersion") or pool.get("version")
         if version in ("-", "latest"):
             version = cl.get("currentMasterVersion")
+        return self._pool_operation(st, cl, pool, lambda: pool.update(version=version))
+
+    def _pool_operation(self, st: ProjectState, cl: dict, pool: dict, change: Callable) -> dict:
+        """An UPGRADE_NODES operation that applies `change` to the pool and recreates its nodes (RECONCILING
+        while it runs; a new etag; the cluster's currentNodeVersion follows)."""
         prev_status = pool.get("status", "RUNNING")
 
         def apply():
-            pool["version"], pool["status"] = version, "RUNNING" if prev_status == "RECONCILING" else prev_status
+            change()
+            pool["status"] = "RUNNING" if prev_status == "RECONCILING" else prev_status
+            pool["etag"] = str(uuid.uuid4())
+            self.recreated(st, cl, pool)
             versions = [x["version"] for x in cl.get("nodePools", []) if x.get("version")]
             if versions:
                 cl["currentNodeVersion"] = min(versions, key=_version_key)
-        op = self._start_operation(st, cl, "UPGRADE_NODES", f"/nodePools/{np}", apply)
+        op = self._start_operation(st, cl, "UPGRADE_NODES", f"/nodePools/{pool['name']}", apply)
         if op["status"] == "RUNNING":
             pool["status"] = "RECONCILING"
         return op
@@ -526,6 +572,9 @@ class FakeGoogle:
         if etag and cl.get("etag") and etag != cl["etag"]:
             raise GoogleError(409, "Cluster etag does not match the current etag; the cluster changed meanwhile.",
                               "ABORTED")
+        pool_fields = {"desiredNodeVersion", "desiredImageType", "desiredNodePoolAutoscaling"} & set(update)
+        if pool_fields:  # ClusterUpdate's node-pool fields act on one pool (gcloud clusters upgrade --node-pool)
+            return self._update_pool_via_cluster(st, cl, update, pool_fields)
 
         def apply():
             for key, value in update.items():
@@ -538,6 +587,74 @@ class FakeGoogle:
             cl["etag"] = str(uuid.uuid4())  # every change gives the cluster a new etag
         op_type = "UPGRADE_MASTER" if "desiredMasterVersion" in update else "UPDATE_CLUSTER"
         return self._start_operation(st, cl, op_type, "", apply)
+
+    def _update_pool_via_cluster(self, st: ProjectState, cl: dict, update: dict, pool_fields: set) -> dict:
+        """ClusterUpdate.desiredNodeVersion (and desiredImageType, desiredNodePoolAutoscaling) change the node
+        pool named by desiredNodePoolId (mandatory with more than one pool), not the cluster: an
+        UPGRADE_NODES operation on that pool; "-" (or "latest") means the control plane's version, and
+        the same version as now recreates the pool's nodes."""
+        pools = cl.get("nodePools", [])
+        pool_id = update.get("desiredNodePoolId")
+        if not pool_id and len(pools) == 1:
+            pool_id = pools[0]["name"]
+        if not pool_id:
+            raise GoogleError(400, "desired_node_pool_id must be specified when the cluster has more than one "
+                                   f"node pool and one of {', '.join(sorted(pool_fields))} is set.")
+        pool = next((x for x in pools if x["name"] == pool_id), None)
+        if pool is None:
+            raise GoogleError(404, f"Node pool \"{pool_id}\" not found.")
+        version = update.get("desiredNodeVersion") or pool.get("version")
+        if version in ("-", "latest"):
+            version = cl.get("currentMasterVersion")
+
+        def change():
+            if "desiredNodeVersion" in update:
+                pool["version"] = version
+            if update.get("desiredImageType"):
+                pool.setdefault("config", {})["imageType"] = update["desiredImageType"]
+            if "desiredNodePoolAutoscaling" in update:
+                pool["autoscaling"] = update["desiredNodePoolAutoscaling"]
+        return self._pool_operation(st, cl, pool, change)
+
+    def recreated(self, st: ProjectState, cl: dict, pool: dict) -> None:
+        """A pool's nodes were recreated (an upgrade, to the same version included): a started rotation no
+        longer waits for it."""
+        self.rotations.get((st.project_id, cl.get("location"), cl["name"]), set()).discard(pool["name"])
+
+    # Credential / IP rotation: start adds a new cluster CA beside the old one (both are in
+    # masterAuth.clusterCaCertificate until completion) and marks every node pool for recreation;
+    # completion is refused while a pool still waits for it, with GKE's words.
+    def _h_start_ip_rotation(self, req, body, p, loc, c):
+        st, cl = self._find_cluster(p, loc, c)
+        key = (st.project_id, loc, c)
+        if key in self.rotations:
+            raise GoogleError(400, f"Cluster {c} is already rotating its IP address and credentials.",
+                              "FAILED_PRECONDITION")
+
+        def apply():
+            auth = cl.setdefault("masterAuth", {})
+            auth["clusterCaCertificate"] = base64.b64encode(
+                (_ca_bundle_pem(auth.get("clusterCaCertificate", "")) or new_ca_pem("old")).encode()
+                + new_ca_pem("rotated").encode()).decode()
+            self.rotations[key] = {pool["name"] for pool in cl.get("nodePools", [])}
+        return self._start_operation(st, cl, "UPDATE_CLUSTER", "", apply)
+
+    def _h_complete_ip_rotation(self, req, body, p, loc, c):
+        st, cl = self._find_cluster(p, loc, c)
+        key = (st.project_id, loc, c)
+        if key not in self.rotations:
+            raise GoogleError(400, f"Cluster {c} is not rotating its IP address or credentials.",
+                              "FAILED_PRECONDITION")
+        if waiting := sorted(self.rotations[key]):
+            raise GoogleError(400, f'Node pool "{waiting[0]}" requires recreation.', "FAILED_PRECONDITION")
+
+        def apply():
+            auth = cl.setdefault("masterAuth", {})
+            pems = _ca_bundle_pem(auth.get("clusterCaCertificate", "")).split("-----END CERTIFICATE-----")
+            newest = [x for x in pems if "BEGIN CERTIFICATE" in x][-1].strip() + "\n-----END CERTIFICATE-----\n"
+            auth["clusterCaCertificate"] = base64.b64encode(newest.encode()).decode()
+            self.rotations.pop(key, None)
+        return self._start_operation(st, cl, "UPDATE_CLUSTER", "", apply)
 
     def _start_operation(self, st: ProjectState, cl: dict, op_type: str, target: str, apply: Callable) -> dict:
         for other in st.operations:
@@ -597,6 +714,17 @@ class FakeGoogle:
         deleted = {p, st.project_id, st.number} & self.deleted_projects
         return {**st.project, "state": "DELETE_REQUESTED"} if deleted else st.project
 
+    def _h_get_project_v1(self, req, body, p):
+        """The same project in Resource Manager v1's shape (projectNumber, lifecycleState, parent {type, id})."""
+        v3 = self._h_get_project(req, body, p)
+        kind, _, parent_id = v3.get("parent", "").partition("/")
+        out = {"projectNumber": v3["name"].split("/", 1)[1], "projectId": v3["projectId"],
+               "lifecycleState": v3.get("state", "ACTIVE"), "name": v3.get("displayName", v3["projectId"]),
+               "createTime": v3.get("createTime")}
+        if parent_id:
+            out["parent"] = {"type": kind.rstrip("s"), "id": parent_id}
+        return out
+
     def _policy(self, st: ProjectState) -> dict:
         """The stored policy; a direct edit by a test that kept the etag gets a new etag, as on GCP."""
         digest = json.dumps({k: v for k, v in st.iam_policy.items() if k != "etag"}, sort_keys=True)
@@ -606,7 +734,9 @@ class FakeGoogle:
         return st.iam_policy
 
     def _h_get_iam_policy(self, req, body, p):
-        return self._policy(self._crm(p, "resourcemanager.projects.getIamPolicy"))
+        policy = self._policy(self._crm(p, "resourcemanager.projects.getIamPolicy"))
+        version = int(((body.get("options") or {}).get("requestedPolicyVersion")) or 0)
+        return iam_policy.versioned(policy, version)
 
     def _h_set_iam_policy(self, req, body, p):
         st = self._crm(p, "resourcemanager.projects.setIamPolicy")
@@ -616,12 +746,14 @@ class FakeGoogle:
             with self._unlocked():
                 self.on_set_iam_policy(st.project_id)
         current = self._policy(st)
-        if new.get("etag") and new["etag"] != current.get("etag"):
+        if new.get("etag") and _etag_bytes(new["etag"]) != _etag_bytes(current.get("etag", "")):
             raise GoogleError(409, "There were concurrent policy changes. Please retry the whole read-modify-write "
                                    f"with exponential backoff. The request's ETag '{new['etag']}' did not match the "
                                    f"current policy's ETag '{current.get('etag')}'.", "ABORTED")
         mask = [f.strip() for f in (body.get("updateMask") or "bindings,etag").split(",")] + ["version"]
         for key in mask:
+            if key == "etag":
+                continue  # a fresh one is issued below
             if key in new:
                 current[key] = new[key]
             elif key not in ("etag", "version"):
@@ -680,8 +812,19 @@ class FakeGoogle:
         return st.service_accounts[email]
 
     def _h_get_sa_policy(self, req, body, p, sa):
+        # iam.projects.serviceAccounts.getIamPolicy has no request body (gcloud sends none: the version is
+        # the query parameter options.requestedPolicyVersion); a JSON body names fields the method lacks.
+        if body:
+            name = next(iter(body))
+            raise GoogleError(400, f'Invalid JSON payload received. Unknown name "{name}": Cannot find field.',
+                              details=[{"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [
+                                  {"description": f'Invalid JSON payload received. Unknown name "{name}": '
+                                                  "Cannot find field."}]}])
         st, email = self._sa(sa)
-        return st.sa_policies.get(email) or {"etag": "ACAB"}
+        version = req.args.get("options.requestedPolicyVersion", "0")
+        if not version.isdigit():
+            raise GoogleError(400, f"Invalid value at 'options.requested_policy_version' (TYPE_INT32), \"{version}\"")
+        return iam_policy.versioned(st.sa_policies.get(email) or {"etag": "ACAB"}, int(version))
 
     def _h_list_roles(self, req, body):
         roles = sorted(self.predefined_roles.values(), key=lambda r: r["name"])
@@ -706,12 +849,40 @@ class FakeGoogle:
             raise GoogleError(404, f"The role named projects/{p}/roles/{r} was not found.")
         return role
 
-    def _role_permissions(self, role: str) -> set | None:
-        found = self.predefined_roles.get(role) or next(
-            (s.custom_roles[role] for s in self.projects.values() if role in s.custom_roles), None)
-        return None if found is None else set(found.get("includedPermissions", []))
+    def _h_get_org_role(self, req, body, o, r):
+        role = self.org_roles.get(f"organizations/{o}/roles/{r}")
+        if not role:
+            raise GoogleError(404, f"The role named organizations/{o}/roles/{r} was not found.")
+        return role
 
-    # ---- Policy Troubleshooter v1 ---------------------------------------------------------
+    def _role_permissions(self, role: str) -> set | None:
+        found = self.predefined_roles.get(role) or self.org_roles.get(role) or next(
+            (s.custom_roles[role] for s in self.projects.values() if role in s.custom_roles), None)
+        return iam_policy.role_grants(found)
+
+    def _h_list_log_entries(self, req, body):
+        for name in body.get("resourceNames") or []:
+            if name.startswith("projects/") and self._project(name.split("/")[1]) is None:
+                raise permission_denied("logging.logEntries.list", name)
+        try:
+            return fake_logging.list_entries(self.log_entries, body)
+        except ValueError as err:  # FilterError included
+            raise GoogleError(400, str(err), "INVALID_ARGUMENT") from None
+
+    def _h_troubleshoot_v3(self, req, body):
+        if not self.troubleshooter_enabled:
+            raise GoogleError(403, "The caller does not have permission")
+        tup = body.get("accessTuple") or {}
+        missing = [f for f in ("principal", "fullResourceName", "permission") if not tup.get(f)]
+        if missing:
+            raise GoogleError(400, f"Request contains an invalid argument: access_tuple.{missing[0]} is required.")
+        m = re.search(r"/projects/([^/]+)", tup["fullResourceName"])
+        st = self._project(m[1]) if m else None
+        resource = f"//cloudresourcemanager.googleapis.com/projects/{st.project_id}" if st else ""
+        return iam_policy.troubleshoot_v3(tup, self._policy(st) if st else None, st.deny_policies if st else [],
+                                          resource, self._role_permissions, self.troubleshooter_reads_deny)
+
+    # ---- IAM access evaluation (testIamPermissions) ---------------------------------------
     def _access(self, st: ProjectState, principal: str, permission: str) -> tuple[str, list]:
         """(access, bindingExplanations) of the project policy for one principal and permission.
 
@@ -742,29 +913,35 @@ class FakeGoogle:
         access = next((a for a in ("GRANTED", "UNKNOWN_CONDITIONAL") if a in accesses), "NOT_GRANTED")
         return access, explanations
 
-    def _h_troubleshoot(self, req, body):
-        if not self.troubleshooter_enabled:
-            raise GoogleError(403, "The caller does not have permission")
-        tup = body.get("accessTuple", {})
-        m = re.search(r"/projects/([^/]+)", tup.get("fullResourceName", ""))
-        st = self._project(m[1]) if m else None
-        if st is None:
-            return {"access": "UNKNOWN_INFO_DENIED"}
-        access, explanations = self._access(st, tup.get("principal", ""), tup.get("permission", ""))
-        return {"access": access, "explainedPolicies": [{
-            "access": access, "fullResourceName": f"//cloudresourcemanager.googleapis.com/projects/{st.project_id}",
-            "policy": self._policy(st), "bindingExplanations": explanations, "relevance": "HIGH"}]}
 
-    # ---- Compute Engine v1 ----------------------------------------------------------------
-    def _h_effective_firewalls(self, req, body, p, n):
-        st = self._project(p)
-        if st is None:
-            raise permission_denied("compute.networks.getEffectiveFirewalls", f"projects/{p}/global/networks/{n}")
-        if st.services.get("compute.googleapis.com") != "ENABLED":
-            raise _service_disabled(st, "compute.googleapis.com", "Compute Engine API")
-        if n not in st.networks:
-            raise GoogleError(404, f"The resource 'projects/{p}/global/networks/{n}' was not found")
-        return st.networks[n]
+
+def new_ca_pem(name: str) -> str:
+    """A fresh self-signed cluster CA certificate (PEM), valid from now for five years."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name}-{uuid.uuid4()}")])
+    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(start)
+            .not_valid_after(start + dt.timedelta(days=5 * 365))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _ca_bundle_pem(b64: str) -> str:
+    """The PEM text of a base64 masterAuth.clusterCaCertificate, or '' when it holds no certificate."""
+    try:
+        text = base64.b64decode(b64 or "", validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    return text if "BEGIN CERTIFICATE" in text else ""
 
 
 def _json(code: int, payload) -> Response:

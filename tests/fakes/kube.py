@@ -1,7 +1,21 @@
 """A fake Kubernetes API server over HTTPS on 127.0.0.1, for the real ``kubernetes`` client.
 
 Objects are plain dicts; the fake serves lists/gets with real shapes (Status errors, List kinds,
-selectors, pagination), SubjectAccessReviews evaluated with real RBAC rules, and a pod proxy.
+selectors, pagination), SubjectAccessReviews and SelfSubjectAccessReviews evaluated with real RBAC rules
+(bootstrap policy included), every request authorized for its caller (impersonation headers too), legacy
+and aggregated discovery, and a pod proxy. See kube_api for identities, impersonation and discovery.
+
+The pod proxy (`/api/v1/namespaces/NS/pods/[SCHEME:]POD[:PORT]/proxy/PATH?QUERY`) behaves as
+kube-apiserver's (k8s.io/apimachinery/pkg/util/proxy: UpgradeAwareHandler with its rewriting
+Transport): the request reaches the Pod with its path and query string, the caller's Host header and
+an `X-Forwarded-Uri` of the proxy path, without the caller's credentials; a failure to connect is a
+503 "error trying to reach service: …"; and a `Location` in the Pod's answer is rewritten by
+Transport.rewriteURL: a Location on another host, or a relative path that does not start with `/`, is
+passed on unchanged; one on the Pod's own address (IP:PORT) or a host-relative path (`/login`) loses
+its scheme and host and gets the proxy path prefixed (`/api/v1/namespaces/NS/pods/POD:PORT/proxy/login`);
+one on the API server's host (the Host header the Pod received) keeps scheme and host and gets the
+proxy path prefixed. (On a real server the incoming request URL has no scheme and host, so the
+Transport's own Scheme and Host are empty, which is what drops them.)
 """
 from __future__ import annotations
 
@@ -11,11 +25,13 @@ import datetime
 import ipaddress
 import itertools
 import json
+import posixpath
 import re
 import ssl
 import tempfile
 import threading
 import time
+import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -25,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from werkzeug.wrappers import Request, Response
 
+from . import kube_api
 from .base import Call, ServerThread
 
 # (groupVersion, kind, namespaced) known up front; kinds added with fake.add() register themselves.
@@ -42,6 +59,7 @@ RESOURCES = [
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", False),
     ("authorization.k8s.io/v1", "SubjectAccessReview", False),
     ("authorization.k8s.io/v1", "LocalSubjectAccessReview", True),
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview", False), ("events.k8s.io/v1", "Event", True),
     ("cloud.google.com/v1", "BackendConfig", True), ("networking.gke.io/v1beta1", "FrontendConfig", True),
     ("networking.gke.io/v1", "ManagedCertificate", True),
 ]
@@ -118,8 +136,9 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def make_tls() -> tuple[bytes, ssl.SSLContext]:
-    """A fresh CA and a server certificate for 127.0.0.1/localhost signed by it: (ca_pem, server context)."""
+def make_tls(ca_common_name: str = "fake-kube-ca", ips: tuple = ("127.0.0.1",),
+             names: tuple = ("localhost",)) -> tuple[bytes, ssl.SSLContext]:
+    """A fresh CA and a server certificate for `ips` and `names` signed by it: (ca_pem, server context)."""
     def build(subject, issuer, key, signing_key, extensions):
         start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
         builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
@@ -130,7 +149,7 @@ def make_tls() -> tuple[bytes, ssl.SSLContext]:
         return builder.sign(signing_key, hashes.SHA256())
 
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-kube-ca")])
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_common_name)])
     ca = build(ca_name, ca_name, ca_key, ca_key, [
         (x509.BasicConstraints(ca=True, path_length=None), True),
         (x509.KeyUsage(False, False, False, False, False, True, True, False, False), True),
@@ -139,8 +158,8 @@ def make_tls() -> tuple[bytes, ssl.SSLContext]:
         (x509.BasicConstraints(ca=False, path_length=None), True),
         (x509.KeyUsage(True, False, True, False, False, False, False, False, False), True),
         (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
-        (x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                      x509.DNSName("localhost")]), False),
+        (x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+                                     + [x509.DNSName(n) for n in names]), False),
         (x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False)])
     pem = serialization.Encoding.PEM
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -162,6 +181,8 @@ class KubeError(Exception):
 class FakeKube:
     def __init__(self, token_ok=None):
         self.token_ok = token_ok or bool
+        self.aggregated_discovery = True   # False: an API server before aggregated discovery (legacy lists only)
+        self.users: dict[str, tuple[str, list]] = {}  # token -> (user name, groups); other tokens: system:masters
         self.sar_handler = None
         self.require_type_meta = True      # reject SARs without apiVersion/kind (see module notes in tests)
         self.proxy_handlers: dict = {}     # (namespace, pod, port) -> fn(path, headers) -> (status, headers, body)
@@ -175,14 +196,37 @@ class FakeKube:
         self._lock = threading.RLock()
         for api_version, kind, namespaced in RESOURCES:
             self._register(api_version, kind, namespaced)
+        # The IP endpoints present a certificate of the cluster's own CA (masterAuth.clusterCaCertificate).
         self.ca_pem, context = make_tls()
         self.ca_b64 = base64.b64encode(self.ca_pem).decode()
+        # The DNS endpoint (a name, here "localhost": the loopback guard lets tests resolve it) presents a
+        # certificate of a "public" root instead, as Google's front end does: clients that reach the API
+        # server by that name (TLS SNI) verify it with their system trust store (tests: SSL_CERT_FILE =
+        # public_ca_file), never with the cluster CA.
+        self.dns_host = "localhost"
+        self.public_ca_pem, public_context = make_tls("fake-public-root-ca", ips=(), names=(self.dns_host,))
+
+        def by_name(sock, server_name, _context):
+            if server_name == self.dns_host:
+                sock.context = public_context
+        context.sni_callback = by_name
         self._server = ServerThread(self._app, ssl_context=context)
 
     # -- lifecycle --------------------------------------------------------------------------
     @property
     def endpoint(self) -> str:
         return f"127.0.0.1:{self._server.port}"
+
+    @property
+    def dns_endpoint(self) -> str:
+        """The DNS-based control-plane endpoint (controlPlaneEndpointsConfig.dnsEndpointConfig.endpoint)."""
+        return f"{self.dns_host}:{self._server.port}"
+
+    def public_ca_file(self, directory) -> str:
+        """Write the public root of the DNS endpoint's certificate to a file (for SSL_CERT_FILE)."""
+        path = Path(directory) / "public-roots.pem"
+        path.write_bytes(self.public_ca_pem)
+        return str(path)
 
     def start(self) -> "FakeKube":
         self._server.start()
@@ -219,6 +263,8 @@ class FakeKube:
                 if ("", "namespaces", "", meta["namespace"]) not in self._objects:
                     self.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": meta["namespace"]},
                               "status": {"phase": "Active"}})
+            if obj["kind"] == "Namespace":  # set by the apiserver (NamespaceDefaultLabelName), immutable
+                meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
             meta.setdefault("uid", str(uuid.uuid4()))
             meta.setdefault("creationTimestamp", now())
             meta["resourceVersion"] = str(next(self._rv))
@@ -276,13 +322,52 @@ class FakeKube:
             token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
             if (auth or request.path not in ANONYMOUS_PATHS) and not (token and self.token_ok(token)):
                 raise KubeError(401, "Unauthorized")
+            request.identity = self._identity(request, token)
+            self._authorize_request(request)
             result = self._route(request, body)
         except KubeError as e:
             result = (e.body["code"], e.body)
         if isinstance(result, Response):
             return result
-        code, payload = result
-        return Response(json.dumps(payload), status=code, content_type="application/json")
+        code, payload = result[:2]
+        return Response(json.dumps(payload), status=code,
+                        content_type=result[2] if len(result) > 2 else "application/json")
+
+    # -- who asks, as whom, and may they ----------------------------------------------------
+    def _identity(self, request: Request, token: str) -> tuple[str, list]:
+        """The user the request runs as: the token's, or the impersonated one when the caller may."""
+        if not token:
+            user, groups = "system:anonymous", kube_api.with_authenticated("system:anonymous", [])
+        else:
+            user, groups = self.users.get(token) or ("admin", ["system:masters"])
+            groups = kube_api.with_authenticated(user, groups)
+        as_user = request.headers.get("Impersonate-User", "")
+        # repeated headers reach WSGI joined by ", " (client-go sends one Impersonate-Group per group)
+        as_groups = [g.strip() for h in request.headers.getlist("Impersonate-Group") for g in h.split(",") if g.strip()]
+        if as_groups and not as_user:
+            raise KubeError(500, f"Internal error occurred: requested [{', '.join(as_groups)}] without "
+                                 "impersonating a user")
+        if not as_user:
+            return user, groups
+        for resource, name in [("users", as_user)] + [("groups", g) for g in as_groups]:
+            spec = {"user": user, "groups": groups, "resourceAttributes": {
+                "verb": "impersonate", "group": "", "resource": resource, "name": name}}
+            if not self.authorize(spec)["allowed"]:
+                message, details = kube_api.forbidden_message(user, spec)
+                raise KubeError(403, message, details)
+        if not as_groups and (m := re.fullmatch(r"system:serviceaccount:([^:]+):[^:]+", as_user)):
+            as_groups = ["system:serviceaccounts", f"system:serviceaccounts:{m[1]}"]
+        return as_user, kube_api.with_authenticated(as_user, as_groups)
+
+    def _authorize_request(self, request: Request) -> None:
+        user, groups = request.identity
+        spec = {"user": user, "groups": groups,
+                **kube_api.request_attributes(request.method, request.path, request.args)}
+        if user == "system:anonymous" and request.path in ANONYMOUS_PATHS:
+            return  # GKE's system:public-info-viewer
+        if not self.authorize(spec)["allowed"]:
+            message, details = kube_api.forbidden_message(user, spec)
+            raise KubeError(403, message, details if details else None)
 
     def _route(self, request: Request, body: bytes):
         path = request.path.rstrip("/") or "/"
@@ -293,6 +378,11 @@ class FakeKube:
                          "compiler": "gc", "platform": "linux/amd64"}
         if path in ("/healthz", "/livez", "/readyz"):
             return Response("ok", content_type="text/plain")
+        if path in ("/api", "/apis") and self.aggregated_discovery and \
+                kube_api.wants_aggregated(request.headers.get("Accept", "")):
+            with self._lock:
+                doc = kube_api.aggregated(self._resources, legacy=path == "/api")
+            return 200, doc, kube_api.AGGREGATED
         if path == "/api":
             return 200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
                 {"clientCIDR": "0.0.0.0/0", "serverAddress": self.endpoint}]}
@@ -313,7 +403,7 @@ class FakeKube:
             raise KubeError(404, "the server could not find the requested resource", {})
         gv = f"{group}/{version}" if group else version
         if group == SAR_GROUP:
-            return self._sar(request.method, gv, res["kind"], namespace, body)
+            return self._sar(request.method, gv, res["kind"], namespace, body, request.identity)
         if request.method != "GET":
             raise KubeError(405, "the server does not allow this method on the requested resource", {})
         if len(segs) == 1:
@@ -339,10 +429,9 @@ class FakeKube:
             for g, vs in sorted(groups.items())]}
 
     def _resource_list(self, group: str, version: str) -> dict:
-        resources = [{"name": p, "singularName": res["kind"].lower(), "namespaced": res["namespaced"],
-                      "kind": res["kind"], "verbs": ["create"] if g == SAR_GROUP else ["get", "list"]}
-                     for (g, p), res in sorted(self._resources.items())
-                     if g == group and version in res["versions"]]
+        resources = [entry for (g, p), res in sorted(self._resources.items())
+                     if g == group and version in res["versions"]
+                     for entry in kube_api.resource_entry(g, p, res, aggregated=False)]
         if not resources:
             raise KubeError(404, "the server could not find the requested resource", {})
         return {"kind": "APIResourceList", "apiVersion": "v1",
@@ -389,16 +478,25 @@ class FakeKube:
             ip = (obj.get("status") or {}).get("podIP", "10.8.0.5")
             raise KubeError(503, f"error trying to reach service: dial tcp {ip}:{port or 80}: "
                                  f"connect: connection refused")
-        path = re.fullmatch(r".*?/pods/[^/]+/proxy(/.*)?", request.path)[1] or "/"
+        m = re.fullmatch(r"(.*?/pods/[^/]+/proxy)(/.*)?", request.path)
+        prefix, path = m[1], m[2] or "/"
         if request.query_string:
             path += "?" + request.query_string.decode()
         # The apiserver drops the caller's credentials after authenticating; the pod never sees them.
         headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
+        headers["X-Forwarded-Uri"] = prefix + (m[2] or "/")
+        headers["X-Forwarded-For"] = request.remote_addr or "127.0.0.1"
         code, out_headers, out_body = handler(path, headers)
+        out_headers = dict(out_headers)
+        for key in [k for k in out_headers if k.lower() == "location"]:
+            obj = self._objects.get(("", "pods", namespace, pod)) or {}
+            pod_host = f"{(obj.get('status') or {}).get('podIP', '')}:{port}"
+            out_headers[key] = rewrite_location(out_headers[key], pod_host, request.host, prefix)
         return Response(out_body, status=code, headers=out_headers)
 
     # -- SubjectAccessReview ----------------------------------------------------------------
-    def _sar(self, method: str, gv: str, kind: str, namespace: str | None, body: bytes):
+    def _sar(self, method: str, gv: str, kind: str, namespace: str | None, body: bytes,
+             identity: tuple[str, list] = ("", [])):
         if method != "POST":
             raise KubeError(405, "the server does not allow this method on the requested resource", {})
         try:
@@ -411,6 +509,9 @@ class FakeKube:
             raise KubeError(400, f"the API version in the data ({review.get('apiVersion')}) does not match "
                                  f"the expected API version ({gv})")
         spec = review.get("spec") or {}
+        if kind == "SelfSubjectAccessReview":  # the caller (or whom it impersonates) asks about itself
+            spec = {**{k: v for k, v in spec.items() if k in ("resourceAttributes", "nonResourceAttributes")},
+                    "user": identity[0], "groups": list(identity[1])}
         ra, nra = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
         if namespace is not None and ra is not None:
             ra.setdefault("namespace", namespace)
@@ -433,7 +534,9 @@ class FakeKube:
         user, groups = spec.get("user", ""), set(spec.get("groups") or [])
         namespace = (ra or {}).get("namespace", "")
         with self._lock:
+            stored = {o["metadata"]["name"] for k, o in self._objects.items() if k[1] == "clusterrolebindings"}
             bindings = [o for k, o in sorted(self._objects.items()) if k[1] == "clusterrolebindings"]
+            bindings += [b for b in kube_api.BOOTSTRAP_BINDINGS if b["metadata"]["name"] not in stored]
             if namespace:
                 bindings += [o for k, o in sorted(self._objects.items())
                              if k[1] == "rolebindings" and k[2] == namespace]
@@ -451,7 +554,26 @@ class FakeKube:
         kind = role_ref.get("kind")
         key = ("rbac.authorization.k8s.io", plural(kind or ""), namespace if kind == "Role" else "",
                role_ref.get("name"))
-        return (self._objects.get(key) or {}).get("rules") or []
+        found = self._objects.get(key)
+        if found is None and kind == "ClusterRole":
+            found = kube_api.BOOTSTRAP_ROLES.get(role_ref.get("name"))
+        return (found or {}).get("rules") or []
+
+
+def rewrite_location(location: str, pod_host: str, request_host: str, prefix: str) -> str:
+    """kube-apiserver's Transport.rewriteURL for a proxied Location header (Transport Scheme and Host empty,
+    PathPrepend = the proxy path): see the module docstring."""
+    u = urllib.parse.urlsplit(location)
+    different_host = u.netloc != "" and u.netloc not in (pod_host, request_host)
+    if different_host or not u.path.startswith("/"):
+        return location
+    scheme, netloc = (u.scheme, u.netloc) if u.netloc == request_host else ("", "")
+    path = u.path
+    if not path.startswith(prefix):
+        path = posixpath.normpath(prefix + "/" + path)  # Go's path.Join cleans the result
+        if u.path.endswith("/") and not path.endswith("/"):
+            path += "/"
+    return urllib.parse.urlunsplit((scheme, netloc, path, u.query, u.fragment))
 
 
 def subject_matches(subject: dict, user: str, groups: set, binding_namespace: str) -> bool:

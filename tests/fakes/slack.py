@@ -14,6 +14,7 @@ import json
 import threading
 import time
 import uuid
+from pathlib import Path
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlparse
 
 from websockets.exceptions import ConnectionClosed
@@ -22,6 +23,7 @@ from werkzeug.wrappers import Request, Response
 
 from .base import Call, ServerThread
 
+MANIFEST = Path(__file__).resolve().parents[2] / "app-manifest.yaml"
 MAX_TEXT = 40000
 MAX_BLOCKS = 50
 BLOCK_TYPES = {"section", "divider", "header", "context", "actions", "image", "input", "rich_text",
@@ -32,6 +34,21 @@ ELEMENT_LIMITS = {"context": 10, "actions": 25}
 BUTTON_LIMITS = [("text", 75), ("value", 2000), ("action_id", 255), ("url", 3000)]
 JSON_PARAMS = ("blocks", "attachments", "metadata", "files")
 DEFAULT_RESPONSE_URL = "http://127.0.0.1:9/response/unset"  # loopback, refused: never leaves the host
+# Web API method -> the bot scopes that allow it (any one of them), as api.slack.com lists them.
+METHOD_SCOPES = {
+    "chat.postMessage": ("chat:write",), "chat.update": ("chat:write",), "chat.postEphemeral": ("chat:write",),
+    "users.info": ("users:read",), "usergroups.users.list": ("usergroups:read",),
+    "conversations.info": ("channels:read", "groups:read", "im:read", "mpim:read"),
+    "files.getUploadURLExternal": ("files:write",), "files.completeUploadExternal": ("files:write",),
+}
+
+
+def manifest_scopes(path: Path = MANIFEST) -> tuple[str, ...]:
+    """The bot scopes app-manifest.yaml requests (what the installed app's bot token carries)."""
+    import yaml
+
+    manifest = yaml.safe_load(path.read_text())
+    return tuple(manifest["oauth_config"]["scopes"]["bot"])
 
 
 class SlackError(Exception):
@@ -121,8 +138,10 @@ def wait_until(predicate, timeout: float, describe) -> object:
 
 class FakeSlack:
     def __init__(self, bot_token: str = "xoxb-test", app_token: str = "xapp-test",
-                 bot_user_id: str = "UBOT", team_id: str = "T1"):
+                 bot_user_id: str = "UBOT", team_id: str = "T1", scopes=None):
         self.bot_token, self.app_token = bot_token, app_token
+        # The bot token's scopes: those app-manifest.yaml requests unless a test says otherwise.
+        self.scopes: set[str] = set(manifest_scopes() if scopes is None else scopes)
         self.bot_user_id, self.team_id, self.bot_id, self.app_id = bot_user_id, team_id, "B1", "A1"
         self.calls: list[Call] = []
         self.ephemerals: list[dict] = []
@@ -175,12 +194,14 @@ class FakeSlack:
         self.stop()
 
     # -- test setup -------------------------------------------------------------------------
-    def add_user(self, user_id: str, email: str | None = None, name: str = "alice", tz: str = "UTC", *,
-                 guest: str = "", team_id: str | None = None, deleted: bool = False, bot: bool = False,
-                 admin: bool = False) -> dict:
-        """A user as users.info returns it (https://api.slack.com/types/user). guest: "multi" (is_restricted)
-        or "single" (also is_ultra_restricted); team_id: another workspace's id makes a Slack Connect user
-        (Slack adds `is_stranger`); deleted: a deactivated account (Slack keeps a bare profile); bot: a bot user."""
+    def add_user(self, user_id: str, email: str | None = None, name: str = "alice", tz: str = "UTC",
+                 locale: str = "en-US", *, guest: str = "", team_id: str | None = None, deleted: bool = False,
+                 bot: bool = False, admin: bool = False) -> dict:
+        """A user as users.info returns it (https://api.slack.com/types/user). `locale` is the user's Slack
+        language (e.g. "ja-JP"); users.info returns it only when asked with include_locale=true, as Slack does.
+        guest: "multi" (is_restricted) or "single" (also is_ultra_restricted); team_id: another workspace's id
+        makes a Slack Connect user (Slack adds `is_stranger`); deleted: a deactivated account (Slack keeps a bare
+        profile); bot: a bot user."""
         team = team_id or self.team_id
         profile = {"real_name": name.title(), "display_name": name, "team": team,
                    **({"email": email} if email and not deleted else {})}
@@ -188,7 +209,7 @@ class FakeSlack:
                 "real_name": name.title(), "tz": tz, "tz_label": "Coordinated Universal Time", "tz_offset": 0,
                 "profile": profile, "is_admin": admin, "is_owner": False, "is_primary_owner": False,
                 "is_restricted": bool(guest), "is_ultra_restricted": guest == "single", "is_bot": bot,
-                "is_app_user": False, "updated": 1700000000, "is_email_confirmed": bool(email)}
+                "is_app_user": False, "updated": 1700000000, "is_email_confirmed": bool(email), "locale": locale}
         if team != self.team_id:
             user["is_stranger"] = True  # present for users of a foreign workspace party to a shared channel
         if bot:
@@ -203,8 +224,12 @@ class FakeSlack:
     def add_usergroup(self, group_id: str, user_ids) -> None:
         self._groups[group_id] = list(user_ids)
 
-    def add_channel(self, channel_id: str, member: bool = True, name: str | None = None) -> None:
-        self._channels[channel_id] = {"id": channel_id, "name": name or channel_id.lower(), "is_member": member}
+    def add_channel(self, channel_id: str, member: bool = True, name: str | None = None,
+                    private: bool = False, archived: bool = False) -> None:
+        """A channel; `member`: the bot is in it. A private channel the bot is not in is invisible to it
+        (channel_not_found); a public one takes posts with chat:write.public (see _channel)."""
+        self._channels[channel_id] = {"id": channel_id, "name": name or channel_id.lower(), "is_member": member,
+                                      "is_private": private, "is_archived": archived}
 
     def new_response_url(self) -> str:
         return f"{self.url}/response/{uuid.uuid4().hex}"
@@ -328,21 +353,36 @@ class FakeSlack:
             if token != wanted:
                 raise SlackError("not_allowed_token_type" if token in (self.app_token, self.bot_token)
                                  else "invalid_auth")
+            if method != "apps.connections.open":
+                self._require_scope(method)
             with self._lock:
                 result = {"ok": True, **handler(params)}
         except SlackError as e:
             result = e.body
         return _json(result, 200, headers)
 
-    def _channel(self, channel_id: str | None) -> str:
-        """Resolve a channel the bot may post to; a user id opens (fakes) the bot's DM with that user."""
+    def _require_scope(self, method: str) -> None:
+        """Slack's missing_scope answer when the bot token lacks every scope the method accepts."""
+        needed = METHOD_SCOPES.get(method, ())
+        if needed and not self.scopes.intersection(needed):
+            raise SlackError("missing_scope", needed=",".join(needed), provided=",".join(sorted(self.scopes)))
+
+    def _channel(self, channel_id: str | None, public_write: bool = False) -> str:
+        """Resolve a channel the bot may post to; a user id opens (fakes) the bot's DM with that user.
+
+        As on Slack: a private channel the bot is not in does not exist for it (channel_not_found); a
+        public one it is not in refuses with not_in_channel, except where `public_write` (chat.postMessage,
+        and updates of the app's own messages) meets the chat:write.public scope."""
         if channel_id in self._users:
             channel_id = "D" + channel_id[1:]
-            self._channels.setdefault(channel_id, {"id": channel_id, "name": channel_id, "is_member": True})
+            self._channels.setdefault(channel_id, {"id": channel_id, "name": channel_id, "is_member": True,
+                                                   "is_private": True, "is_archived": False})
         channel = self._channels.get(channel_id or "")
-        if channel is None:
+        if channel is None or (channel.get("is_private") and not channel["is_member"]):
             raise SlackError("channel_not_found")
-        if not channel["is_member"]:
+        if channel.get("is_archived"):
+            raise SlackError("is_archived")
+        if not channel["is_member"] and not (public_write and "chat:write.public" in self.scopes):
             raise SlackError("not_in_channel")
         return channel_id
 
@@ -376,13 +416,13 @@ class FakeSlack:
                 "user_id": self.bot_user_id, "bot_id": self.bot_id, "is_enterprise_install": False}
 
     def _api_chat_postMessage(self, params: dict) -> dict:
-        channel = self._channel(params.get("channel"))
+        channel = self._channel(params.get("channel"), public_write=True)
         check_content(params)
         msg = self._add_message(channel, params)
         return {"channel": channel, "ts": msg["ts"], "message": self._public(msg)}
 
     def _api_chat_update(self, params: dict) -> dict:
-        channel = self._channel(params.get("channel"))
+        channel = self._channel(params.get("channel"), public_write=True)
         msg = self._find(channel, params.get("ts", ""))
         check_content({**msg, **{k: params[k] for k in ("text", "blocks", "attachments") if k in params}})
         msg["edits"].append({"text": msg["text"], "blocks": msg["blocks"], "at": time.time()})
@@ -407,7 +447,12 @@ class FakeSlack:
     def _api_users_info(self, params: dict) -> dict:
         if params.get("user") not in self._users:
             raise SlackError("user_not_found")
-        return {"user": self._users[params["user"]]}
+        user = dict(self._users[params["user"]])
+        if str(params.get("include_locale", "")).lower() not in ("true", "1"):
+            user.pop("locale", None)  # Slack sends the locale only when asked for it
+        if "users:read.email" not in self.scopes:
+            user["profile"] = {k: v for k, v in user["profile"].items() if k != "email"}
+        return {"user": user}
 
     def _api_usergroups_users_list(self, params: dict) -> dict:
         if params.get("usergroup") not in self._groups:
@@ -416,9 +461,9 @@ class FakeSlack:
 
     def _api_conversations_info(self, params: dict) -> dict:
         channel = self._channels.get(params.get("channel", ""))
-        if channel is None:
+        if channel is None or (channel.get("is_private") and not channel["is_member"]):
             raise SlackError("channel_not_found")
-        return {"channel": {**channel, "is_channel": True, "is_private": False, "is_archived": False}}
+        return {"channel": {**channel, "is_channel": True}}
 
     def _api_apps_connections_open(self, params: dict) -> dict:
         ticket = uuid.uuid4().hex
