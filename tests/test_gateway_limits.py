@@ -24,7 +24,8 @@ def sent(google) -> list[str]:
     lambda gw: gw.service_enabled(GKE4, "container.googleapis.com"),
     lambda gw: gw.service_account(f"app@{GKE4}.iam.gserviceaccount.com"),
     lambda gw: gw.service_account_policy(f"app@{GKE4}.iam.gserviceaccount.com"),
-    lambda gw: gw.effective_firewalls(GKE4, "default"),
+    lambda gw: gw.network(GKE4, "default"),
+    lambda gw: gw.region_effective_firewalls(GKE4, "europe-west4", "default"),
     lambda gw: gw.role(f"projects/{GKE4}/roles/custom"),
 ])
 def test_nothing_is_sent_about_a_project_outside_the_allowlist(google, settings, call):
