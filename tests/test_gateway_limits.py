@@ -58,3 +58,15 @@ def test_nothing_is_sent_after_the_deadline(google, kube, settings):
             call()
         assert exc.value.status == "DEADLINE_EXCEEDED"
     assert sent(google) == [] and kube.calls == []
+
+
+def test_a_principal_of_another_project_may_still_be_explained_on_an_allowed_cluster(google, settings):
+    """Asking whether `ci@other-project…` may get this cluster reads nothing about the other project."""
+    gw = Gateway(settings.google_api_url, projects=(GKE1,))
+    ref = ClusterRef(GKE1, "europe-west4-a", "gke1")
+    try:
+        gw.troubleshoot(f"serviceAccount:ci@{GKE4}.iam.gserviceaccount.com",
+                        f"//container.googleapis.com/{ref.path}", "container.clusters.get")
+    except ApiError as err:  # whatever the troubleshooter answers: it was asked, not refused by the allowlist
+        assert err.status != "OUTSIDE_ALLOWLIST"
+    assert any("troubleshoot" in p for p in sent(google))

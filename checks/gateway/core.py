@@ -22,9 +22,11 @@ log = logging.getLogger(__name__)
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 RETRYABLE = {429, 500, 502, 503, 504}
-# A project a request is about: `projects/P/…` in its target, or the project owning a user-managed service
-# account (`NAME@P.iam.gserviceaccount.com`; Google-managed accounts name a project number instead).
-_PROJECT_IN = re.compile(r"(?:^|/)projects/([^/\s]+)|@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com")
+# A project a request is about: `projects/P/…` in its target, or, when the target is a user-managed service
+# account (`NAME@P.iam.gserviceaccount.com`: reading the account), the project that owns it. (Google-managed
+# accounts name a project number instead; a principal merely named in a request about a cluster is no target.)
+_PROJECT_IN = re.compile(r"(?:^|/)projects/([^/\s]+)")
+_SA_TARGET = re.compile(r"^[^@\s/]+@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$")
 
 
 def keep_auth_on_endpoint() -> None:
@@ -110,8 +112,8 @@ class GatewayCore:
             raise ApiError(api, call, 504, "DEADLINE_EXCEEDED",
                            "the diagnosis deadline passed, so this request was not sent")
         if self.allowed_projects is not None:
-            for in_path, owner in _PROJECT_IN.findall(target or call):
-                project = in_path or owner
+            owner = _SA_TARGET.match(target)
+            for project in _PROJECT_IN.findall(target or call) + ([owner.group(1)] if owner else []):
                 if not project.isdigit() and project != "-" and project not in self.allowed_projects:
                     raise ApiError(api, call, 403, "OUTSIDE_ALLOWLIST",
                                    f"project `{project}` is not one this conversation may ask about, so the bot "
