@@ -9,6 +9,7 @@ Troubleshooter v3 (which sees inherited folder/organization allow policies and I
 """
 from __future__ import annotations
 
+import contextvars
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -115,7 +116,7 @@ def project_access(gw: Gateway, project: str, principal: str) -> ProjectAccess:
                 deleted.add(role)
         if roles:
             with ThreadPoolExecutor(max_workers=min(8, len(roles)), thread_name_prefix="roles") as pool:
-                list(pool.map(fetch, roles))
+                list(pool.map(lambda r: contextvars.copy_context().run(fetch, r), roles))
         return ProjectAccess(project, principal, found, perms, errors, frozenset(deleted))
     return gw.memo(("project_access", project, principal), build)
 

@@ -11,7 +11,7 @@ from typing import Any, Callable, ContextManager
 
 from checks import registry
 from checks.gateway import ApiError, Gateway
-from checks.i18n import _
+from checks.i18n import N_, _, doc_url
 from checks.model import ClusterRef, Finding, Remediation, Report, Status
 
 log = logging.getLogger(__name__)
@@ -35,11 +35,12 @@ class Context:
                 resource: str = "", remediation: Remediation | None = None, title: str = "",
                 gcpdiag: str | None = None) -> Finding:
         """A finding of the current check; `gcpdiag` defaults to the check's GCPDIAG rule (a check that
-        matches several gcpdiag rules names the one per finding)."""
+        matches several gcpdiag rules names the one per finding). The title (an N_() constant) is translated
+        here, and a Google Cloud documentation link gets `hl=ja` for Japanese readers (checks.i18n.doc_url)."""
         c = self.check
         assert c is not None
-        return Finding(id=c.id, status=status, title=title or c.title, detail=detail, remedy=remedy,
-                       doc_url=c.doc_url, resource=resource or self.ref.path, evidence=evidence,
+        return Finding(id=c.id, status=status, title=_(title or c.title), detail=detail, remedy=remedy,
+                       doc_url=doc_url(c.doc_url), resource=resource or self.ref.path, evidence=evidence,
                        remediation=remediation, gcpdiag=c.gcpdiag if gcpdiag is None else gcpdiag)
 
     def ok(self, detail: str, **kw) -> Finding:
@@ -73,15 +74,16 @@ def _run_one(ctx: Context) -> list[Finding]:
     return [out] if isinstance(out, Finding) else list(out)
 
 
-# ---- user-facing English of the engine ------------------------------------------------------------------------
-UNFINISHED = ("This check did not finish within the diagnosis deadline ({seconds} s) and was abandoned: a Google or "
-              "Kubernetes API answered too slowly. Its result is unknown; run the command again later.")
-TRUNCATED_ID, TRUNCATED_TITLE = "bot/partial-lists", "Every Kubernetes list was read whole"
-TRUNCATED = ("Some lists were too long to read whole, so the checks above did not look at everything: {lists}. "
-             "What lies beyond these items was not checked.")
-TRUNCATED_REMEDY = "Narrow the question (a namespace, one Ingress) to have everything looked at."
-RESOLVE_TIMEOUT = ("Looking up cluster `{spec}` did not finish within {seconds} s (Google answered too slowly). "
-                   "Try again.")
+# ---- user-facing English of the engine (N_: translated where used) ---------------------------------------------
+UNFINISHED = N_("This check did not finish within the diagnosis deadline ({seconds} s) and was abandoned: a Google "
+                "or Kubernetes API answered too slowly. Its result is unknown; run the command again later.")
+TRUNCATED_ID, TRUNCATED_TITLE = "bot/partial-lists", N_("Every Kubernetes list was read whole")
+TRUNCATED = N_("Some lists were too long to read whole, so the checks above did not look at everything: {lists}. "
+               "What lies beyond these items was not checked.")
+TRUNCATED_ITEM = N_("`{label}` (first {cap} items)")
+TRUNCATED_REMEDY = N_("Narrow the question (a namespace, one Ingress) to have everything looked at.")
+RESOLVE_TIMEOUT = N_("Looking up cluster `{spec}` did not finish within {seconds} s (Google answered too slowly). "
+                     "Try again.")
 
 
 def _seconds_left(deadline: float | None) -> float | None:
@@ -110,13 +112,13 @@ def diagnose(command: str, ctx: Context, max_workers: int = 16, deadline: float 
             report.findings.extend(fut.result())
         else:
             seconds = round((deadline or started) - started)
-            report.findings.append(ctx.for_check(check).finding(Status.ERROR, UNFINISHED.format(seconds=seconds)))
+            report.findings.append(ctx.for_check(check).finding(Status.ERROR, _(UNFINISHED).format(seconds=seconds)))
             log.warning("check %s abandoned at the deadline", check.id)
     truncated = getattr(ctx.gw, "truncated", [])
     if truncated:
-        report.findings.append(Finding(TRUNCATED_ID, Status.WARN, TRUNCATED_TITLE, detail=TRUNCATED.format(
-            lists="; ".join(f"`{label}` (first {cap} items)" for label, cap in truncated)),
-            remedy=TRUNCATED_REMEDY, resource=ctx.ref.path))
+        report.findings.append(Finding(TRUNCATED_ID, Status.WARN, _(TRUNCATED_TITLE), detail=_(TRUNCATED).format(
+            lists="; ".join(_(TRUNCATED_ITEM).format(label=label, cap=cap) for label, cap in truncated)),
+            remedy=_(TRUNCATED_REMEDY), resource=ctx.ref.path))
     return report
 
 
@@ -143,7 +145,7 @@ def run_command(gw: Gateway, command: str, spec, projects: tuple[str, ...], prin
         pool.shutdown(wait=False, cancel_futures=True)
     if not fut.done():
         seconds = round(budget or 0)
-        return Report(command=command, cluster=str(spec), note=RESOLVE_TIMEOUT.format(spec=spec, seconds=seconds))
+        return Report(command=command, cluster=str(spec), note=_(RESOLVE_TIMEOUT).format(spec=spec, seconds=seconds))
     res = fut.result()
     args = dict(args or {})
     args["resolution"] = res

@@ -21,6 +21,7 @@ import gettext as _gettext
 import io
 import os
 import threading
+import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -120,3 +121,26 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def N_(msgid: str) -> str:
     """Mark a constant for extraction; translate it where it is used with `_()`."""
     return msgid
+
+
+DOC_HOSTS = ("cloud.google.com",)  # Google's documentation, which serves each page in Japanese with `hl=ja`
+
+
+def doc_url(url: str) -> str:
+    """A documentation link for the reader: Google Cloud pages get `hl=ja` for Japanese readers (before the
+    #fragment; an `hl` the link already has is kept). Other links, and every link for English readers, as given."""
+    if not url or _lang.get() != "ja":
+        return url
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname not in DOC_HOSTS:
+        return url
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    if any(k == "hl" for k, _v in query):
+        return url
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query + [("hl", "ja")])))
+
+
+def sentences(*parts: str) -> str:
+    """Whole translated sentences in a row: a space between them in English, none after Japanese `。`."""
+    sep = "" if _lang.get() == "ja" else " "
+    return sep.join(p for p in parts if p)

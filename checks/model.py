@@ -9,6 +9,8 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from checks.i18n import _
+
 
 def inline(text: str, limit: int = 200) -> str:
     """Text a cluster tenant controls (a probe's answer, a header, an annotation), made safe to put inside an
@@ -19,7 +21,8 @@ def inline(text: str, limit: int = 200) -> str:
 
 def quote(text: str, limit: int = 200) -> str:
     """Tenant text as inline code (never read as mrkdwn): `inline(text)` between backticks."""
-    return f"`{inline(text, limit) or '(empty)'}`"
+    shown = inline(text, limit) or _("(empty)")
+    return f"`{shown}`"
 
 
 class Status(str, enum.Enum):

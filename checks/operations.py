@@ -13,34 +13,39 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from checks.i18n import N_, _, sentences
+
 RECENT_DAYS = 7
 IN_FLIGHT = ("PENDING", "RUNNING", "ABORTING")
 RECREATION_RE = re.compile(r'Node pool "([^"]+)" requires recreation\.?')
 RETRY_BUDGET_RE = re.compile(r"Required permission '([^']+)' for '([^']+)'")
 _TIME_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$")
 
-# (pattern searched in the error, what it means). First match wins; the error itself is always quoted.
+# (pattern searched in the error, what it means: N_(), translated in meaning()). First match wins; the error
+# itself is always quoted.
 MEANINGS = [
     (re.compile(r"requires recreation", re.I),
-     "GKE marked the node pool for recreation (after a credential or IP rotation, for example) and has not "
-     "recreated it yet; operations that need recreated nodes fail until it has (see gke/node-pool-recreation)."),
+     N_("GKE marked the node pool for recreation (after a credential or IP rotation, for example) and has not "
+        "recreated it yet; operations that need recreated nodes fail until it has (see gke/node-pool-recreation).")),
     (re.compile(r"DeployPatch failed", re.I),
-     "GKE could not apply a change inside the cluster on your behalf: the GKE service agent lacks "
-     "roles/container.serviceAgent (see gke/service-agent-role), for example when enabling Workload Identity."),
+     N_("GKE could not apply a change inside the cluster on your behalf: the GKE service agent lacks "
+        "roles/container.serviceAgent (see gke/service-agent-role), for example when enabling Workload Identity.")),
     (re.compile(r"Retry budget exhausted", re.I),
-     "The service account the cluster's nodes use lacks a permission GKE needs to create them (see "
-     "gke/retry-budget for the permission named)."),
+     N_("The service account the cluster's nodes use lacks a permission GKE needs to create them (see "
+        "gke/retry-budget for the permission named).")),
     (re.compile(r"running incompatible operation", re.I),
-     "Another operation was running on the cluster; GKE runs one at a time. Wait for it, then retry."),
+     N_("Another operation was running on the cluster; GKE runs one at a time. Wait for it, then retry.")),
     (re.compile(r"IP_SPACE_EXHAUSTED|IP space of .* is exhausted", re.I),
-     "The subnet (or its secondary range) has no free addresses for new nodes or Pods: expand it or add a range."),
+     N_("The subnet (or its secondary range) has no free addresses for new nodes or Pods: expand it or add a "
+        "range.")),
     (re.compile(r"ZONE_RESOURCE_POOL_EXHAUSTED|does not have enough resources available", re.I),
-     "The zone has no capacity for this machine type right now: retry later, or use another zone or machine type."),
+     N_("The zone has no capacity for this machine type right now: retry later, or use another zone or machine "
+        "type.")),
     (re.compile(r"quota", re.I),
-     "A Compute Engine quota of the project is exhausted in the region: request more, or use fewer resources."),
+     N_("A Compute Engine quota of the project is exhausted in the region: request more, or use fewer resources.")),
     (re.compile(r"permission|PERMISSION_DENIED|forbidden", re.I),
-     "A Google Cloud account GKE acts through lacks a permission: see why-403 (service agent, default "
-     "accounts, node service accounts)."),
+     N_("A Google Cloud account GKE acts through lacks a permission: see why-403 (service agent, default "
+        "accounts, node service accounts).")),
 ]
 
 
@@ -78,7 +83,8 @@ def failed(op) -> bool:
 
 
 def meaning(error: str) -> str:
-    return next((text for rx, text in MEANINGS if rx.search(error)), "")
+    """What the seeds say an operation's error means, in the reader's language ('' when unknown)."""
+    return next((_(text) for rx, text in MEANINGS if rx.search(error)), "")
 
 
 def targets(op, ref) -> bool:
@@ -108,9 +114,14 @@ def recent(ops, ref, now: datetime | None = None, days: int = RECENT_DAYS) -> li
 
 
 def describe_op(op) -> str:
-    what = op.operation_type.name + (f" on node pool {pool_of(op)}" if pool_of(op) else "")
-    return f"{op.name}  {what}  {op.status.name}  started {op.start_time or '?'}" + (
-        f"  ended {op.end_time}" if op.end_time else "")
+    """One line of evidence about an operation: name, type (and node pool), status, start and end."""
+    kind = op.operation_type.name
+    what = _("{type} on node pool {pool}").format(type=kind, pool=pool_of(op)) if pool_of(op) else kind
+    if op.end_time:
+        return _("{name}  {what}  {status}  started {start}  ended {end}").format(
+            name=op.name, what=what, status=op.status.name, start=op.start_time or "?", end=op.end_time)
+    return _("{name}  {what}  {status}  started {start}").format(
+        name=op.name, what=what, status=op.status.name, start=op.start_time or "?")
 
 
 # ---- rotations --------------------------------------------------------------------------------
@@ -129,7 +140,8 @@ class CaBundle:
         return max((c[1] for c in self.certificates), default=None)
 
     def evidence(self) -> str:
-        return "; ".join(f"`{subject}` valid from {when(start)} to {when(end)}"
+        return "; ".join(_("`{subject}` valid from {start} to {end}").format(subject=subject, start=when(start),
+                                                                              end=when(end))
                          for subject, start, end in self.certificates)
 
 
@@ -204,8 +216,7 @@ def maintenance_note(cluster, now: datetime | None = None) -> str:
     try:
         upcoming = next_window(cluster, now)
     except (ValueError, TypeError) as exc:  # an RRULE dateutil cannot read
-        upcoming = None
-        problem = f" (the bot could not read its recurrence: {exc})"
+        upcoming, problem = None, str(exc)
     else:
         problem = ""
     blocked = []
@@ -213,16 +224,22 @@ def maintenance_note(cluster, now: datetime | None = None) -> str:
         start, end = parse_time(excl.start_time), parse_time(excl.end_time)
         if end and end > now:
             scope = excl.maintenance_exclusion_options.scope.name if "maintenance_exclusion_options" in excl else ""
-            blocked.append((start, end, f"exclusion `{name}` from {when(start)} to {when(end)}"
-                                        + (f" (scope {scope})" if scope else "")))
+            text = (_("exclusion `{name}` from {start} to {end} (scope {scope})") if scope else
+                    _("exclusion `{name}` from {start} to {end}"))
+            blocked.append((start, end, text.format(name=name, start=when(start), end=when(end), scope=scope)))
     if upcoming:
         start, end = upcoming
-        text = (f"A maintenance window is open now, until {when(end)}." if start <= now else
-                f"The next maintenance window opens {when(start)} and closes {when(end)}.")
+        text = (_("A maintenance window is open now, until {end}.").format(end=when(end)) if start <= now else
+                _("The next maintenance window opens {start} and closes {end}.").format(start=when(start),
+                                                                                        end=when(end)))
+    elif problem:
+        text = _("The cluster has a maintenance window, but no next occurrence could be worked out (the bot could "
+                 "not read its recurrence: {error}).").format(error=problem)
     elif "recurring_window" in window or "daily_maintenance_window" in window:
-        text = f"The cluster has a maintenance window, but no next occurrence could be worked out{problem}."
+        text = _("The cluster has a maintenance window, but no next occurrence could be worked out.")
     else:
-        text = "The cluster sets no maintenance window, so GKE may do it at any time."
+        text = _("The cluster sets no maintenance window, so GKE may do it at any time.")
     if blocked:
-        text += " Maintenance exclusions can hold it back: " + "; ".join(b[2] for b in sorted(blocked)) + "."
+        text = sentences(text, _("Maintenance exclusions can hold it back: {exclusions}.").format(
+            exclusions="; ".join(b[2] for b in sorted(blocked))))
     return text

@@ -1,6 +1,7 @@
 """Find the cluster a user means: NAME, LOCATION/NAME or PROJECT/LOCATION/NAME."""
 from __future__ import annotations
 
+import contextvars
 import difflib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -78,8 +79,8 @@ def resolve(gw: Gateway, spec: ClusterSpec, projects: tuple[str, ...], strict: b
         except ApiError as err:
             return project, [], err
 
-    with ThreadPoolExecutor(max_workers=min(8, len(listed))) as pool:
-        results = list(pool.map(listing, listed))
+    with ThreadPoolExecutor(max_workers=min(8, len(listed))) as pool:  # the reader's language goes along
+        results = list(pool.map(lambda p: contextvars.copy_context().run(listing, p), listed))
     every: list[ClusterRef] = []
     errors = [err for project, _, err in results if err and project in search]
     for project, clusters, _ in results:

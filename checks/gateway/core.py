@@ -1,6 +1,7 @@
 """Plumbing shared by every part of the gateway: the per-job memo, retries, REST sessions, tokens."""
 from __future__ import annotations
 
+import contextvars
 import logging
 import random
 import re
@@ -17,6 +18,7 @@ from google.api_core import exceptions as gexc
 
 from checks.gateway.errors import ApiError, auth_error, from_google
 from checks.gateway.permissions import GoogleCall
+from checks.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +99,12 @@ class GatewayCore:
                 self._memo[key] = fut
 
     def parallel(self, *fns: Callable[[], Any]) -> list[Any]:
-        """Run independent fact look-ups at once (one round trip instead of several); errors propagate."""
+        """Run independent fact look-ups at once (one round trip instead of several); errors propagate.
+        Each runs in a copy of the caller's context, so the reader's language (checks.i18n) goes with it."""
         if len(fns) <= 1:
             return [fn() for fn in fns]
         with ThreadPoolExecutor(max_workers=len(fns), thread_name_prefix="fact") as pool:
-            futures = [pool.submit(fn) for fn in fns]
+            futures = [pool.submit(contextvars.copy_context().run, fn) for fn in fns]
         return [f.result() for f in futures]
 
     # ---- limits every call obeys -----------------------------------------------------------------
@@ -110,14 +113,14 @@ class GatewayCore:
         allowlist. Project numbers (digits) are what Google itself returns and pass."""
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise ApiError(api, call, 504, "DEADLINE_EXCEEDED",
-                           "the diagnosis deadline passed, so this request was not sent")
+                           _("the diagnosis deadline passed, so this request was not sent"))
         if self.allowed_projects is not None:
             owner = _SA_TARGET.match(target)
             for project in _PROJECT_IN.findall(target or call) + ([owner.group(1)] if owner else []):
                 if not project.isdigit() and project != "-" and project not in self.allowed_projects:
                     raise ApiError(api, call, 403, "OUTSIDE_ALLOWLIST",
-                                   f"project `{project}` is not one this conversation may ask about, so the bot "
-                                   "did not send this request")
+                                   _("project `{project}` is not one this conversation may ask about, so the bot "
+                                     "did not send this request").format(project=project))
 
     # ---- Google calls -------------------------------------------------------------------------
     def _retrying(self, decl: GoogleCall, target: str, fn: Callable[[], Any], attempts: int = 4) -> Any:
@@ -139,8 +142,8 @@ class GatewayCore:
             except ApiError as exc:
                 err = exc
             except requests.RequestException as exc:
-                err = ApiError(decl.api, call, 503, "UNAVAILABLE", f"connection failed: {type(exc).__name__}",
-                               decl.permission)
+                err = ApiError(decl.api, call, 503, "UNAVAILABLE",
+                               _("connection failed: {error}").format(error=type(exc).__name__), decl.permission)
             except google.auth.exceptions.GoogleAuthError as exc:
                 err = auth_error(exc)
             delay = min(4.0, 0.25 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from checks.gateway.errors import ApiError
+from checks.i18n import _
 
 MODES = ("auto", "public", "private", "dns")
 DNS_FIELD = "controlPlaneEndpointsConfig.dnsEndpointConfig.endpoint"
@@ -32,7 +33,7 @@ class Endpoint:
     address: str  # host[:port], as the cluster resource gives it
     kind: str  # "dns", "private" or "ip" (the cluster's `endpoint`, public or the private-only address)
     source: str  # the cluster field it comes from
-    reason: str  # why it was chosen, for people
+    reason: str  # why it was chosen, for people (in the reader's language)
 
     @property
     def dns(self) -> bool:
@@ -40,11 +41,12 @@ class Endpoint:
 
     @property
     def verification(self) -> str:
-        return ("the system's trusted root certificates (SSL_CERT_FILE / SSL_CERT_DIR honoured)" if self.dns
-                else "the cluster's CA (masterAuth.clusterCaCertificate)")
+        return (_("the system's trusted root certificates (SSL_CERT_FILE / SSL_CERT_DIR honoured)") if self.dns
+                else _("the cluster's CA (masterAuth.clusterCaCertificate)"))
 
     def describe(self) -> str:
-        return f"`{self.address}` ({self.source}), chosen because {self.reason}"
+        return _("`{address}` ({source}), chosen because {reason}").format(
+            address=self.address, source=self.source, reason=self.reason)
 
 
 def refused(message: str, hint: str) -> ApiError:
@@ -66,23 +68,27 @@ def _flags(ref) -> str:
     return f"--location={ref.location} --project={ref.project}"
 
 
+def _dns_access(ref) -> str:
+    return f"gcloud container clusters update {ref.name} {_flags(ref)} --enable-dns-access"
+
+
 def _dns(cluster, ref, why: str) -> Endpoint:
     dns = cluster.control_plane_endpoints_config.dns_endpoint_config
     if not dns.endpoint:
         raise refused(
-            f"Cluster `{ref.name}` has no DNS endpoint ({DNS_FIELD} is empty), and {why}, so the bot has no "
-            "endpoint it can use.",
-            "Enable the DNS-based endpoint (it accepts IAM-authorized clients from anywhere):\n```\n"
-            f"gcloud container clusters update {ref.name} {_flags(ref)} --enable-dns-access\n```\n"
-            f"or set {SETTING}=private and run the bot inside the cluster's VPC network.")
+            _("Cluster `{cluster}` has no DNS endpoint ({field} is empty), and {why}, so the bot has no endpoint it "
+              "can use.").format(cluster=ref.name, field=DNS_FIELD, why=why),
+            _("Enable the DNS-based endpoint (it accepts IAM-authorized clients from anywhere):\n```\n{command}\n```\n"
+              "or set {setting}=private and run the bot inside the cluster's VPC network.").format(
+                command=_dns_access(ref), setting=SETTING))
     if not dns.allow_external_traffic:
         raise refused(
-            f"The DNS endpoint `{dns.endpoint}` of cluster `{ref.name}` does not accept traffic "
-            "(controlPlaneEndpointsConfig.dnsEndpointConfig.allowExternalTraffic: false), and "
-            f"{why}, so the bot did not try to connect.",
-            "Let IAM-authorized clients use the DNS endpoint:\n```\n"
-            f"gcloud container clusters update {ref.name} {_flags(ref)} --enable-dns-access\n```\n"
-            f"or, with the bot inside the cluster's VPC network, set {SETTING}=private.")
+            _("The DNS endpoint `{endpoint}` of cluster `{cluster}` does not accept traffic "
+              "(controlPlaneEndpointsConfig.dnsEndpointConfig.allowExternalTraffic: false), and {why}, so the bot "
+              "did not try to connect.").format(endpoint=dns.endpoint, cluster=ref.name, why=why),
+            _("Let IAM-authorized clients use the DNS endpoint:\n```\n{command}\n```\n"
+              "or, with the bot inside the cluster's VPC network, set {setting}=private.").format(
+                command=_dns_access(ref), setting=SETTING))
     return Endpoint(dns.endpoint, "dns", DNS_FIELD, why)
 
 
@@ -93,41 +99,46 @@ def choose(cluster, ref, mode: str = "auto") -> Endpoint:
         raise ValueError(f"{SETTING} is one of {', '.join(MODES)}; got {mode!r}")
     ip_off = _ip_disabled(cluster)
     if mode == "dns":
-        return _dns(cluster, ref, f"{SETTING}=dns asks for the DNS endpoint (as `get-credentials --dns-endpoint`)")
+        return _dns(cluster, ref, _("{setting}=dns asks for the DNS endpoint (as `get-credentials --dns-endpoint`)")
+                    .format(setting=SETTING))
     if ip_off:
-        return _dns(cluster, ref, "the cluster's IP endpoints are disabled "
-                                  "(controlPlaneEndpointsConfig.ipEndpointsConfig.enabled: false), so gcloud "
-                                  "get-credentials uses its DNS endpoint" + (f" ({SETTING}={mode})"))
+        return _dns(cluster, ref, _("the cluster's IP endpoints are disabled "
+                                    "(controlPlaneEndpointsConfig.ipEndpointsConfig.enabled: false), so gcloud "
+                                    "get-credentials uses its DNS endpoint ({setting}={mode})").format(
+                                        setting=SETTING, mode=mode))
     if mode == "private":
         private = (cluster.private_cluster_config.private_endpoint
                    or cluster.control_plane_endpoints_config.ip_endpoints_config.private_endpoint)
         if private:
             return Endpoint(private, "private", "privateClusterConfig.privateEndpoint",
-                            f"{SETTING}=private: the bot runs inside the VPC network and uses the private "
-                            "endpoint (as `get-credentials --internal-ip`)")
-        mode_note = f"{SETTING}=private, but the cluster has no private endpoint"
+                            _("{setting}=private: the bot runs inside the VPC network and uses the private endpoint "
+                              "(as `get-credentials --internal-ip`)").format(setting=SETTING))
+        mode_note = _("{setting}=private, but the cluster has no private endpoint").format(setting=SETTING)
     elif mode == "public":
         if _private_only(cluster):
             dns = cluster.control_plane_endpoints_config.dns_endpoint_config
             if dns.endpoint and dns.allow_external_traffic:
-                return _dns(cluster, ref, f"{SETTING}=public, and the cluster has no public IP endpoint (private "
-                                          "endpoint only), so the bot uses its DNS endpoint")
+                return _dns(cluster, ref, _("{setting}=public, and the cluster has no public IP endpoint (private "
+                                            "endpoint only), so the bot uses its DNS endpoint").format(setting=SETTING))
             raise refused(
-                f"Cluster `{ref.name}` has a private endpoint only and no DNS endpoint open to external traffic, "
-                f"and {SETTING}=public says the bot runs outside its VPC network: there is nothing the bot can "
-                "reach.",
-                "Enable the DNS-based endpoint:\n```\n"
-                f"gcloud container clusters update {ref.name} {_flags(ref)} --enable-dns-access\n```\n"
-                f"or run the bot inside the VPC network with {SETTING}=private.")
+                _("Cluster `{cluster}` has a private endpoint only and no DNS endpoint open to external traffic, and "
+                  "{setting}=public says the bot runs outside its VPC network: there is nothing the bot can reach.")
+                .format(cluster=ref.name, setting=SETTING),
+                _("Enable the DNS-based endpoint:\n```\n{command}\n```\n"
+                  "or run the bot inside the VPC network with {setting}=private.").format(
+                    command=_dns_access(ref), setting=SETTING))
         mode_note = f"{SETTING}=public"
+    elif _private_only(cluster):
+        mode_note = _("{setting}=auto: it is the cluster's control-plane address, as `gcloud container clusters "
+                      "get-credentials` uses it (the cluster has a private endpoint only, so it is a private address)"
+                      ).format(setting=SETTING)
     else:
-        mode_note = f"{SETTING}=auto: it is the cluster's control-plane address, as `gcloud container clusters " \
-                    "get-credentials` uses it"
-        if _private_only(cluster):
-            mode_note += " (the cluster has a private endpoint only, so it is a private address)"
+        mode_note = _("{setting}=auto: it is the cluster's control-plane address, as `gcloud container clusters "
+                      "get-credentials` uses it").format(setting=SETTING)
     if not cluster.endpoint:
-        raise refused(f"Cluster `{ref.name}` has no API server endpoint (status {cluster.status.name}).",
-                      "Wait until the cluster is RUNNING, then ask again.")
+        raise refused(_("Cluster `{cluster}` has no API server endpoint (status {status}).").format(
+                          cluster=ref.name, status=cluster.status.name),
+                      _("Wait until the cluster is RUNNING, then ask again."))
     return Endpoint(cluster.endpoint, "ip", "endpoint", mode_note)
 
 
@@ -136,38 +147,39 @@ def unreachable_hint(cluster, ref, ep: Endpoint, tls: bool) -> str:
     flags = _flags(ref)
     if tls:
         if ep.dns:
-            return ("The DNS endpoint is verified with the system's trusted roots, not the cluster CA: make sure "
-                    "the bot's trust store (SSL_CERT_FILE / SSL_CERT_DIR, or the system bundle) holds Google's "
-                    "root certificates, and that no TLS-intercepting proxy sits between the bot and Google.")
-        return ("The IP endpoints are verified with the cluster's CA (masterAuth.clusterCaCertificate). If a "
-                "credential rotation is in progress, finish it; if a proxy intercepts TLS, let the bot reach "
-                f"the cluster directly or set {SETTING}=dns to use the DNS endpoint.")
+            return _("The DNS endpoint is verified with the system's trusted roots, not the cluster CA: make sure the "
+                     "bot's trust store (SSL_CERT_FILE / SSL_CERT_DIR, or the system bundle) holds Google's root "
+                     "certificates, and that no TLS-intercepting proxy sits between the bot and Google.")
+        return _("The IP endpoints are verified with the cluster's CA (masterAuth.clusterCaCertificate). If a "
+                 "credential rotation is in progress, finish it; if a proxy intercepts TLS, let the bot reach the "
+                 "cluster directly or set {setting}=dns to use the DNS endpoint.").format(setting=SETTING)
     man = cluster.master_authorized_networks_config
     dns = cluster.control_plane_endpoints_config.dns_endpoint_config
     blocks = [b.cidr_block for b in man.cidr_blocks]
     lines = []
     if ep.dns:
-        lines.append("The DNS endpoint is served by Google from anywhere: check the bot's egress (firewall, "
-                     "proxy, DNS resolution of the name) to Google.")
+        lines.append(_("The DNS endpoint is served by Google from anywhere: check the bot's egress (firewall, proxy, "
+                       "DNS resolution of the name) to Google."))
     elif ep.kind == "private":
-        lines.append("The private endpoint is reachable only from inside the cluster's VPC network (or networks "
-                     f"connected to it): run the bot there, or set {SETTING}=auto or dns.")
+        lines.append(_("The private endpoint is reachable only from inside the cluster's VPC network (or networks "
+                       "connected to it): run the bot there, or set {setting}=auto or dns.").format(setting=SETTING))
     else:
-        lines.append(
+        command = (f"gcloud container clusters update {ref.name} {flags} --enable-master-authorized-networks \\\n"
+                   f"    --master-authorized-networks={','.join(blocks + ['BOT_EGRESS_IP/32'])}")
+        lines.append(_(
             "If master authorized networks keep the bot out, add the bot's egress address (the public or NAT "
             "address its traffic leaves from; the flag replaces the whole list, so it repeats the current "
-            "ranges):\n```\n"
-            f"gcloud container clusters update {ref.name} {flags} --enable-master-authorized-networks \\\n"
-            f"    --master-authorized-networks={','.join(blocks + ['BOT_EGRESS_IP/32'])}\n```")
+            "ranges):\n```\n{command}\n```").format(command=command))
         if _private_only(cluster):
-            lines.append(f"`{ep.address}` is a private address: a bot outside the VPC network cannot reach it; run "
-                         f"the bot inside it ({SETTING}=private), or use the DNS endpoint.")
+            lines.append(_("`{address}` is a private address: a bot outside the VPC network cannot reach it; run the "
+                           "bot inside it ({setting}=private), or use the DNS endpoint.").format(
+                               address=ep.address, setting=SETTING))
     if not ep.dns:
         if dns.endpoint and dns.allow_external_traffic:
-            lines.append(f"Or use the cluster's DNS endpoint `{dns.endpoint}` (IAM-authorized, reachable from "
-                         f"anywhere): set {SETTING}=dns.")
+            lines.append(_("Or use the cluster's DNS endpoint `{endpoint}` (IAM-authorized, reachable from "
+                           "anywhere): set {setting}=dns.").format(endpoint=dns.endpoint, setting=SETTING))
         else:
-            lines.append("Or enable the DNS-based endpoint (IAM-authorized, reachable from anywhere) and set "
-                         f"{SETTING}=dns:\n```\ngcloud container clusters update {ref.name} {flags} "
-                         "--enable-dns-access\n```")
+            lines.append(_("Or enable the DNS-based endpoint (IAM-authorized, reachable from anywhere) and set "
+                           "{setting}=dns:\n```\n{command}\n```").format(setting=SETTING,
+                                                                          command=_dns_access(ref)))
     return "\n".join(lines)

@@ -6,6 +6,8 @@ import re
 
 from google.api_core import exceptions as gexc
 
+from checks.i18n import _
+
 
 class ApiError(Exception):
     """A Google or Kubernetes API call the bot made failed."""
@@ -38,10 +40,13 @@ class ApiError(Exception):
 
     def explain(self) -> str:
         """One sentence for a finding: which call failed, and what the bot needs."""
-        text = f"`{self.call}` ({self.api}) answered {self.code} {self.status}: {self.message}"
         if self.code in (401, 403) and self.permission:
-            text += f" The bot's own identity needs `{self.permission}` for this check."
-        return text
+            return _("`{call}` ({api}) answered {code} {status}: {message} The bot's own identity needs "
+                     "`{permission}` for this check.").format(call=self.call, api=self.api, code=self.code,
+                                                               status=self.status, message=self.message,
+                                                               permission=self.permission)
+        return _("`{call}` ({api}) answered {code} {status}: {message}").format(
+            call=self.call, api=self.api, code=self.code, status=self.status, message=self.message)
 
 
 _PERM_RE = re.compile(r"[Pp]ermission[s]?\(?s?\)? ?['\"]?([a-z]+\.[a-zA-Z]+\.[a-zA-Z]+)")
@@ -49,8 +54,8 @@ _PERM_RE = re.compile(r"[Pp]ermission[s]?\(?s?\)? ?['\"]?([a-z]+\.[a-zA-Z]+\.[a-
 
 def auth_error(exc: Exception) -> "ApiError":
     return ApiError("oauth2.googleapis.com", "token refresh", 503 if "Transport" in type(exc).__name__ else 401,
-                    type(exc).__name__, f"the bot could not get an access token for its own credentials: "
-                                        f"{str(exc).splitlines()[0][:200]}", "")
+                    type(exc).__name__, _("the bot could not get an access token for its own credentials: {error}")
+                    .format(error=str(exc).splitlines()[0][:200]), "")
 
 
 def from_google(exc: gexc.GoogleAPICallError, api: str, call: str, permission: str) -> ApiError:

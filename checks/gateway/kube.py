@@ -20,6 +20,7 @@ from checks.gateway.core import GatewayCore
 from checks.gateway.endpoints import Endpoint, choose as choose_endpoint, unreachable_hint
 from checks.gateway.errors import ApiError
 from checks.gateway.permissions import KubeCall, KubePathCall, kube, kube_path
+from checks.i18n import _
 from checks.model import ClusterRef
 
 K8S_TIMEOUT = (5, 30)  # seconds to connect, to read: a private endpoint must not hang a job
@@ -124,8 +125,9 @@ class KubeMixin(GatewayCore):
                         raise ValueError("not PEM")
                 except (ValueError, UnicodeDecodeError):
                     raise ApiError("kubernetes", "connect", 502, "BAD_CA",
-                                   "the cluster's masterAuth.clusterCaCertificate is not a PEM certificate, so the "
-                                   f"bot cannot verify the API server at {ep.describe()}") from None
+                                   _("the cluster's masterAuth.clusterCaCertificate is not a PEM certificate, so "
+                                     "the bot cannot verify the API server at {endpoint}").format(
+                                       endpoint=ep.describe())) from None
                 cfg.ca_cert_data = ca
             # DNS endpoint: no CA given, so urllib3 loads the default trust store (OpenSSL honours
             # SSL_CERT_FILE / SSL_CERT_DIR), as kubectl does with gcloud's DNS kubeconfig.
@@ -153,12 +155,13 @@ class KubeMixin(GatewayCore):
             reason, (ssl.SSLError, urllib3.exceptions.SSLError)) or "CERTIFICATE_VERIFY_FAILED" in str(exc)
         cluster, ep = self.cluster(ref), self.endpoint(ref)
         if tls:
-            message = (f"the TLS certificate of the cluster's API server at {ep.describe()} could not be verified "
-                       f"with {ep.verification} ({type(reason or exc).__name__})")
+            message = _("the TLS certificate of the cluster's API server at {endpoint} could not be verified with "
+                        "{verification} ({error}).").format(endpoint=ep.describe(), verification=ep.verification,
+                                                            error=type(reason or exc).__name__)
         else:
-            message = (f"the cluster's API server could not be reached at {ep.describe()} "
-                       f"({type(reason or exc).__name__})")
-        return ApiError("kubernetes", label, 503, "TLS_VERIFY_FAILED" if tls else "UNREACHABLE", message + ".",
+            message = _("the cluster's API server could not be reached at {endpoint} ({error}).").format(
+                endpoint=ep.describe(), error=type(reason or exc).__name__)
+        return ApiError("kubernetes", label, 503, "TLS_VERIFY_FAILED" if tls else "UNREACHABLE", message,
                         permission, hint=unreachable_hint(cluster, ref, ep, tls))
 
     def k8s(self, ref: ClusterRef, decl: KubeCall, label: str, fn: Callable[[Any], Any], namespace: str = "") -> Any:

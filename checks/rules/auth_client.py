@@ -12,9 +12,10 @@ kubectl 1.24 or older, work without the plugin. It never shows the CA certificat
 from __future__ import annotations
 
 from checks.gateway import ApiError
+from checks.i18n import N_, _
 
 ID = "gke/auth-client"
-TITLE = "kubectl authenticates with gke-gcloud-auth-plugin"
+TITLE = N_("kubectl authenticates with gke-gcloud-auth-plugin")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/4xx-errors"
 COMMANDS = ("why-401",)
 ORDER = 30

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 
+from checks.i18n import N_, _
 from checks.resolve import ClusterSpec, resolve
 
 ID = "gke/cluster-lookup"
-TITLE = "Cluster exists where it was asked for"
+TITLE = N_("Cluster exists where it was asked for")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/4xx-errors"
 COMMANDS = ("why-404",)
 ORDER = 25

@@ -13,10 +13,11 @@ from __future__ import annotations
 from google.rpc import code_pb2
 
 from checks.gateway import ApiError
+from checks.i18n import N_, _
 from checks.operations import IN_FLIGHT, targets
 
 ID = "gke/cluster-operations"
-TITLE = "Cluster and node pools are RUNNING, no operation in flight"
+TITLE = N_("Cluster and node pools are RUNNING, no operation in flight")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/4xx-errors"
 COMMANDS = ("why-400",)
 ORDER = 35
@@ -32,13 +33,21 @@ def _why(obj) -> str:
 
 
 def _status(ctx, what: str, status: str, obj, resource: str, describe: str):
+    """`what` is the translated "Cluster `X`" or "Node pool `X`"."""
     why = _why(obj)
     report = ctx.fail if status == "ERROR" else ctx.warn
-    return report(f"{what} is `{status}`" + (": its status says why (see evidence)." if why else ".")
-                  + " Control-plane operations on it fail or wait until it is RUNNING again.",
-                  ("Fix the cause quoted in the evidence" if why else "Wait for it to become RUNNING")
-                  + f", then retry. Current state:\n```\n{describe}\n```",
-                  evidence=f"```\nstatus: {status}\n{why}\n```" if why else f"`status: {status}`", resource=resource)
+    if why:
+        return report(
+            _("{what} is `{status}`: its status says why (see evidence). Control-plane operations on it fail or wait "
+              "until it is RUNNING again.").format(what=what, status=status),
+            _("Fix the cause quoted in the evidence, then retry. Current state:\n```\n{command}\n```").format(
+                command=describe),
+            evidence=f"```\nstatus: {status}\n{why}\n```", resource=resource)
+    return report(
+        _("{what} is `{status}`. Control-plane operations on it fail or wait until it is RUNNING again.").format(
+            what=what, status=status),
+        _("Wait for it to become RUNNING, then retry. Current state:\n```\n{command}\n```").format(command=describe),
+        evidence=f"`status: {status}`", resource=resource)
 
 
 def run(ctx):
@@ -47,12 +56,12 @@ def run(ctx):
     where = f"--location={ref.location} --project={ref.project}"
     out = []
     if cluster.status.name != "RUNNING":
-        out.append(_status(ctx, f"Cluster `{ref.name}`", cluster.status.name, cluster, ref.path,
-                           f"gcloud container clusters describe {ref.name} {where} "
-                           "--format='yaml(status,statusMessage,conditions)'"))
+        out.append(_status(ctx, _("Cluster `{cluster}`").format(cluster=ref.name), cluster.status.name, cluster,
+                           ref.path, f"gcloud container clusters describe {ref.name} {where} "
+                                     "--format='yaml(status,statusMessage,conditions)'"))
     for pool in cluster.node_pools:
         if pool.status.name != "RUNNING":
-            out.append(_status(ctx, f"Node pool `{pool.name}`", pool.status.name, pool,
+            out.append(_status(ctx, _("Node pool `{pool}`").format(pool=pool.name), pool.status.name, pool,
                                f"{ref.path}/nodePools/{pool.name}",
                                f"gcloud container node-pools describe {pool.name} --cluster={ref.name} {where} "
                                "--format='yaml(status,statusMessage,conditions)'"))
@@ -63,14 +72,17 @@ def run(ctx):
         out.append(ctx.error(err))
         ops = []
     if ops:
-        listed = "\n".join(f"{o.name}  {o.operation_type.name}  {o.status.name}  started {o.start_time}  "
-                           f"{o.target_link}" for o in ops)
+        listed = "\n".join(_("{name}  {type}  {status}  started {start}  {target}").format(
+            name=o.name, type=o.operation_type.name, status=o.status.name, start=o.start_time, target=o.target_link)
+            for o in ops)
         out.append(ctx.warn(
-            f"{len(ops)} operation(s) in flight on `{ref.name}`: "
-            + ", ".join(f"`{o.operation_type.name}` since {o.start_time}" for o in ops)
-            + ". New control-plane operations fail (\"Cluster is running incompatible operation …\") until they "
-              "finish.",
-            "Wait for them, then retry:\n```\n"
-            + "\n".join(f"gcloud container operations wait {o.name} {where}" for o in ops) + "\n```",
+            _("{count} operation(s) in flight on `{cluster}`: {operations}. New control-plane operations fail "
+              "(\"Cluster is running incompatible operation …\") until they finish.").format(
+                count=len(ops), cluster=ref.name,
+                operations=", ".join(_("`{type}` since {start}").format(type=o.operation_type.name, start=o.start_time)
+                                     for o in ops)),
+            _("Wait for them, then retry:\n```\n{commands}\n```").format(
+                commands="\n".join(f"gcloud container operations wait {o.name} {where}" for o in ops)),
             evidence=f"```\n{listed}\n```"))
-    return out or ctx.ok(f"`{ref.name}` and its node pools are RUNNING; no operation in flight.")
+    return out or ctx.ok(_("`{cluster}` and its node pools are RUNNING; no operation in flight.").format(
+        cluster=ref.name))

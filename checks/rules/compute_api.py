@@ -9,10 +9,11 @@ cluster creation and all management functions fail." Enable it again.
 """
 from __future__ import annotations
 
+from checks.i18n import N_, _
 from checks.services import service_enabled_finding
 
 ID = "gke/compute-api-enabled"
-TITLE = "Compute Engine API is enabled"
+TITLE = N_("Compute Engine API is enabled")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/4xx-errors"
 COMMANDS = ("why-403",)
 ORDER = 26

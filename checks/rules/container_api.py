@@ -12,12 +12,13 @@ permissions.
 from __future__ import annotations
 
 from checks.gateway import ApiError
+from checks.i18n import N_, _
 from checks.iam import grant_command, has_role
 from checks.rules.service_agent import ROLE as AGENT_ROLE, agent_member
 from checks.services import service_enabled_finding
 
 ID = "gke/container-api-enabled"
-TITLE = "Kubernetes Engine API is enabled"
+TITLE = N_("Kubernetes Engine API is enabled")
 DOC_URL = ("https://cloud.google.com/kubernetes-engine/docs/troubleshooting/"
            "permission-errors#gke_service_account_deleted")
 COMMANDS = ("why-403",)

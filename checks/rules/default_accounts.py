@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from checks.accounts import NODE_PERMISSIONS, NODE_ROLE, account_problem, compute_default_sa, node_accounts
 from checks.gateway import ApiError
+from checks.i18n import N_, _
 from checks.iam import grant_command, granted, has_role, prefetch_roles
 
 ID = "gke/default-accounts"
-TITLE = "Default GKE accounts exist, are enabled and keep their roles"
+TITLE = N_("Default GKE accounts exist, are enabled and keep their roles")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/4xx-errors"
 COMMANDS = ("why-403",)
 ORDER = 30

@@ -10,8 +10,10 @@ client did reach the cluster. Both are deliberate security settings, hence WARN,
 """
 from __future__ import annotations
 
+from checks.i18n import N_, _
+
 ID = "gke/control-plane-reachable"
-TITLE = "Your client can reach the control plane endpoint"
+TITLE = N_("Your client can reach the control plane endpoint")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/how-to/authorized-networks"
 COMMANDS = ("why-401", "doctor")
 ORDER = 35

@@ -14,8 +14,10 @@ from datetime import datetime, timezone
 
 from checks import operations as opsmod
 
+from checks.i18n import N_, _
+
 ID = "gke/recent-failed-operations"
-TITLE = "No recent operation on the cluster failed"
+TITLE = N_("No recent operation on the cluster failed")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/4xx-errors"
 COMMANDS = ("why-400", "why-403", "doctor")
 ORDER = 15
@@ -33,24 +35,36 @@ def run(ctx):
             groups.setdefault(opsmod.error_text(op), []).append(op)
     where = f"--location={ref.location} --project={ref.project}"
     if not groups:
-        return ctx.ok(f"No operation on `{ref.name}` failed in the last {opsmod.RECENT_DAYS} days "
-                      f"({len(recent)} operation(s) read).")
+        return ctx.ok(_("No operation on `{cluster}` failed in the last {days} days ({count} operation(s) read).")
+                      .format(cluster=ref.name, days=opsmod.RECENT_DAYS, count=len(recent)))
     out = []
     for error, ops in list(groups.items())[:SHOWN]:
         latest = ops[0]
-        what = opsmod.meaning(error) or ("GKE gave no more detail; `gcloud container operations describe` shows the "
-                                         "whole operation.")
-        times = f"{len(ops)} times, last" if len(ops) > 1 else "once,"
+        what = opsmod.meaning(error) or _("GKE gave no more detail; `gcloud container operations describe` shows "
+                                          "the whole operation.")
         pool = opsmod.pool_of(latest)
+        facts = dict(cluster=ref.name, count=len(ops), operation=latest.name, type=latest.operation_type.name,
+                     pool=pool, end=latest.end_time or "?", error=opsmod.quoted(error), meaning=what)
+        if len(ops) > 1 and pool:
+            detail = _("An operation on `{cluster}` failed ({count} times, last `{operation}`, {type} on node pool "
+                       "`{pool}`, ended {end}):\n```\n{error}\n```\n{meaning}")
+        elif len(ops) > 1:
+            detail = _("An operation on `{cluster}` failed ({count} times, last `{operation}`, {type}, ended {end}):"
+                       "\n```\n{error}\n```\n{meaning}")
+        elif pool:
+            detail = _("An operation on `{cluster}` failed (once, `{operation}`, {type} on node pool `{pool}`, ended "
+                       "{end}):\n```\n{error}\n```\n{meaning}")
+        else:
+            detail = _("An operation on `{cluster}` failed (once, `{operation}`, {type}, ended {end}):\n```\n"
+                       "{error}\n```\n{meaning}")
         out.append(ctx.warn(
-            f"An operation on `{ref.name}` failed ({times} `{latest.name}`, {latest.operation_type.name}"
-            + (f" on node pool `{pool}`" if pool else "") + f", ended {latest.end_time or '?'}):\n"
-            f"```\n{opsmod.quoted(error)}\n```\n{what}",
-            "See the whole operation:\n```\n"
-            f"gcloud container operations describe {latest.name} {where}\n```",
+            detail.format(**facts),
+            _("See the whole operation:\n```\n{command}\n```").format(
+                command=f"gcloud container operations describe {latest.name} {where}"),
             evidence="\n".join(opsmod.describe_op(o) for o in ops),
             resource=f"projects/{ref.project}/locations/{ref.location}/operations/{latest.name}"))
     if len(groups) > SHOWN:
-        out[-1].detail += f"\n({len(groups) - SHOWN} more distinct error(s) not shown: `gcloud container operations " \
-                          f"list {where} --filter=\"status=DONE AND error:*\"`.)"
+        out[-1].detail += "\n" + _("({count} more distinct error(s) not shown: `{command}`.)").format(
+            count=len(groups) - SHOWN,
+            command=f"gcloud container operations list {where} --filter=\"status=DONE AND error:*\"")
     return out

@@ -10,10 +10,11 @@ the Ingresses that already exist.
 """
 from __future__ import annotations
 
+from checks.i18n import N_, _
 from checks.model import Remediation
 
 ID = "ingress/http-lb-addon"
-TITLE = "HTTP load balancing (the GKE Ingress controller) is enabled"
+TITLE = N_("HTTP load balancing (the GKE Ingress controller) is enabled")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/how-to/load-balance-ingress"
 COMMANDS = ("ingress", "doctor")
 ORDER = 10

@@ -15,10 +15,11 @@ for GKE (class `gce` or `gce-internal` in the field) fails here, with the patch 
 from __future__ import annotations
 
 from checks.gateway import kube as kc
+from checks.i18n import N_, _
 from checks.ingress import CLASS_DOC, age, class_fix, human, ident, ignored_detail, meta, targets, where
 
 ID = "ingress/address"
-TITLE = "The Ingress has an address"
+TITLE = N_("The Ingress has an address")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/how-to/load-balance-ingress"
 COMMANDS = ("ingress",)
 ORDER = 20

@@ -16,12 +16,13 @@ these objects, the finding is an ERROR that names the permission, never OK.
 from __future__ import annotations
 
 from checks.gateway import ApiError
+from checks.i18n import N_, _
 from checks.ingress import (BACKENDS_ANNOTATION, all_backends, annotations, each_ingress, lb_backends, meta,
                             region, where)
 from checks.model import inline
 
 ID = "ingress/backends-healthy"
-TITLE = "The load balancer reports the Ingress's backends healthy"
+TITLE = N_("The load balancer reports the Ingress's backends healthy")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/concepts/ingress#health_checks"
 COMMANDS = ("ingress",)
 ORDER = 40

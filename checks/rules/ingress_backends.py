@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import json
 
+from checks.i18n import N_, _
 from checks.ingress import (NEG_ANNOTATION, all_backends, annotations, backend_config, backend_config_name,
                             each_ingress, where)
 from checks.model import quote
 
 ID = "ingress/backend-services"
-TITLE = "The Ingress's backend Services exist and can be load balanced"
+TITLE = N_("The Ingress's backend Services exist and can be load balanced")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/how-to/container-native-load-balancing"
 COMMANDS = ("ingress",)
 ORDER = 30

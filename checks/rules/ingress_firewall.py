@@ -28,11 +28,12 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from checks.gateway import ApiError
+from checks.i18n import N_, _
 from checks.ingress import (HC_RANGES, all_backends, cluster_network, lb_backend_for, lb_health_check, lb_services,
                             live_health_check, load_balancer_port, region, targets)
 
 ID = "ingress/firewall"
-TITLE = "The firewall lets Google's health checkers reach the serving ports"
+TITLE = N_("The firewall lets Google's health checkers reach the serving ports")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/concepts/firewall-rules#ingress-fws"
 COMMANDS = ("ingress",)
 ORDER = 60

@@ -32,13 +32,14 @@ from dataclasses import dataclass
 import functools
 
 from checks.gateway import ApiError
+from checks.i18n import N_, _
 from checks.ingress import (HC_SPECS, Redirect, all_backends, backend_config_name, backend_refs, health_check,
                             lb_backend_for, lb_health_check, lb_services, live_health_check, meta, proxy_prefix,
                             redirect, targets)
 from checks.model import inline, quote
 
 ID = "ingress/health-check-path"
-TITLE = "The load balancer's health check gets 200 from the serving Pods"
+TITLE = N_("The load balancer's health check gets 200 from the serving Pods")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/ingress-health-checks"
 COMMANDS = ("ingress",)
 ORDER = 50

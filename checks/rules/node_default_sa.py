@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from checks.accounts import compute_default_sa, least_privilege_commands, least_privilege_sa, node_accounts
 from checks.gateway import ApiError
+from checks.i18n import N_, _
 from checks.iam import has_role
 
 ID = "gke/node-default-service-account"
-TITLE = "Node pools do not run as the Compute Engine default service account"
+TITLE = N_("Node pools do not run as the Compute Engine default service account")
 DOC_URL = ("https://cloud.google.com/kubernetes-engine/docs/how-to/hardening-your-cluster"
            "#use_least_privilege_sa")
 COMMANDS = ("why-403",)

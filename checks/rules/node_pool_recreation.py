@@ -18,10 +18,11 @@ from datetime import datetime, timezone
 
 from checks import operations as opsmod
 from checks.gateway import ApiError
+from checks.i18n import N_, _
 from checks.model import Remediation
 
 ID = "gke/node-pool-recreation"
-TITLE = "No node pool waits for recreation"
+TITLE = N_("No node pool waits for recreation")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/4xx-errors"
 COMMANDS = ("why-400",)
 ORDER = 28
@@ -50,11 +51,12 @@ def run(ctx):
         for name in pools:
             if not opsmod.recreated_since(mine, name, started):
                 entry = waiting.setdefault(name, {"since": started, "why": [], "evidence": [], "gcpdiag": GCPDIAG})
-                entry["why"].append(f"a credential or IP rotation started {opsmod.when(started)} and the pool has "
-                                    "not been recreated since")
-                entry["evidence"].append(
-                    f"`masterAuth.clusterCaCertificate` holds {len(bundle.certificates)} CA certificates (a rotation "
-                    f"in progress): {bundle.evidence()}. No operation upgraded or recreated `{name}` since.")
+                entry["why"].append(_("a credential or IP rotation started {when} and the pool has not been "
+                                      "recreated since").format(when=opsmod.when(started)))
+                entry["evidence"].append(_(
+                    "`masterAuth.clusterCaCertificate` holds {count} CA certificates (a rotation in progress): "
+                    "{certificates}. No operation upgraded or recreated `{pool}` since.").format(
+                        count=len(bundle.certificates), certificates=bundle.evidence(), pool=name))
     for op in recent:
         if not opsmod.failed(op):
             continue
@@ -67,8 +69,9 @@ def run(ctx):
             continue
         entry = waiting.setdefault(m.group(1), {"since": at, "why": [], "evidence": [], "gcpdiag": ""})
         entry["since"] = min(entry["since"], at)
-        entry["why"].append(f"operation `{op.name}` failed with `{opsmod.quoted(error)}`")
-        entry["evidence"].append(opsmod.describe_op(op) + f": `{opsmod.quoted(error)}`")
+        entry["why"].append(_("operation `{operation}` failed with `{error}`").format(operation=op.name,
+                                                                                       error=opsmod.quoted(error)))
+        entry["evidence"].append(f"{opsmod.describe_op(op)}: `{opsmod.quoted(error)}`")
 
     where = f"--location={ref.location} --project={ref.project}"
     window = opsmod.maintenance_note(cluster, now)
@@ -77,31 +80,39 @@ def run(ctx):
         flat = f"gcloud container clusters upgrade {ref.name} --node-pool={name} {where}"
         command = f"gcloud container clusters upgrade {ref.name} \\\n    --node-pool={name} {where}"
         same = pool.version == master
-        version_note = (f"It already runs the control plane's version `{master}`: the upgrade to that same version "
-                        "only recreates its nodes." if same else
-                        f"It runs `{pool.version}`; the upgrade to the control plane's `{master}` recreates its "
-                        "nodes as well.")
-        retry = ("\nWhen the upgrade is done, retry the operation, e.g. complete the rotation:\n```\n"
-                 f"gcloud container clusters update {ref.name} {where} --complete-credential-rotation\n```"
-                 if bundle.rotating else "\nWhen the upgrade is done, retry the operation.")
+        if same:
+            version_note = _("It already runs the control plane's version `{version}`: the upgrade to that same "
+                             "version only recreates its nodes.").format(version=master)
+        else:
+            version_note = _("It runs `{pool_version}`; the upgrade to the control plane's `{version}` recreates its "
+                             "nodes as well.").format(pool_version=pool.version, version=master)
+        if bundle.rotating:
+            retry = "\n" + _("When the upgrade is done, retry the operation, e.g. complete the rotation:\n```\n"
+                             "{command}\n```").format(
+                command=f"gcloud container clusters update {ref.name} {where} --complete-credential-rotation")
+        else:
+            retry = "\n" + _("When the upgrade is done, retry the operation.")
         out.append(ctx.fail(
-            f"Node pool `{name}` requires recreation: " + "; and ".join(entry["why"]) + ". Until GKE recreates "
-            "it, operations that recreate the control plane and the nodes, such as completing the credential "
-            f"rotation, fail with `ERROR: (gcloud.container.clusters.update) ResponseError: code=400, "
-            f"message=Node pool \"{name}\" requires recreation.` {version_note}",
-            "Either wait: GKE recreates the pool itself, which can take hours, days or even weeks depending on "
-            f"maintenance windows and exclusions. {window}\n"
-            "Or start the recreation now with an upgrade to the control plane's version:\n"
-            f"```\n{command}\n```{retry}",
+            _("Node pool `{pool}` requires recreation: {reasons}. Until GKE recreates it, operations that recreate "
+              "the control plane and the nodes, such as completing the credential rotation, fail with `{error}` "
+              "{version_note}").format(
+                pool=name, reasons=_("; and ").join(entry["why"]), version_note=version_note,
+                error=f"ERROR: (gcloud.container.clusters.update) ResponseError: code=400, message=Node pool "
+                      f"\"{name}\" requires recreation."),
+            _("Either wait: GKE recreates the pool itself, which can take hours, days or even weeks depending on "
+              "maintenance windows and exclusions. {window}\nOr start the recreation now with an upgrade to the "
+              "control plane's version:\n```\n{command}\n```").format(window=window, command=command) + retry,
             evidence="\n".join(entry["evidence"]),
             resource=f"{ref.path}/nodePools/{name}", gcpdiag=entry["gcpdiag"],
             remediation=Remediation(
                 kind="upgrade_node_pool",
-                label=(f"Recreate {name} at {master}" if same else f"Upgrade {name} to {master}")[:75],
-                summary=(f"Recreate node pool {name} of {ref.name} with an upgrade to the version it already runs "
-                         f"({master}): {flat}" if same else
-                         f"Upgrade node pool {name} of {ref.name} from {pool.version} to {master}, which recreates "
-                         f"it: {flat}"),
+                label=(_("Recreate {pool} at {version}") if same else _("Upgrade {pool} to {version}")).format(
+                    pool=name, version=master)[:75],
+                summary=(_("Recreate node pool {pool} of {cluster} with an upgrade to the version it already runs "
+                           "({version}): {command}") if same else
+                         _("Upgrade node pool {pool} of {cluster} from {pool_version} to {version}, which recreates "
+                           "it: {command}")).format(pool=name, cluster=ref.name, version=master,
+                                                    pool_version=pool.version, command=flat),
                 params={"project": ref.project, "location": ref.location, "cluster": ref.name, "pool": name,
                         "from_version": pool.version, "to_version": master, "mode": "recreate",
                         "since": entry["since"].isoformat()})))
@@ -109,15 +120,16 @@ def run(ctx):
         return out
     if bundle.rotating:
         return out + [ctx.warn(
-            f"A credential or IP rotation of `{ref.name}` is in progress (its CA bundle holds "
-            f"{len(bundle.certificates)} CA certificates) and every node pool has been recreated since it started: "
-            "it only waits to be completed.",
-            f"Complete it (clients must use the new credentials first):\n```\n"
-            f"gcloud container clusters update {ref.name} {where} --complete-credential-rotation\n```",
+            _("A credential or IP rotation of `{cluster}` is in progress (its CA bundle holds {count} CA "
+              "certificates) and every node pool has been recreated since it started: it only waits to be "
+              "completed.").format(cluster=ref.name, count=len(bundle.certificates)),
+            _("Complete it (clients must use the new credentials first):\n```\n{command}\n```").format(
+                command=f"gcloud container clusters update {ref.name} {where} --complete-credential-rotation"),
             evidence=bundle.evidence())]
     return out + [ctx.ok(
-        f"No node pool of `{ref.name}` waits for recreation: no rotation is in progress and no recent operation "
-        f"failed with \"requires recreation\" ({len(recent)} operation(s) of the last {opsmod.RECENT_DAYS} days read).",
+        _("No node pool of `{cluster}` waits for recreation: no rotation is in progress and no recent operation "
+          "failed with \"requires recreation\" ({count} operation(s) of the last {days} days read).").format(
+            cluster=ref.name, count=len(recent), days=opsmod.RECENT_DAYS),
         gcpdiag=GCPDIAG if bundle.readable else "")]
 
 

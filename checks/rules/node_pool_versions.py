@@ -11,10 +11,11 @@ is unsupported: FAIL. (Pools that wait for recreation after a rotation are gke/n
 from __future__ import annotations
 
 from checks import versions
+from checks.i18n import N_, _
 from checks.model import Remediation
 
 ID = "gke/node-pool-version-skew"
-TITLE = "Node pools run the control-plane version"
+TITLE = N_("Node pools run the control-plane version")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/versioning"
 COMMANDS = ("why-400",)
 ORDER = 30
@@ -29,10 +30,11 @@ def _unsupported(master: str, node: str) -> str:
     except ValueError:
         return ""
     if skew < 0:
-        return "Nodes newer than the control plane are not supported."
+        return _("Nodes newer than the control plane are not supported.")
     if skew > limit:
-        return (f"That is {skew} minor versions behind; Kubernetes supports nodes at most {limit} minor versions "
-                f"older than a {versions.parse(master).major}.{versions.parse(master).minor} control plane.")
+        cp = versions.parse(master)
+        return _("That is {skew} minor versions behind; Kubernetes supports nodes at most {limit} minor versions older "
+                 "than a {minor} control plane.").format(skew=skew, limit=limit, minor=f"{cp.major}.{cp.minor}")
     return ""
 
 
@@ -42,12 +44,14 @@ def _within(master: str, node: str, auto_upgrade: bool) -> str:
         skew, limit = versions.minor_skew(master, node), versions.max_node_skew(master)
     except ValueError:
         skew, limit = None, None
-    behind = (f"{skew} minor version(s) behind, within the {limit} Kubernetes supports" if skew else
-              "the same minor version, an older patch")
-    auto = ("Node auto-upgrade is on for this pool: GKE brings it to the control plane's version in a maintenance "
-            "window." if auto_upgrade else
-            "Node auto-upgrade is off for this pool: it stays behind until someone upgrades it.")
-    return f"That is {behind}: a supported skew, so the pool keeps working. {auto}"
+    auto = (_("Node auto-upgrade is on for this pool: GKE brings it to the control plane's version in a maintenance "
+              "window.") if auto_upgrade else
+            _("Node auto-upgrade is off for this pool: it stays behind until someone upgrades it."))
+    if skew:
+        return _("That is {skew} minor version(s) behind, within the {limit} Kubernetes supports: a supported skew, "
+                 "so the pool keeps working. {auto_upgrade}").format(skew=skew, limit=limit, auto_upgrade=auto)
+    return _("That is the same minor version, an older patch: a supported skew, so the pool keeps working. "
+             "{auto_upgrade}").format(auto_upgrade=auto)
 
 
 def run(ctx):
@@ -62,26 +66,33 @@ def run(ctx):
         command = (f"gcloud container clusters upgrade {ref.name} --node-pool={pool.name} "
                    f"--location={ref.location} --project={ref.project}")
         if beyond:
-            detail = (f"Node pool `{pool.name}` runs `{pool.version}`; the control plane runs `{master}`. {beyond} "
-                      "Workloads on it may break; upgrade it before the control plane moves further ahead.")
+            detail = _("Node pool `{pool}` runs `{pool_version}`; the control plane runs `{version}`. {why} Workloads "
+                       "on it may break; upgrade it before the control plane moves further ahead.").format(
+                pool=pool.name, pool_version=pool.version, version=master, why=beyond)
         else:
-            detail = (f"Node pool `{pool.name}` runs `{pool.version}`; the control plane runs `{master}`. "
-                      + _within(master, pool.version, pool.management.auto_upgrade))
-        remedy = ("Upgrade the pool to the control plane's version (its nodes are recreated, respecting its surge "
-                  f"settings):\n```\n{command}\n```")
+            detail = _("Node pool `{pool}` runs `{pool_version}`; the control plane runs `{version}`. {why}").format(
+                pool=pool.name, pool_version=pool.version, version=master,
+                why=_within(master, pool.version, pool.management.auto_upgrade))
+        remedy = _("Upgrade the pool to the control plane's version (its nodes are recreated, respecting its surge "
+                   "settings):\n```\n{command}\n```").format(command=command)
         report = ctx.fail if beyond else ctx.warn
         out.append(report(
             detail, remedy, resource=f"{ref.path}/nodePools/{pool.name}",
             gcpdiag=ctx.check.gcpdiag if beyond else "",
-            evidence=f"`currentMasterVersion: {master}`; node pool `{pool.name}`: `version: {pool.version}`.",
+            evidence=_("`currentMasterVersion: {version}`; node pool `{pool}`: `version: {pool_version}`.").format(
+                version=master, pool=pool.name, pool_version=pool.version),
             remediation=Remediation(
-                kind="upgrade_node_pool", label=f"Upgrade {pool.name} to {master}",
-                summary=f"Upgrade node pool {pool.name} of {ref.name} from {pool.version} to the control-plane "
-                        f"version {master}: {command}",
+                kind="upgrade_node_pool", label=_("Upgrade {pool} to {version}").format(pool=pool.name, version=master),
+                summary=_("Upgrade node pool {pool} of {cluster} from {pool_version} to the control-plane version "
+                          "{version}: {command}").format(pool=pool.name, cluster=ref.name, pool_version=pool.version,
+                                                         version=master, command=command),
                 params={"project": ref.project, "location": ref.location, "cluster": ref.name, "pool": pool.name,
                         "from_version": pool.version, "to_version": master, "mode": "upgrade"})))
     if out:
         return out
     pools = ", ".join(f"`{p.name}`" for p in cluster.node_pools)
-    return ctx.ok(f"Every node pool ({pools}) runs the control-plane version `{master}`." if pools else
-                  f"`{ref.name}` lists no node pools (GKE manages its nodes); the control plane runs `{master}`.")
+    if pools:
+        return ctx.ok(_("Every node pool ({pools}) runs the control-plane version `{version}`.").format(
+            pools=pools, version=master))
+    return ctx.ok(_("`{cluster}` lists no node pools (GKE manages its nodes); the control plane runs `{version}`.")
+                  .format(cluster=ref.name, version=master))

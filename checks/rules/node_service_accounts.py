@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from checks.accounts import NODE_PERMISSIONS, NODE_ROLE, RETRY_BUDGET, account_problem, node_accounts
 from checks.gateway import ApiError
+from checks.i18n import N_, _
 from checks.iam import grant_command, granted, roles_of, sa_project
 
 ID = "gke/node-service-account"
-TITLE = "Node service accounts are usable and hold the node permissions"
+TITLE = N_("Node service accounts are usable and hold the node permissions")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/how-to/service-accounts"
 COMMANDS = ("why-403",)
 ORDER = 35

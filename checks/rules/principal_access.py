@@ -17,10 +17,11 @@ permission is Kubernetes Engine Cluster Viewer (`roles/container.clusterViewer`)
 from __future__ import annotations
 
 from checks.access import CLUSTER_GET, LOCAL_LIMITS, SMALLEST_ROLE, cluster_access, describe
+from checks.i18n import N_, _
 from checks.iam import grant_command
 
 ID = "gke/principal-cluster-access"
-TITLE = "You can get the cluster (container.clusters.get)"
+TITLE = N_("You can get the cluster (container.clusters.get)")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/4xx-errors"
 COMMANDS = ("why-403", "why-401")
 ORDER = 10

@@ -9,11 +9,12 @@ shows how to tell them apart, instead of guessing.
 from __future__ import annotations
 
 from checks.gateway import ApiError
+from checks.i18n import N_, _
 from checks.iam import grant_command
 from checks.model import Status
 
 ID = "gke/project-visible"
-TITLE = "Project exists and is ACTIVE"
+TITLE = N_("Project exists and is ACTIVE")
 DOC_URL = "https://cloud.google.com/resource-manager/docs/creating-managing-projects"
 COMMANDS = ("why-404",)
 ORDER = 30

@@ -22,10 +22,11 @@ from __future__ import annotations
 from checks.access import (CLUSTER_GET, VIEWER_ROLE, KubeAsk, cluster_access, email_of, forbidden_message,
                            google_groups_in_bindings, kube_decisions, rbac_bindings, rbac_yaml)
 from checks.gateway import ApiError
+from checks.i18n import N_, _
 from checks.iam import grant_command
 
 ID = "gke/principal-rbac"
-TITLE = "Kubernetes lets you get and list namespaces and pods"
+TITLE = N_("Kubernetes lets you get and list namespaces and pods")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication"
 COMMANDS = ("why-403",)
 ORDER = 60

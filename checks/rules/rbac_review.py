@@ -23,16 +23,18 @@ Kubernetes Engine role that includes the permission.
 """
 from __future__ import annotations
 
+import contextvars
 from concurrent.futures import ThreadPoolExecutor
 
 from checks.access import (KubeAsk, cluster_access, email_of, forbidden_message, google_groups_in_bindings,
                            iam_permission, kube_decisions, project_access, rbac_bindings, rbac_yaml, smallest_role)
 from checks.gateway import ApiError
+from checks.i18n import N_, _
 from checks.iam import grant_command
 from checks.kinds import resolve
 
 ID = "rbac/access-review"
-TITLE = "Kubernetes allows the request (RBAC or IAM)"
+TITLE = N_("Kubernetes allows the request (RBAC or IAM)")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication"
 COMMANDS = ("rbac",)
 ORDER = 10
@@ -92,7 +94,7 @@ def run(ctx):
     # The IAM side does not need the cluster: it runs while discovery and the bindings are read (its facts
     # are memoised, so the decision below reuses them; the pool is not waited for here).
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iam-warm")
-    pool.submit(_warm_iam, ctx, principal, iam_permission(typed, verb, typed_group))
+    pool.submit(contextvars.copy_context().run, _warm_iam, ctx, principal, iam_permission(typed, verb, typed_group))
     pool.shutdown(wait=False)
     entries, (bindings, unread) = ctx.gw.parallel(lambda: ctx.gw.discovery(ctx.ref),
                                                   lambda: rbac_bindings(ctx.gw, ctx.ref))

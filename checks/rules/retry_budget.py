@@ -22,10 +22,11 @@ from checks import operations as opsmod
 from checks.accounts import (NODE_PERMISSIONS, NODE_ROLE, account_problem, compute_default_sa, least_privilege_commands,
                              least_privilege_sa, node_accounts)
 from checks.gateway import ApiError
+from checks.i18n import N_, _
 from checks.iam import grant_command, granted, has_role, prefetch_roles, sa_project
 
 ID = "gke/retry-budget"
-TITLE = "The cluster's service account holds the permissions GKE needs"
+TITLE = N_("The cluster's service account holds the permissions GKE needs")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/4xx-errors"
 COMMANDS = ("why-403",)
 ORDER = 36

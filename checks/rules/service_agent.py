@@ -10,11 +10,12 @@ the service account and its permissions.
 """
 from __future__ import annotations
 
+from checks.i18n import N_, _
 from checks.iam import grant_command, has_role
 from checks.model import Remediation
 
 ID = "gke/service-agent-role"
-TITLE = "GKE service agent has roles/container.serviceAgent"
+TITLE = N_("GKE service agent has roles/container.serviceAgent")
 DOC_URL = ("https://cloud.google.com/kubernetes-engine/docs/troubleshooting/"
            "permission-errors#gke_service_account_deleted")
 COMMANDS = ("why-403", "wi", "doctor")
@@ -41,22 +42,31 @@ def run(ctx):
     binding = has_role(policy, member, ROLE)
     resource = f"projects/{project}"
     if binding and not binding.condition:
-        return ctx.ok(f"`{member}` has `{ROLE}` on `{resource}`.", resource=resource,
-                      evidence=f"`{evidence_command(project)}` lists `{member}`.")
-    evidence = (f"`{evidence_command(project)}` shows no unconditional binding for `{member}`"
-                + (f" (only one with condition '{binding.condition}')" if binding else "") + ".")
-    remedy = (f"Grant the role back:\n```\n{grant_command(project, member, ROLE)}\n```\n"
-              f"If that does not restore it, disable and re-enable the Kubernetes Engine API "
-              f"(`gcloud services disable container.googleapis.com --project {project}` then "
-              f"`gcloud services enable container.googleapis.com --project {project}`): "
-              f"this recreates the service agent and its permissions.")
+        return ctx.ok(_("`{member}` has `{role}` on `{resource}`.").format(member=member, role=ROLE, resource=resource),
+                      resource=resource, evidence=_("`{command}` lists `{member}`.").format(
+                          command=evidence_command(project), member=member))
+    if binding:
+        evidence = _("`{command}` shows no unconditional binding for `{member}` (only one with condition "
+                     "'{condition}').").format(command=evidence_command(project), member=member,
+                                                condition=binding.condition)
+    else:
+        evidence = _("`{command}` shows no unconditional binding for `{member}`.").format(
+            command=evidence_command(project), member=member)
+    remedy = _("Grant the role back:\n```\n{grant}\n```\nIf that does not restore it, disable and re-enable the "
+               "Kubernetes Engine API (`{disable}` then `{enable}`): this recreates the service agent and its "
+               "permissions.").format(
+        grant=grant_command(project, member, ROLE),
+        disable=f"gcloud services disable container.googleapis.com --project {project}",
+        enable=f"gcloud services enable container.googleapis.com --project {project}")
     return ctx.fail(
-        f"The GKE service agent `{member}` lacks `{ROLE}` on project `{project}` (number {number}). "
-        "Cluster creation and every management operation fail with 400/403 "
-        "(\"the account has no edit permission\"); Workload Identity fails with \"DeployPatch failed\".",
+        _("The GKE service agent `{member}` lacks `{role}` on project `{project}` (number {number}). Cluster creation "
+          "and every management operation fail with 400/403 (\"the account has no edit permission\"); Workload "
+          "Identity fails with \"DeployPatch failed\".").format(member=member, role=ROLE, project=project,
+                                                                 number=number),
         remedy, evidence=evidence, resource=resource,
         remediation=Remediation(
-            kind="grant_service_agent", label=f"Re-grant {ROLE}",
-            summary=f"Add one binding to project {project}: {ROLE} → {member}",
+            kind="grant_service_agent", label=_("Re-grant {role}").format(role=ROLE),
+            summary=_("Add one binding to project {project}: {role} → {member}").format(
+                project=project, role=ROLE, member=member),
             params={"project": project, "member": member, "role": ROLE}),
     )

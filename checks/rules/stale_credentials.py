@@ -8,10 +8,11 @@ finding is always shown, with the cluster's real names filled in where they are 
 """
 from __future__ import annotations
 
+from checks.i18n import N_, _
 from checks.names import is_zone
 
 ID = "gke/stale-credentials"
-TITLE = "gcloud credentials and configuration (check on your machine)"
+TITLE = N_("gcloud credentials and configuration (check on your machine)")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/4xx-errors"
 COMMANDS = ("why-404",)
 ORDER = 50

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from checks.fixes import in_flight
 from checks.gateway import ApiError
+from checks.i18n import N_, _
 from checks.names import is_zone
 from checks.wi import CONNECTION_REFUSED, for_ksa, log_line, log_message, metadata_server_logs, wi_enabled
 
 ID = "wi/control-plane-availability"
-TITLE = "Control plane stays available for the metadata server"
+TITLE = N_("Control plane stays available for the metadata server")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 19

@@ -11,10 +11,11 @@ service on Google Cloud.
 """
 from __future__ import annotations
 
+from checks.i18n import N_, _
 from checks.wi import METADATA_IP, listed, ready, system_pods, target
 
 ID = "wi/dns"
-TITLE = "In-cluster DNS answers for metadata.google.internal"
+TITLE = N_("In-cluster DNS answers for metadata.google.internal")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 21

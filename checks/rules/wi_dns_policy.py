@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 
 from checks.gateway import kube as kc
+from checks.i18n import N_, _
 from checks.wi import (METADATA_IP, ipblock_allows, ksa_pods, labels_of, name_of, network_policies, port_allows,
                        selecting_egress, selects, system_pods, target)
 
 ID = "wi/dns-network-policy"
-TITLE = "NetworkPolicies let the KSA's pods reach DNS on port 53"
+TITLE = N_("NetworkPolicies let the KSA's pods reach DNS on port 53")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 21

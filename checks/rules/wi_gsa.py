@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 
 from checks.gateway import ApiError
+from checks.i18n import N_, _
 from checks.iam import bindings, has_role, sa_project
 from checks.rules.default_accounts import account_problem
 from checks.wi import WI_ROLE, gsa_of, is_gsa_email, target, wi_member
 
 ID = "wi/gsa-binding"
-TITLE = "The IAM service account lets the KSA act as it"
+TITLE = N_("The IAM service account lets the KSA act as it")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 14

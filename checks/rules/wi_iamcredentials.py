@@ -8,11 +8,12 @@ to enable it in that project.
 """
 from __future__ import annotations
 
+from checks.i18n import N_, _
 from checks.wi import IAMCREDENTIALS
 from checks.services import service_enabled_finding
 
 ID = "wi/iamcredentials-api"
-TITLE = "IAM Service Account Credentials API is enabled"
+TITLE = N_("IAM Service Account Credentials API is enabled")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 10

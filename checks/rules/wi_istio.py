@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import re
 
+from checks.i18n import N_, _
 from checks.wi import METADATA_IP, annotations_of, covers, ip_ranges, ksa_pods, name_of, target
 
 ID = "wi/istio-sidecar"
-TITLE = "Istio sidecars let the KSA's pods reach the metadata server"
+TITLE = N_("Istio sidecars let the KSA's pods reach the metadata server")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 16

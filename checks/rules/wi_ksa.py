@@ -16,12 +16,13 @@ from __future__ import annotations
 import json
 
 from checks.gateway import ApiError
+from checks.i18n import N_, _
 from checks.iam import bindings
 from checks.wi import (GSA_ANNOTATION, annotations_of, gsa_of, is_gsa_email, ksa_object, ksa_principal,
                        namespace_principal_set, pool_project, target, workload_pool)
 
 ID = "wi/ksa-annotation"
-TITLE = "The KSA names its IAM service account"
+TITLE = N_("The KSA names its IAM service account")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 13

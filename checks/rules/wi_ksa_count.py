@@ -9,10 +9,11 @@ account in every namespace, page by page.
 """
 from __future__ import annotations
 
+from checks.i18n import N_, _
 from checks.wi import service_account_count, wi_enabled
 
 ID = "wi/ksa-count"
-TITLE = "Fewer than 3,000 Kubernetes service accounts"
+TITLE = N_("Fewer than 3,000 Kubernetes service accounts")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 18

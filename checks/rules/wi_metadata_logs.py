@@ -12,11 +12,12 @@ and quotes them. Without the permission it says so, once; clusters without Workl
 from __future__ import annotations
 
 from checks.gateway import ApiError
+from checks.i18n import N_, _
 from checks.wi import (CONNECTION_REFUSED, LOG_WINDOW_HOURS, POD_NOT_FOUND, TIMEOUT_TERMS, log_line, log_message,
                        metadata_server_log_filter, metadata_server_logs, wi_enabled)
 
 ID = "wi/metadata-server-logs"
-TITLE = "gke-metadata-server logs no Workload Identity errors"
+TITLE = N_("gke-metadata-server logs no Workload Identity errors")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 17.5

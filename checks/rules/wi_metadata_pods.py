@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 
+from checks.i18n import N_, _
 from checks.wi import service_account_count, system_pods, workload_pool
 
 ID = "wi/metadata-server-pods"
-TITLE = "gke-metadata-server pods are not crashing"
+TITLE = N_("gke-metadata-server pods are not crashing")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 17

@@ -13,10 +13,11 @@ Workload Identity and WARNs for those without the GKE metadata server (their pod
 """
 from __future__ import annotations
 
+from checks.i18n import N_, _
 from checks.wi import NODEPOOL_LABEL, for_ksa, ksa_pods, labels_of, nodes, target, where, wi_enabled
 
 ID = "wi/metadata-server-pools"
-TITLE = "The KSA's node pools run the GKE metadata server"
+TITLE = N_("The KSA's node pools run the GKE metadata server")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 12

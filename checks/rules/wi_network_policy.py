@@ -15,12 +15,13 @@ from __future__ import annotations
 import ipaddress
 import json
 
+from checks.i18n import N_, _
 from checks.versions import Version
 from checks.wi import (ipblock_allows, ksa_pods, labels_of, name_of, network_policies, port_allows, restricts_egress,
                        selects, target)
 
 ID = "wi/network-policy-egress"
-TITLE = "NetworkPolicies let the KSA's pods reach the GKE metadata server"
+TITLE = N_("NetworkPolicies let the KSA's pods reach the GKE metadata server")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 15

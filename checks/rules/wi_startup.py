@@ -8,10 +8,11 @@ such an initContainer in the pods that use the KSA and otherwise shows the manif
 """
 from __future__ import annotations
 
+from checks.i18n import N_, _
 from checks.wi import ksa_pods, target
 
 ID = "wi/startup-timeout"
-TITLE = "Pods wait for the metadata server at start-up"
+TITLE = N_("Pods wait for the metadata server at start-up")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 22

@@ -12,10 +12,11 @@ recommends it; under `wi` it is a FAIL.
 """
 from __future__ import annotations
 
+from checks.i18n import N_, _
 from checks.wi import for_ksa, where
 
 ID = "wi/workload-pool"
-TITLE = "Workload Identity is enabled on the cluster"
+TITLE = N_("Workload Identity is enabled on the cluster")
 DOC_URL = "https://cloud.google.com/kubernetes-engine/docs/troubleshooting/authentication#workload-identity"
 COMMANDS = ("wi",)
 ORDER = 11
