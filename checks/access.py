@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from checks.gateway import ApiError, Gateway
+from checks.i18n import N_, _
 from checks.iam import Binding, bindings
 from checks.model import ClusterRef
 
@@ -23,9 +24,10 @@ CLUSTER_GET = "container.clusters.get"
 # The smallest predefined role that grants each permission the checks ask about.
 SMALLEST_ROLE = {CLUSTER_GET: "roles/container.clusterViewer"}
 VIEWER_ROLE = "roles/container.viewer"  # read access to every Kubernetes object, through IAM
-LOCAL_LIMITS = ("Group membership and policies inherited from folders and the organization cannot be seen "
-                "locally: access that comes through a Google group or a folder/organization binding is not "
-                "shown here.")
+LOCAL_LIMITS = N_("Group membership and policies inherited from folders and the organization cannot be seen "
+                  "locally: access that comes through a Google group or a folder/organization binding is not "
+                  "shown here.")
+NO_PRINCIPAL = N_("I do not know which Google account is yours: add `--as user:EMAIL`.")
 # Policy Troubleshooter's words for the outcomes; the local analysis uses the same ones.
 GRANTED, CONDITIONAL, NOT_GRANTED = "GRANTED", "UNKNOWN_CONDITIONAL", "NOT_GRANTED"
 
@@ -50,8 +52,14 @@ def members_for(principal: str) -> set[str]:
 
 def describe(b: Binding, where: str = "") -> str:
     """`roles/x` on `projects/p` (condition 'title'), for people."""
-    cond = f" (condition '{b.condition}')" if b.condition else ""
-    return f"`{b.role}`" + (f" on `{where}`" if where else "") + cond
+    if where and b.condition:
+        return _("`{role}` on `{resource}` (condition '{condition}')").format(role=b.role, resource=where,
+                                                                            condition=b.condition)
+    if where:
+        return _("`{role}` on `{resource}`").format(role=b.role, resource=where)
+    if b.condition:
+        return _("`{role}` (condition '{condition}')").format(role=b.role, condition=b.condition)
+    return f"`{b.role}`"
 
 
 @dataclass
@@ -131,8 +139,8 @@ class Verdict:
     access: str  # GRANTED | UNKNOWN_CONDITIONAL | NOT_GRANTED
     via: tuple[str, ...] = ()  # granting bindings, for people
     conditional: tuple[str, ...] = ()  # conditional bindings that would grant it
-    source: str = ""  # "Policy Troubleshooter" or "the project IAM policy"
-    fallback: str = ""  # why Policy Troubleshooter was not used ("" when it was)
+    source: str = ""  # "Policy Troubleshooter" or "the project IAM policy" (SOURCE_LOCAL, translated)
+    fallback: str = ""  # why Policy Troubleshooter was not used ("" when it was), a sentence for people
     local: ProjectAccess | None = None
     denied_by: tuple[str, ...] = ()  # deny policies (rules) that deny the permission, for people
     deny_note: str = ""  # why deny policies were not (fully) evaluated ("" when they were)
@@ -143,25 +151,29 @@ class Verdict:
 
 
 # Policy Troubleshooter v3 has no permission of its own: it explains what its caller may read.
-TROUBLESHOOTER_NEEDS = (
-    "the Policy Troubleshooter API enabled, and on the organization the permissions of Security Reviewer "
-    "(`roles/iam.securityReviewer`: `resourcemanager.projects.getIamPolicy`, `resourcemanager.folders.getIamPolicy`, "
+TROUBLESHOOTER_NEEDS = N_(
+    "Policy Troubleshooter answered {code} {status}: the bot needs the Policy Troubleshooter API enabled, and on the "
+    "organization the permissions of Security Reviewer (`roles/iam.securityReviewer`: "
+    "`resourcemanager.projects.getIamPolicy`, `resourcemanager.folders.getIamPolicy`, "
     "`resourcemanager.organizations.getIamPolicy`, `iam.roles.get`, `iam.roles.list`) and of Deny Reviewer "
-    "(`roles/iam.denyReviewer`: `iam.denypolicies.get`, `iam.denypolicies.list`)")
-DENY_NOT_EVALUATED = "IAM deny policies were not evaluated"
+    "(`roles/iam.denyReviewer`: `iam.denypolicies.get`, `iam.denypolicies.list`); IAM deny policies were not "
+    "evaluated.")
+TROUBLESHOOTER = "Policy Troubleshooter"
+SOURCE_LOCAL = N_("the project IAM policy")
 _ALLOW_STATES = {"ALLOW_ACCESS_STATE_GRANTED": GRANTED, "ALLOW_ACCESS_STATE_NOT_GRANTED": NOT_GRANTED,
                  "ALLOW_ACCESS_STATE_UNKNOWN_CONDITIONAL": CONDITIONAL}
 
 
-def _troubleshooter_verdict(gw: Gateway, principal: str, resource: str, permission: str) -> Verdict | str:
-    """Policy Troubleshooter v3's Verdict (allow and deny policies), or why it could not give one."""
+def _troubleshooter_verdict(gw: Gateway, principal: str, resource: str,
+                            permission: str) -> Verdict | tuple[str, bool]:
+    """Policy Troubleshooter v3's Verdict (allow and deny policies), or why it could not give one (and whether
+    that says deny policies were not evaluated)."""
     if principal.startswith("group:"):
-        return "Policy Troubleshooter only checks Google accounts and service accounts, not groups."
+        return _("Policy Troubleshooter only checks Google accounts and service accounts, not groups."), False
     try:
         resp = gw.troubleshoot(principal, resource, permission)
     except ApiError as err:
-        return (f"Policy Troubleshooter answered {err.code} {err.status}: the bot needs {TROUBLESHOOTER_NEEDS}; "
-                f"{DENY_NOT_EVALUATED}.")
+        return _(TROUBLESHOOTER_NEEDS).format(code=err.code, status=err.status), True
     allow = resp.get("allowPolicyExplanation") or {}
     deny = resp.get("denyPolicyExplanation") or {}
     overall = resp.get("overallAccessState", "")
@@ -169,10 +181,10 @@ def _troubleshooter_verdict(gw: Gateway, principal: str, resource: str, permissi
     deny_state = deny.get("denyAccessState", "")
     deny_note = ""
     if deny_state in ("DENY_ACCESS_STATE_UNKNOWN_INFO", "", "DENY_ACCESS_STATE_UNSPECIFIED"):
-        deny_note = (f"{DENY_NOT_EVALUATED}: Policy Troubleshooter could not read them (the bot needs "
-                     "`iam.denypolicies.get` and `iam.denypolicies.list`, `roles/iam.denyReviewer`).")
+        deny_note = _("IAM deny policies were not evaluated: Policy Troubleshooter could not read them (the bot needs "
+                      "`iam.denypolicies.get` and `iam.denypolicies.list`, `roles/iam.denyReviewer`).")
     elif deny_state == "DENY_ACCESS_STATE_UNKNOWN_CONDITIONAL":
-        deny_note = "A conditional deny rule may deny it; its condition could not be evaluated here."
+        deny_note = _("A conditional deny rule may deny it; its condition could not be evaluated here.")
     if overall == "CAN_ACCESS":
         access = GRANTED
     elif overall == "UNKNOWN_CONDITIONAL":
@@ -182,7 +194,7 @@ def _troubleshooter_verdict(gw: Gateway, principal: str, resource: str, permissi
     elif overall == "UNKNOWN_INFO" and allow_access and deny_note:
         access = allow_access  # the allow side is known; the deny side is what could not be read
     else:
-        return f"Policy Troubleshooter could not decide (`{overall or 'no answer'}`)."
+        return _("Policy Troubleshooter could not decide (`{state}`).").format(state=overall or _("no answer")), False
     via, cond = [], []
     for policy in allow.get("explainedPolicies") or []:
         where = re.sub(r"^//[^/]+/", "", policy.get("fullResourceName", ""))
@@ -195,11 +207,17 @@ def _troubleshooter_verdict(gw: Gateway, principal: str, resource: str, permissi
     for res in deny.get("explainedResources") or []:
         for pol in res.get("explainedPolicies") or []:
             if pol.get("denyAccessState") in ("DENY_ACCESS_STATE_DENIED", "DENY_ACCESS_STATE_UNKNOWN_CONDITIONAL"):
-                name = (pol.get("policy") or {}).get("name") or "a deny policy"
+                name = (pol.get("policy") or {}).get("name")
                 where = re.sub(r"^//[^/]+/", "", res.get("fullResourceName", ""))
-                cond = "" if pol["denyAccessState"] == "DENY_ACCESS_STATE_DENIED" else " (conditionally)"
-                denied_by.append(f"deny policy `{name}` on `{where}`{cond}")
-    return Verdict(principal, permission, resource, access, tuple(via), tuple(cond), "Policy Troubleshooter",
+                conditional = pol["denyAccessState"] != "DENY_ACCESS_STATE_DENIED"
+                if name:
+                    text = (_("deny policy `{policy}` on `{resource}` (conditionally)") if conditional else
+                            _("deny policy `{policy}` on `{resource}`"))
+                else:
+                    text = (_("a deny policy on `{resource}` (conditionally)") if conditional else
+                            _("a deny policy on `{resource}`"))
+                denied_by.append(text.format(policy=name, resource=where))
+    return Verdict(principal, permission, resource, access, tuple(via), tuple(cond), TROUBLESHOOTER,
                    denied_by=tuple(denied_by), deny_note=deny_note)
 
 
@@ -223,13 +241,14 @@ def cluster_access(gw: Gateway, ref: ClusterRef, principal: str, permission: str
             return got
         if isinstance(local, ApiError):
             raise local
+        why, deny_said = got
         via, cond = local.granting(permission), local.granting(permission, conditional=True)
         if not via and local.unreadable:
             raise next(iter(local.unreadable.values()))
         access = GRANTED if via else CONDITIONAL if cond else NOT_GRANTED
-        note = "" if DENY_NOT_EVALUATED in got else f"{DENY_NOT_EVALUATED}."
+        note = "" if deny_said else _("IAM deny policies were not evaluated.")
         return Verdict(principal, permission, resource, access, tuple(describe(b, local.resource) for b in via),
-                       tuple(describe(b, local.resource) for b in cond), "the project IAM policy", got, local,
+                       tuple(describe(b, local.resource) for b in cond), _(SOURCE_LOCAL), why, local,
                        deny_note=note)
     return gw.memo(("cluster_access", ref.path, principal, permission), build)
 
@@ -253,7 +272,7 @@ def rbac_yaml(user: str, resource: str, verbs: list[str], namespace: str = "", g
     """The minimal Role + RoleBinding (ClusterRole + ClusterRoleBinding when cluster-wide) for `user`
     (a `Group` when subject_kind says so). `resource` may name a subresource (`pods/log`)."""
     kind, ns = ("Role", f"\n  namespace: {namespace}") if namespace else ("ClusterRole", "")
-    base, _, sub = resource.partition("/")
+    base, _sep, sub = resource.partition("/")
     noun = base.removesuffix("s") + (f"-{sub}" if sub else "")
     role = f"{noun}-reader" if set(verbs) <= {"get", "list", "watch"} else f"{base}{'-' + sub if sub else ''}-access"
     binding = f"{role}-" + re.sub(r"[^a-z0-9.-]", "-", user.lower())
@@ -291,7 +310,7 @@ def iam_permission(resource: str, verb: str, group: str = "") -> str:
     """GKE's IAM permission for a Kubernetes request: pods list → container.pods.list, pods/log get →
     container.pods.getLogs, deployments/scale patch → container.deployments.updateScale. Resources of API groups
     outside Kubernetes and GKE (custom resources) are container.thirdPartyObjects.*."""
-    base, _, sub = resource.partition("/")
+    base, _sep, sub = resource.partition("/")
     if group and not (group.endswith(".k8s.io") or "." not in group or group.endswith(("gke.io", "cloud.google.com"))):
         base = "thirdPartyObjects"
     action = IAM_VERBS.get(verb, verb)
@@ -316,8 +335,6 @@ def smallest_role(gw: Gateway, permission: str, candidates: tuple[str, ...] = CO
 # (nested in gke-security-groups@DOMAIN), which the bot cannot see. IAM allows what the matching
 # `container.*` permission allows (`container.pods.list` for `list pods`).
 GKE_GROUPS = ("system:authenticated",)
-MEMBERSHIP_UNSEEN = ("the bot cannot see Google group membership (Google Groups for RBAC, and IAM grants to "
-                     "groups)")
 
 
 @dataclass(frozen=True)
@@ -362,23 +379,28 @@ class KubeDecision:
     def explain(self) -> str:
         """Which of RBAC and IAM grants (or would grant) the request, for people."""
         if self.by_rbac and self.review.get("reason"):
-            return f"RBAC allows it ({self.review['reason']})"
+            return _("RBAC allows it ({reason})").format(reason=self.review["reason"])
         if self.by_iam:
             v = self.iam
-            rbac = ("" if self.by_rbac else "; RBAC alone would deny it, and GKE allows what either allows")
-            return f"IAM grants `{self.permission}` through {', '.join(v.via)} (according to {v.source}){rbac}"
+            text = (_("IAM grants `{permission}` through {bindings} (according to {source})") if self.by_rbac else
+                    _("IAM grants `{permission}` through {bindings} (according to {source}); RBAC alone would deny "
+                      "it, and GKE allows what either allows"))
+            return text.format(permission=self.permission, bindings=", ".join(v.via), source=v.source)
         if self.by_rbac:
-            return "the API server allows it without naming an RBAC rule (GKE's IAM authorizer, through a grant " \
-                   "the bot cannot see)"
+            return _("the API server allows it without naming an RBAC rule (GKE's IAM authorizer, through a grant the "
+                     "bot cannot see)")
         parts = []
         if self.group_review and self.group_review.get("allowed"):
-            reason = self.group_review.get("reason") or "a binding to a Google group"
-            parts.append(f"RBAC allows it to members of {', '.join(f'`{g}`' for g in self.groups)} ({reason})")
+            reason = self.group_review.get("reason") or _("a binding to a Google group")
+            parts.append(_("RBAC allows it to members of {groups} ({reason})").format(
+                groups=", ".join(f"`{g}`" for g in self.groups), reason=reason))
         if self.iam_groups:
-            parts.append(f"IAM grants `{self.permission}` to " + ", ".join(self.iam_groups))
+            parts.append(_("IAM grants `{permission}` to {groups}").format(permission=self.permission,
+                                                                           groups=", ".join(self.iam_groups)))
         if parts:
-            return "; ".join(parts) + f", but {MEMBERSHIP_UNSEEN}: whether it applies cannot be told"
-        return f"neither Kubernetes RBAC nor IAM (`{self.permission}`) grants it"
+            return _("{grants}, but the bot cannot see Google group membership (Google Groups for RBAC, and IAM grants "
+                     "to groups): whether it applies cannot be told").format(grants="; ".join(parts))
+        return _("neither Kubernetes RBAC nor IAM (`{permission}`) grants it").format(permission=self.permission)
 
 
 def rbac_subject(principal: str) -> tuple[str, tuple[str, ...]]:
@@ -416,7 +438,7 @@ def kube_decisions(gw: Gateway, ref: ClusterRef, principal: str, asks: list[Kube
     members = tuple(g for g in google_groups if g not in groups) if not principal.startswith("group:") else ()
 
     def sar(ask: KubeAsk, with_groups: tuple[str, ...]):
-        base, _, sub = ask.resource.partition("/")
+        base, _sep, sub = ask.resource.partition("/")
         return gw.subject_access_review(ref, user=user, verb=ask.verb, resource=base, namespace=ask.namespace,
                                         group=ask.group, subresource=sub, name=ask.name, groups=with_groups)
 
@@ -458,7 +480,7 @@ def rbac_bindings(gw: Gateway, ref: ClusterRef) -> tuple[list[dict], str]:
     found, notes = [], []
     for items in gw.parallel(lambda: listing(kc.CLUSTERROLEBINDINGS_LIST), lambda: listing(kc.ROLEBINDINGS_LIST)):
         if isinstance(items, ApiError):
-            notes.append(f"Bindings could not be listed: {items.explain()}")
+            notes.append(_("Bindings could not be listed: {error}").format(error=items.explain()))
         else:
             found.extend(items)
     return found, " ".join(notes)

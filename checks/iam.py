@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+from checks.i18n import _
+
 
 @dataclass(frozen=True)
 class Binding:
@@ -60,11 +62,12 @@ def granted(gw, policy, member: str) -> tuple[set[str], list[str], list[str]]:
     roles, notes = [], []
     for b in roles_of(policy, [member]):
         if b.condition:
-            notes.append(f"`{b.role}` (only with condition '{b.condition}', not counted)")
+            notes.append(_("`{role}` (only with condition '{condition}', not counted)").format(role=b.role,
+                                                                                           condition=b.condition))
             continue
         role = gw.role(b.role)
         if role is None:
-            notes.append(f"`{b.role}` (the role no longer exists)")
+            notes.append(_("`{role}` (the role no longer exists)").format(role=b.role))
             continue
         roles.append(b.role)
         perms.update(role.get("includedPermissions", []))

@@ -578,7 +578,7 @@ def live_health_check(hc: dict | None, b: Backend) -> HealthCheck | None:
         return None
     kind = (hc.get("type") or "").upper()
     spec = hc.get(HC_SPECS.get(kind, "")) or {}
-    _, _, serving = b.serving()
+    *_unused, serving = b.serving()
     port = serving if isinstance(serving, int) else (b.target_port if isinstance(b.target_port, int) else None)
     if spec.get("portSpecification") == "USE_FIXED_PORT" and spec.get("port") and b.neg:
         port = spec["port"]  # NEG endpoints are Pods: a fixed port is a Pod port; for instance groups a nodePort

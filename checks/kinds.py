@@ -12,6 +12,8 @@ import difflib
 import re
 from dataclasses import dataclass, field
 
+from checks.i18n import _, sentences
+
 VERSION_RE = re.compile(r"v\d+((alpha|beta)\d+)?$")
 
 
@@ -71,13 +73,13 @@ def _names(s: Served) -> set[str]:
 def resolve(entries: list[dict], typed: str, group: str = "") -> Resolution:
     """`typed` is RESOURCE[/SUBRESOURCE] in any accepted spelling; `group` as typed after the first dot."""
     resources = served(entries)
-    name, _, sub = typed.lower().partition("/")
+    name, _sep, sub = typed.lower().partition("/")
     group = group.lower()
     candidates = [s for s in resources if name in _names(s)]
     if group:
         in_group = [s for s in candidates if s.group == group]
         if not in_group:  # RESOURCE.VERSION.GROUP
-            ver, _, rest = group.partition(".")
+            ver, _sep, rest = group.partition(".")
             if VERSION_RE.match(ver):
                 in_group = [s for s in candidates if s.group == rest]
         candidates = in_group
@@ -85,14 +87,17 @@ def resolve(entries: list[dict], typed: str, group: str = "") -> Resolution:
         spelled = f"{name}.{group}" if group else name
         pool = sorted({s.qualified for s in resources} | {n for s in resources for n in _names(s)})
         near = difflib.get_close_matches(spelled, pool, n=4, cutoff=0.6)
-        hint = f" Close matches: {', '.join(f'`{n}`' for n in near)}." if near else ""
-        return Resolution(None, problem=f"The cluster serves no resource `{spelled}`.{hint}", typed=typed)
+        hint = _("Close matches: {names}.").format(names=", ".join(f"`{n}`" for n in near)) if near else ""
+        return Resolution(None, problem=sentences(_("The cluster serves no resource `{resource}`.").format(
+            resource=spelled), hint), typed=typed)
     # kubectl's priority: the core group, then discovery order (which `resources` keeps)
     exact = [s for s in candidates if s.resource == name] or candidates
     chosen = next((s for s in exact if s.group == ""), exact[0])
     others = [s for s in candidates if s is not chosen]
     if sub and sub not in chosen.subresources:
         near = difflib.get_close_matches(sub, chosen.subresources, n=3, cutoff=0.5)
-        hint = f" Close matches: {', '.join(f'`{chosen.resource}/{n}`' for n in near)}." if near else ""
-        return Resolution(None, problem=f"`{chosen.qualified}` has no subresource `{sub}`.{hint}", typed=typed)
+        hint = (_("Close matches: {names}.").format(names=", ".join(f"`{chosen.resource}/{n}`" for n in near))
+                if near else "")
+        return Resolution(None, problem=sentences(_("`{resource}` has no subresource `{subresource}`.").format(
+            resource=chosen.qualified, subresource=sub), hint), typed=typed)
     return Resolution(chosen, sub, others, typed=typed)

@@ -29,7 +29,7 @@ def cluster_problem(name: str) -> str:
 
 def normalize_principal(text: str) -> str:
     """`user:x`, `serviceAccount:x`, `group:x` or a bare email (→ user: or serviceAccount:). Raises ValueError."""
-    kind, _, email = text.partition(":")
+    kind, _sep, email = text.partition(":")
     if not email:
         kind, email = ("serviceAccount" if text.endswith(".gserviceaccount.com") else "user"), text
     if kind not in PRINCIPAL_KINDS:

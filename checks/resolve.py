@@ -83,7 +83,7 @@ def resolve(gw: Gateway, spec: ClusterSpec, projects: tuple[str, ...], strict: b
         results = list(pool.map(lambda p: contextvars.copy_context().run(listing, p), listed))
     every: list[ClusterRef] = []
     errors = [err for project, _, err in results if err and project in search]
-    for project, clusters, _ in results:
+    for project, clusters, _err in results:
         every.extend(_refs(clusters, project))
         for c in clusters:  # a listing returns whole clusters: no need to GET them again
             gw.seed(("cluster", ClusterRef(project, c.location, c.name).path), c)

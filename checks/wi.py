@@ -66,7 +66,7 @@ def is_gsa_email(text: str) -> bool:
 
 
 def network_policies(ctx) -> list[dict]:
-    ns, _ = target(ctx)
+    ns, _ksa = target(ctx)
     return ctx.gw.kube_list(ctx.ref, kc.NETWORKPOLICIES_LIST, ns)
 
 
@@ -100,7 +100,7 @@ def ksa_principal(ctx, number: str) -> str:
 
 def namespace_principal_set(ctx, number: str) -> str:
     """Every KSA of the namespace: principalSet://…/workloadIdentityPools/POOL/namespace/NS."""
-    ns, _ = target(ctx)
+    ns, _ksa = target(ctx)
     return (f"principalSet://iam.googleapis.com/projects/{number}/locations/global/workloadIdentityPools/"
             f"{workload_pool(ctx)}/namespace/{ns}")
 

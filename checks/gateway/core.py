@@ -66,7 +66,7 @@ class GatewayCore:
         if self.google_api_url:
             keep_auth_on_endpoint()
         if credentials is None:
-            credentials, _ = google.auth.default(scopes=SCOPES)
+            credentials, _project = google.auth.default(scopes=SCOPES)
         self.credentials = credentials
         self.deadline = deadline  # time.monotonic() by which retries stop
         self._memo: dict[tuple, Future] = {}

@@ -237,10 +237,10 @@ class KubeMixin(GatewayCore):
             return self.k8s(ref, decl, f"{decl.name}", go)
 
         def legacy(decl: KubePathCall, path: str, group: str, version: str) -> list[dict]:
-            _, doc = self.k8s(ref, decl, f"discovery {path}", lambda api: ("", self._json(api, path)))
+            _type, doc = self.k8s(ref, decl, f"discovery {path}", lambda api: ("", self._json(api, path)))
             out, subs = [], {}
             for r in doc.get("resources") or []:
-                base, _, sub = r["name"].partition("/")
+                base, _sep, sub = r["name"].partition("/")
                 if sub:
                     subs.setdefault(base, []).append({"subresource": sub, "verbs": r.get("verbs") or []})
                 else:

@@ -53,7 +53,7 @@ def run(ctx):
                                 evidence=err.explain(), resource=f"projects/{project}"))
         else:
             out.append(ctx.error(err, resource=asked))
-    first, _, errors = res.message.partition("\n")  # the resolver's answer, then one line per API error
+    first, _sep, errors = res.message.partition("\n")  # the resolver's answer, then one line per API error
     cmds = "\n".join(credentials_command(c) for c in res.candidates)
     ambiguous = len(res.candidates) > 1 and all(c.name == ref.name for c in res.candidates)
     if ambiguous:

@@ -23,6 +23,6 @@ SERVICE = "compute.googleapis.com"
 
 def run(ctx):
     return service_enabled_finding(
-        ctx, SERVICE, "GKE cannot create or manage the nodes, disks and networks of its clusters, so cluster creation "
-        "and every management operation fail with 400/403 (\"the account has no edit permission\"), even with the "
-        "Kubernetes Engine API enabled.")
+        ctx, SERVICE, _("GKE cannot create or manage the nodes, disks and networks of its clusters, so cluster "
+                        "creation and every management operation fail with 400/403 (\"the account has no edit "
+                        "permission\"), even with the Kubernetes Engine API enabled."))

@@ -33,19 +33,19 @@ def _agent_remedy(ctx, project: str) -> str:
         member = agent_member(ctx.gw.project_number(project))
         binding = has_role(ctx.gw.project_iam_policy(project), member, AGENT_ROLE)
     except ApiError as err:
-        return f"\nThe bot could not check the GKE service agent's binding: {err.explain()}"
+        return "\n" + _("The bot could not check the GKE service agent's binding: {error}").format(error=err.explain())
     if binding and not binding.condition:
         return ""
-    return (f"\nThe GKE service agent `{member}` has no `{AGENT_ROLE}` binding either. Enabling the API "
-            f"should restore it; if it does not, grant the role back:\n"
-            f"```\n{grant_command(project, member, AGENT_ROLE)}\n```\n"
-            f"If that does not restore it, disable and re-enable the API "
-            f"(`gcloud services disable {SERVICE} --project {project}` then "
-            f"`gcloud services enable {SERVICE} --project {project}`).")
+    return "\n" + _("The GKE service agent `{member}` has no `{role}` binding either. Enabling the API should restore "
+                    "it; if it does not, grant the role back:\n```\n{grant}\n```\nIf that does not restore it, "
+                    "disable and re-enable the API (`{disable}` then `{enable}`).").format(
+        member=member, role=AGENT_ROLE, grant=grant_command(project, member, AGENT_ROLE),
+        disable=f"gcloud services disable {SERVICE} --project {project}",
+        enable=f"gcloud services enable {SERVICE} --project {project}")
 
 
 def run(ctx):
     return service_enabled_finding(
-        ctx, SERVICE, "every `gcloud container` command and cluster management call answers 403 (\"Kubernetes "
-        "Engine API has not been used in project … before or it is disabled\"), and the GKE service agent loses "
-        "its permissions.", _agent_remedy(ctx, ctx.ref.project))
+        ctx, SERVICE, _("every `gcloud container` command and cluster management call answers 403 (\"Kubernetes "
+                        "Engine API has not been used in project … before or it is disabled\"), and the GKE service "
+                        "agent loses its permissions."), _agent_remedy(ctx, ctx.ref.project))

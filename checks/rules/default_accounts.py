@@ -14,9 +14,9 @@ pool still runs as it) holds the permissions of roles/container.defaultNodeServi
 """
 from __future__ import annotations
 
-from checks.accounts import NODE_PERMISSIONS, NODE_ROLE, account_problem, compute_default_sa, node_accounts
+from checks.accounts import DELETED, NODE_PERMISSIONS, NODE_ROLE, account_problem, compute_default_sa, node_accounts
 from checks.gateway import ApiError
-from checks.i18n import N_, _
+from checks.i18n import N_, _, sentences
 from checks.iam import grant_command, granted, has_role, prefetch_roles
 
 ID = "gke/default-accounts"
@@ -32,16 +32,18 @@ EDITOR = "roles/editor"
 
 
 def _no_binding(project: str, member: str, role: str, binding) -> str:
-    return (f"`gcloud projects get-iam-policy {project} --flatten=bindings --filter=bindings.role={role}` shows no "
-            f"unconditional binding for `{member}`" + (f" (only one with condition '{binding.condition}')"
-                                                       if binding else "") + ".")
+    command = f"gcloud projects get-iam-policy {project} --flatten=bindings --filter=bindings.role={role}"
+    if binding:
+        return _("`{command}` shows no unconditional binding for `{member}` (only one with condition "
+                 "'{condition}').").format(command=command, member=member, condition=binding.condition)
+    return _("`{command}` shows no unconditional binding for `{member}`.").format(command=command, member=member)
 
 
 def _lacking_node_role(ctx, policy, accounts: dict, required: set) -> list[tuple[str, list[str]]]:
     """The node service accounts (with their pools) that hold neither the node role nor its permissions."""
     lacking = []
     for email, pools in accounts.items():
-        perms, roles, _ = granted(ctx.gw, policy, f"serviceAccount:{email}")
+        perms, roles, _notes = granted(ctx.gw, policy, f"serviceAccount:{email}")
         if NODE_ROLE not in roles and not required <= perms:
             lacking.append((email, pools))
     return lacking
@@ -58,13 +60,17 @@ def run(ctx):
     out = []  # (an unreadable cluster matters only to tell a deliberate removal of Editor: see _editor_missing)
     problem = account_problem(ctx, compute_sa, project)
     if problem:
-        what, remedy, evidence = problem
-        used = (" Node pools " + ", ".join(f"`{p}`" for p in runs_as_default) + " of the cluster run as it."
-                if runs_as_default else "")
+        kind, remedy, evidence = problem
+        what = (_("The Compute Engine default service account `{email}` does not exist: it was deleted. Node pools "
+                  "created without `--service-account` run as this account; cluster creation and node operations fail "
+                  "with 400/403 (\"the account has no edit permission\").") if kind == DELETED else
+                _("The Compute Engine default service account `{email}` is disabled. Node pools created without "
+                  "`--service-account` run as this account; cluster creation and node operations fail with 400/403 "
+                  "(\"the account has no edit permission\")."))
+        used = (_("Node pools {pools} of the cluster run as it.").format(
+            pools=", ".join(f"`{p}`" for p in runs_as_default)) if runs_as_default else "")
         out.append(ctx.fail(
-            f"The Compute Engine default service account {what} Node pools created without `--service-account` "
-            f"run as this account; cluster creation and node operations fail with 400/403 "
-            f"(\"the account has no edit permission\").{used}",
+            sentences(what.format(email=compute_sa), used),
             remedy, evidence=evidence, resource=f"projects/{project}/serviceAccounts/{compute_sa}",
             gcpdiag=GCPDIAG_NODE_SA if runs_as_default else ""))
     editor = has_role(policy, compute_member, EDITOR)
@@ -74,48 +80,54 @@ def run(ctx):
     binding = has_role(policy, member, EDITOR)
     if not binding or binding.condition:
         out.append(ctx.fail(
-            f"The Google APIs service agent `{member}` lacks `{EDITOR}` on project `{project}`: GKE cannot create "
-            "or change the nodes' instance groups, so cluster creation and management fail with 400/403 "
-            "(\"the account has no edit permission\").",
-            f"Grant the role back:\n```\n{grant_command(project, member, EDITOR)}\n```",
+            _("The Google APIs service agent `{member}` lacks `{role}` on project `{project}`: GKE cannot create or "
+              "change the nodes' instance groups, so cluster creation and management fail with 400/403 (\"the "
+              "account has no edit permission\").").format(member=member, role=EDITOR, project=project),
+            _("Grant the role back:\n```\n{command}\n```").format(command=grant_command(project, member, EDITOR)),
             evidence=_no_binding(project, member, EDITOR, binding), resource=f"projects/{project}",
             gcpdiag=GCPDIAG_API_AGENT))
     if out:
         return out
-    return ctx.ok(f"`{compute_sa}` exists, is enabled and has `{EDITOR}`; `{member}` has `{EDITOR}` on "
-                  f"`projects/{project}`.", resource=f"projects/{project}", gcpdiag=GCPDIAG_API_AGENT)
+    return ctx.ok(_("`{account}` exists, is enabled and has `{role}`; `{member}` has `{role}` on `{resource}`.").format(
+        account=compute_sa, role=EDITOR, member=member, resource=f"projects/{project}"),
+        resource=f"projects/{project}", gcpdiag=GCPDIAG_API_AGENT)
 
 
 def _editor_missing(ctx, project, compute_sa, policy, cluster, accounts, editor):
     """The Compute Engine default account lacks Editor: replaced on purpose (OK), or not (FAIL)."""
     compute_member = f"serviceAccount:{compute_sa}"
     evidence = _no_binding(project, compute_member, EDITOR, editor)
-    give_back = f"Give it back the role Google Cloud granted it:\n```\n{grant_command(project, compute_member, EDITOR)}\n```"
+    give_back = _("Give it back the role Google Cloud granted it:\n```\n{command}\n```").format(
+        command=grant_command(project, compute_member, EDITOR))
     if isinstance(cluster, ApiError):
         return ctx.warn(
-            f"The Compute Engine default service account `{compute_sa}` lacks `{EDITOR}` on project `{project}`. "
-            "The bot could not read the cluster, so it cannot tell whether its node service accounts replace it on "
-            "purpose (with the node role); if not, cluster creation and node management fail with 400/403.",
+            _("The Compute Engine default service account `{account}` lacks `{role}` on project `{project}`. The bot "
+              "could not read the cluster, so it cannot tell whether its node service accounts replace it on purpose "
+              "(with the node role); if not, cluster creation and node management fail with 400/403.").format(
+                account=compute_sa, role=EDITOR, project=project),
             give_back, evidence=evidence, resource=f"projects/{project}/serviceAccounts/{compute_sa}")
-    node_role, _ = ctx.gw.parallel(lambda: ctx.gw.role(NODE_ROLE),
+    node_role, _roles = ctx.gw.parallel(lambda: ctx.gw.role(NODE_ROLE),
                                    lambda: prefetch_roles(ctx.gw, policy, [f"serviceAccount:{e}" for e in accounts]))
     required = set((node_role or {}).get("includedPermissions") or NODE_PERMISSIONS)
     lacking = _lacking_node_role(ctx, policy, accounts, required)
     if not lacking:
         return ctx.ok(
-            f"`{compute_sa}` no longer holds `{EDITOR}`: replaced on purpose, since every node service account of "
-            f"`{ctx.ref.name}` (" + ", ".join(f"`{e}`" for e in accounts) + f") holds the permissions of "
-            f"`{NODE_ROLE}`. New node pools or clusters created without `--service-account` would run as it: "
-            "always pass a least-privilege account.", evidence=evidence, resource=f"projects/{project}")
+            _("`{account}` no longer holds `{role}`: replaced on purpose, since every node service account of "
+              "`{cluster}` ({accounts}) holds the permissions of `{node_role}`. New node pools or clusters created "
+              "without `--service-account` would run as it: always pass a least-privilege account.").format(
+                account=compute_sa, role=EDITOR, cluster=ctx.ref.name, node_role=NODE_ROLE,
+                accounts=", ".join(f"`{e}`" for e in accounts)),
+            evidence=evidence, resource=f"projects/{project}")
     listed = "; ".join(f"`{e}` (" + ", ".join(f"`{p}`" for p in pools) + ")" for e, pools in lacking)
-    grants = "\n".join(grant_command(project, f"serviceAccount:{e}", NODE_ROLE) for e, _ in lacking)
+    grants = "\n".join(grant_command(project, f"serviceAccount:{e}", NODE_ROLE) for e, _pools in lacking)
     return ctx.fail(
-        f"The Compute Engine default service account `{compute_sa}` lacks `{EDITOR}` on project `{project}` (it was "
-        f"removed or edited), and these node service accounts do not hold the node role's permissions instead: "
-        f"{listed}. Cluster creation and node management fail with 400/403 (\"the account has no edit "
-        "permission\").",
-        f"Either: {give_back}\nor, least privilege, grant the node role to the node service accounts:\n```\n"
-        f"{grants}\n```", evidence=evidence, resource=f"projects/{project}/serviceAccounts/{compute_sa}")
+        _("The Compute Engine default service account `{account}` lacks `{role}` on project `{project}` (it was "
+          "removed or edited), and these node service accounts do not hold the node role's permissions instead: "
+          "{accounts}. Cluster creation and node management fail with 400/403 (\"the account has no edit "
+          "permission\").").format(account=compute_sa, role=EDITOR, project=project, accounts=listed),
+        _("Either: {give_back}\nor, least privilege, grant the node role to the node service accounts:\n```\n"
+          "{commands}\n```").format(give_back=give_back, commands=grants),
+        evidence=evidence, resource=f"projects/{project}/serviceAccounts/{compute_sa}")
 
 
 def _cluster(ctx):

@@ -97,7 +97,7 @@ def _nets(ranges) -> list:
 
 
 def _span(ports: str) -> tuple[int, int]:
-    lo, _, hi = ports.partition("-")
+    lo, _sep, hi = ports.partition("-")
     return int(lo), int(hi or lo)
 
 

@@ -224,7 +224,7 @@ def run(ctx):
     if not t.ingresses:
         return ctx.skip(t.note)
     # the Pods and the load balancer's backend services with their health checks, in one round
-    backends, *_ = ctx.gw.parallel(lambda: all_backends(ctx, t.ingresses),
+    backends, *_lbs = ctx.gw.parallel(lambda: all_backends(ctx, t.ingresses),
                                    *[functools.partial(lb_services, ctx, ing) for ing in t.ingresses])
     usable = [b for b in backends if b.port and b.pods and b.type != "ExternalName"]
     if not usable:

@@ -34,35 +34,48 @@ def run(ctx):
     default = compute_default_sa(number)
     pools = node_accounts(cluster, number).get(default, [])
     if not pools:
-        return ctx.ok(f"No node pool of `{ref.name}` runs as the Compute Engine default service account `{default}`.")
+        return ctx.ok(_("No node pool of `{cluster}` runs as the Compute Engine default service account `{account}`.")
+                      .format(cluster=ref.name, account=default))
     where = f"--location={ref.location} --project={ref.project}"
-    named = [p for p in pools if not p.startswith("autoprovisioning defaults")]
+    configured = {p.name: p.config.service_account for p in cluster.node_pools}
+    named = [p for p in pools if p in configured]  # the others stand for the auto-provisioning defaults
     new_pools = "\n".join(
         f"gcloud container node-pools create {p}-lp --cluster={ref.name} {where} \\\n"
         f"    --service-account={least_privilege_sa(ref.project)}" for p in named)
-    auto = (f"\nFor node auto-provisioning (and Autopilot) set the default account:\n```\n"
-            f"gcloud container clusters update {ref.name} {where} \\\n"
-            f"    --autoprovisioning-service-account={least_privilege_sa(ref.project)}\n```"
+    auto = ("\n" + _("For node auto-provisioning (and Autopilot) set the default account:\n```\n{command}\n```").format(
+        command=f"gcloud container clusters update {ref.name} {where} \\\n"
+                f"    --autoprovisioning-service-account={least_privilege_sa(ref.project)}")
             if len(named) < len(pools) else "")
     listed = ", ".join(f"`{p}`" for p in pools)
-    configured = {p.name: p.config.service_account for p in cluster.node_pools}
     editor = has_role(policy, f"serviceAccount:{default}", "roles/editor") if policy is not None else None
-    holds = ("which holds the Editor role on the project" if editor and not editor.condition else
-             "to which Google Cloud grants the Editor role on the project (not held here now)" if policy is not None else
-             "to which Google Cloud grants the Editor role on the project")
+    if editor and not editor.condition:
+        detail = _("{pools} of `{cluster}` run(s) as the Compute Engine default service account `{account}`, which "
+                   "holds the Editor role on the project: far more than nodes need, and, without Workload Identity, "
+                   "every Pod that reaches the metadata server acts with it.")
+    elif policy is not None:
+        detail = _("{pools} of `{cluster}` run(s) as the Compute Engine default service account `{account}`, to which "
+                   "Google Cloud grants the Editor role on the project (not held here now): far more than nodes "
+                   "need, and, without Workload Identity, every Pod that reaches the metadata server acts with it.")
+    else:
+        detail = _("{pools} of `{cluster}` run(s) as the Compute Engine default service account `{account}`, to which "
+                   "Google Cloud grants the Editor role on the project: far more than nodes need, and, without "
+                   "Workload Identity, every Pod that reaches the metadata server acts with it.")
+    if named:
+        remedy = _("Use a least-privilege node service account instead. Create it with the node role:\n```\n"
+                   "{commands}\n```\nthen create replacement node pools that run as it (a pool's service account "
+                   "cannot be changed in place), move the workloads over and delete the old pools:\n```\n"
+                   "{pool_commands}\n```")
+    else:
+        remedy = _("Use a least-privilege node service account instead. Create it with the node role:\n```\n"
+                   "{commands}\n```\n")
+    auto_sa = cluster.autoscaling.autoprovisioning_node_pool_defaults.service_account or "default"
     return ctx.warn(
-        f"{listed} of `{ref.name}` run(s) as the Compute Engine default service account `{default}`, {holds}: far "
-        "more than nodes need, and, without Workload Identity, every Pod that reaches the metadata server acts with "
-        "it.",
-        "Use a least-privilege node service account instead. Create it with the node role:\n```\n"
-        f"{least_privilege_commands(ref.project)}\n```\n"
-        + (f"then create replacement node pools that run as it (a pool's service account cannot be changed in place), "
-           f"move the workloads over and delete the old pools:\n```\n{new_pools}\n```" if named else "")
-        + auto,
-        evidence="; ".join(f"node pool `{p}`: `config.serviceAccount: {configured.get(p) or 'default'}`"
-                           if p in configured else
-                           f"{p}: `autoprovisioningNodePoolDefaults.serviceAccount: "
-                           f"{cluster.autoscaling.autoprovisioning_node_pool_defaults.service_account or 'default'}`"
+        detail.format(pools=listed, cluster=ref.name, account=default),
+        remedy.format(commands=least_privilege_commands(ref.project), pool_commands=new_pools) + auto,
+        evidence="; ".join(_("node pool `{pool}`: `config.serviceAccount: {account}`").format(
+                               pool=p, account=configured.get(p) or "default") if p in configured else
+                           _("{pool}: `autoprovisioningNodePoolDefaults.serviceAccount: {account}`").format(
+                               pool=p, account=auto_sa)
                            for p in pools),
         resource=ref.path)
 

@@ -17,7 +17,7 @@ visible to it.
 """
 from __future__ import annotations
 
-from checks.accounts import NODE_PERMISSIONS, NODE_ROLE, RETRY_BUDGET, account_problem, node_accounts
+from checks.accounts import DELETED, NODE_PERMISSIONS, NODE_ROLE, RETRY_BUDGET, account_problem, node_accounts
 from checks.gateway import ApiError
 from checks.i18n import N_, _
 from checks.iam import grant_command, granted, roles_of, sa_project
@@ -64,26 +64,32 @@ def run(ctx):
             out.append(ctx.error(err, resource=resource))
             continue
         if problem:
-            what, remedy, evidence = problem
-            out.append(ctx.fail(
-                f"The node service account of {used_by} {what} Nodes cannot be created or repaired; GKE reports "
-                f"`{RETRY_BUDGET}`.", remedy, evidence=evidence, resource=resource, gcpdiag=GCPDIAG_USABLE))
+            kind, remedy, evidence = problem
+            what = (_("The node service account of {pools} `{account}` does not exist: it was deleted. Nodes cannot "
+                      "be created or repaired; GKE reports `{error}`.") if kind == DELETED else
+                    _("The node service account of {pools} `{account}` is disabled. Nodes cannot be created or "
+                      "repaired; GKE reports `{error}`."))
+            out.append(ctx.fail(what.format(pools=used_by, account=email, error=RETRY_BUDGET), remedy,
+                                evidence=evidence, resource=resource, gcpdiag=GCPDIAG_USABLE))
             continue
         missing = sorted(required - perms)
         if NODE_ROLE in roles or not missing:
             fine.append(f"`{email}` ({used_by})")
             continue
-        held = ", ".join(f"`{r}`" for r in roles) or "no unconditional role"
+        held = ", ".join(f"`{r}`" for r in roles) or _("no unconditional role")
+        command = f"gcloud projects get-iam-policy {project}"
+        evidence = (_("`{command}` gives `{member}`: {roles}; also {notes}.") if notes else
+                    _("`{command}` gives `{member}`: {roles}.")).format(command=command, member=member, roles=held,
+                                                                       notes=", ".join(notes))
         out.append(ctx.fail(
-            f"The node service account `{email}` of {used_by} lacks {len(missing)} of the {len(required)} "
-            f"permissions of `{NODE_ROLE}`: " + ", ".join(f"`{p}`" for p in missing) + ". Node creation fails with "
-            f"`{RETRY_BUDGET}`, and nodes cannot write logs and metrics. (Grants inherited from folders, the "
-            "organization or groups are not visible to the bot.)",
-            f"Grant the node role:\n```\n{grant_command(project, member, NODE_ROLE)}\n```",
-            evidence=f"`gcloud projects get-iam-policy {project}` gives `{member}`: {held}"
-                     + (f"; also {', '.join(notes)}" if notes else "") + ".",
-            resource=resource))
+            _("The node service account `{account}` of {pools} lacks {missing} of the {required} permissions of "
+              "`{role}`: {permissions}. Node creation fails with `{error}`, and nodes cannot write logs and metrics. "
+              "(Grants inherited from folders, the organization or groups are not visible to the bot.)").format(
+                account=email, pools=used_by, missing=len(missing), required=len(required), role=NODE_ROLE,
+                permissions=", ".join(f"`{p}`" for p in missing), error=RETRY_BUDGET),
+            _("Grant the node role:\n```\n{command}\n```").format(command=grant_command(project, member, NODE_ROLE)),
+            evidence=evidence, resource=resource))
     if not out:
-        out.append(ctx.ok("These node service accounts exist, are enabled and hold the node permissions: "
-                          + ", ".join(fine) + "."))
+        out.append(ctx.ok(_("These node service accounts exist, are enabled and hold the node permissions: "
+                            "{accounts}.").format(accounts=", ".join(fine))))
     return out

@@ -16,8 +16,8 @@ permission is Kubernetes Engine Cluster Viewer (`roles/container.clusterViewer`)
 """
 from __future__ import annotations
 
-from checks.access import CLUSTER_GET, LOCAL_LIMITS, SMALLEST_ROLE, cluster_access, describe
-from checks.i18n import N_, _
+from checks.access import CLUSTER_GET, LOCAL_LIMITS, NO_PRINCIPAL, SMALLEST_ROLE, cluster_access, describe
+from checks.i18n import N_, _, sentences
 from checks.iam import grant_command
 
 ID = "gke/principal-cluster-access"
@@ -32,42 +32,53 @@ SEED = "001 エラー 403: 十分な権限がない"
 def run(ctx):
     principal = ctx.principal
     if not principal:
-        return ctx.skip(ctx.args.get("principal_note") or
-                        "I do not know which Google account is yours: add `--as user:EMAIL`.")
+        return ctx.skip(ctx.args.get("principal_note") or _(NO_PRINCIPAL))
     v = cluster_access(ctx.gw, ctx.ref, principal)
-    where = f"cluster `{ctx.ref.name}` (`{ctx.ref.path}`)"
-    how = f"According to {v.source}" + (f" ({v.fallback.rstrip('.')})" if v.fallback else "")
-    deny = f" {v.deny_note}" if v.deny_note else ""
+    names = dict(principal=principal, permission=CLUSTER_GET, cluster=ctx.ref.name, path=ctx.ref.path)
+    how = (_("According to {source} ({fallback})").format(source=v.source, fallback=v.fallback.rstrip(".。"))
+           if v.fallback else _("According to {source}").format(source=v.source))
     if v.granted:
-        return ctx.ok(f"`{principal}` holds `{CLUSTER_GET}` on {where} through {', '.join(v.via)}. {how}.{deny}")
-    if v.denied_by:
-        notes = [f"{how}, it is denied by " + ", ".join(v.denied_by) + (
-            f" (allow bindings that would grant it: {', '.join(v.via)})" if v.via else "") + "."]
+        return ctx.ok(sentences(
+            _("`{principal}` holds `{permission}` on cluster `{cluster}` (`{path}`) through {bindings}. {how}.").format(
+                bindings=", ".join(v.via), how=how, **names), v.deny_note))
+    if v.denied_by and v.via:
+        notes = [_("{how}, it is denied by {policies} (allow bindings that would grant it: {bindings}).").format(
+            how=how, policies=", ".join(v.denied_by), bindings=", ".join(v.via))]
+    elif v.denied_by:
+        notes = [_("{how}, it is denied by {policies}.").format(how=how, policies=", ".join(v.denied_by))]
     else:
-        notes = [f"{how}, no binding grants it."]
+        notes = [_("{how}, no binding grants it.").format(how=how)]
     if v.conditional:
-        notes.append("Conditional bindings that would grant it are not counted: " + ", ".join(v.conditional) + ".")
+        notes.append(_("Conditional bindings that would grant it are not counted: {bindings}.").format(
+            bindings=", ".join(v.conditional)))
     if v.local:
-        notes += [f"`{principal}` is bound to `{r}`, a role that no longer exists." for r in v.local.missing_roles()]
-        notes += [f"`{principal}` is bound to `{r}`, a custom role marked deleted: it grants nothing until "
-                  f"`gcloud iam roles undelete` restores it (within 7 days)." for r in sorted(v.local.deleted)]
-        notes.append(LOCAL_LIMITS)
+        notes += [_("`{principal}` is bound to `{role}`, a role that no longer exists.").format(
+            principal=principal, role=r) for r in v.local.missing_roles()]
+        notes += [_("`{principal}` is bound to `{role}`, a custom role marked deleted: it grants nothing until "
+                    "`gcloud iam roles undelete` restores it (within 7 days).").format(principal=principal, role=r)
+                  for r in sorted(v.local.deleted)]
+        notes.append(_(LOCAL_LIMITS))
         named = ", ".join(describe(b) for b in v.local.bindings)
-        seen = f"`gcloud projects get-iam-policy {ctx.ref.project}`: " + (
-            f"bindings that name `{principal}`: {named}; none grants `{CLUSTER_GET}` unconditionally." if named
-            else f"no binding names `{principal}`.")
+        command = f"gcloud projects get-iam-policy {ctx.ref.project}"
+        seen = (_("`{command}`: bindings that name `{principal}`: {bindings}; none grants `{permission}` "
+                  "unconditionally.") if named else
+                _("`{command}`: no binding names `{principal}`.")).format(command=command, bindings=named, **names)
     else:
-        seen = f"Policy Troubleshooter: `{v.access}` for `{principal}`, `{CLUSTER_GET}` on `{v.resource}`."
+        seen = _("Policy Troubleshooter: `{access}` for `{principal}`, `{permission}` on `{resource}`.").format(
+            access=v.access, resource=v.resource, **names)
     if v.deny_note:
         notes.append(v.deny_note)
     role = SMALLEST_ROLE[CLUSTER_GET]
-    unblock = (" A deny policy overrides every allow binding: have its owner exempt the account "
-               "(`exceptionPrincipals`) first." if v.denied_by else "")
+    remedy = _("Check which account gcloud uses: `gcloud auth list`. Then have a project admin grant the smallest "
+               "predefined role that includes `{permission}`, `{role}`:\n```\n{command}\n```").format(
+        permission=CLUSTER_GET, role=role, command=grant_command(ctx.ref.project, principal, role))
+    if v.denied_by:
+        remedy = sentences(remedy, _("A deny policy overrides every allow binding: have its owner exempt the account "
+                                     "(`exceptionPrincipals`) first."))
     return ctx.fail(
-        f"`{principal}` lacks `{CLUSTER_GET}` on {where}, so `gcloud container clusters get-credentials` and every "
-        "`kubectl` command are refused with 403. " + " ".join(notes),
-        f"Check which account gcloud uses: `gcloud auth list`. Then have a project admin grant the smallest "
-        f"predefined role that includes `{CLUSTER_GET}`, `{role}`:\n"
-        f"```\n{grant_command(ctx.ref.project, principal, role)}\n```{unblock}",
+        sentences(_("`{principal}` lacks `{permission}` on cluster `{cluster}` (`{path}`), so `gcloud container "
+                    "clusters get-credentials` and every `kubectl` command are refused with 403.").format(**names),
+                  *notes),
+        remedy,
         evidence=(f"ERROR: (gcloud.container.clusters.get-credentials) ResponseError: code=403, "
                   f"message=Required \"{CLUSTER_GET}\" permission(s) for \"{ctx.ref.path}\".\n{seen}"))

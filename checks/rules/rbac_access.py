@@ -19,8 +19,8 @@ reads every object in every cluster of the project.
 """
 from __future__ import annotations
 
-from checks.access import (CLUSTER_GET, VIEWER_ROLE, KubeAsk, cluster_access, email_of, forbidden_message,
-                           google_groups_in_bindings, kube_decisions, rbac_bindings, rbac_yaml)
+from checks.access import (CLUSTER_GET, NO_PRINCIPAL, VIEWER_ROLE, KubeAsk, cluster_access, email_of,
+                           forbidden_message, google_groups_in_bindings, kube_decisions, rbac_bindings, rbac_yaml)
 from checks.gateway import ApiError
 from checks.i18n import N_, _
 from checks.iam import grant_command
@@ -52,11 +52,10 @@ def _google_groups(ctx) -> tuple[str, ...]:
 def run(ctx):
     principal = ctx.principal
     if not principal:
-        return ctx.skip(ctx.args.get("principal_note") or
-                        "I do not know which Google account is yours: add `--as user:EMAIL`.")
+        return ctx.skip(ctx.args.get("principal_note") or _(NO_PRINCIPAL))
     if principal.startswith("group:"):
-        return ctx.skip(f"Kubernetes authorizes users, not `{principal}` as such: ask again with "
-                        "`--as user:EMAIL` for one of its members.")
+        return ctx.skip(_("Kubernetes authorizes users, not `{principal}` as such: ask again with `--as user:EMAIL` for "
+                          "one of its members.").format(principal=principal))
     user, ns = email_of(principal), ctx.args.get("namespace") or "default"
     asks = [KubeAsk(verb, "namespaces") for verb in VERBS] + [KubeAsk(verb, "pods", ns) for verb in VERBS]
     iam, decisions = ctx.gw.parallel(
@@ -65,45 +64,52 @@ def run(ctx):
         f"SubjectAccessReview {user} groups=system:authenticated {d.ask.verb} {d.ask.resource} "
         f"{_scope(d.ask.namespace)}: allowed={str(d.review['allowed']).lower()}"
         + "".join(f", {k}={d.review[k]!r}" for k in ("reason", "evaluationError") if d.review[k])
-        + f"; IAM `{d.permission}`: " + (d.iam.access if not isinstance(d.iam, ApiError) else "unreadable")
+        + f"; IAM `{d.permission}`: " + (d.iam.access if not isinstance(d.iam, ApiError) else _("unreadable"))
         for d in decisions)
     by = "\n".join(f"• `{d.ask.verb} {d.ask.resource}` {_scope(d.ask.namespace, '`')}: {d.explain()}" for d in decisions)
     denied = [d for d in decisions if not d.allowed and not d.unknown]
     unknown = [d for d in decisions if d.unknown]
     if not denied and not unknown:
-        return ctx.ok(f"`{user}` may get and list namespaces (cluster-wide) and pods in `{ns}`:\n{by}",
-                      evidence=evidence)
+        return ctx.ok(_("`{user}` may get and list namespaces (cluster-wide) and pods in `{namespace}`:\n{requests}")
+                      .format(user=user, namespace=ns, requests=by), evidence=evidence)
     if isinstance(iam, ApiError):
-        iam_note = f"Whether IAM lets `{principal}` get the cluster at all could not be read ({iam.explain()})."
+        iam_note = _("Whether IAM lets `{principal}` get the cluster at all could not be read ({error}).").format(
+            principal=principal, error=iam.explain())
     elif iam.granted:
-        iam_note = (f"IAM lets `{principal}` into the cluster (`{CLUSTER_GET}` through {', '.join(iam.via)}), "
-                    "but inside it neither an RBAC rule nor an IAM permission allows these requests.")
+        iam_note = _("IAM lets `{principal}` into the cluster (`{permission}` through {bindings}), but inside it "
+                     "neither an RBAC rule nor an IAM permission allows these requests.").format(
+            principal=principal, permission=CLUSTER_GET, bindings=", ".join(iam.via))
     else:
-        iam_note = (f"IAM does not even grant `{principal}` `{CLUSTER_GET}` (see gke/principal-cluster-access): "
-                    f"`{VIEWER_ROLE}` below fixes both.")
+        iam_note = _("IAM does not even grant `{principal}` `{permission}` (see gke/principal-cluster-access): "
+                     "`{role}` below fixes both.").format(principal=principal, permission=CLUSTER_GET, role=VIEWER_ROLE)
     missing = denied or unknown
     by_res: dict[tuple[str, str], list[str]] = {}
     for d in missing:
         by_res.setdefault((d.ask.resource, d.ask.namespace), []).append(d.ask.verb)
     messages = "\n".join(forbidden_message(user, d.ask.verb, d.ask.resource, d.ask.namespace) for d in missing)
     yaml = "\n---\n".join(rbac_yaml(user, res, verbs, n) for (res, n), verbs in by_res.items())
-    fix = (f"Grant it with Kubernetes RBAC (a cluster admin runs `kubectl apply -f rbac.yaml` on cluster "
-           f"`{ctx.ref.name}`):\n```\n{yaml}\n```\nOr, through IAM, `{VIEWER_ROLE}` (read access to every object "
-           f"in every cluster of project `{ctx.ref.project}`):\n"
-           f"```\n{grant_command(ctx.ref.project, principal, VIEWER_ROLE)}\n```")
+    fix = _("Grant it with Kubernetes RBAC (a cluster admin runs `kubectl apply -f rbac.yaml` on cluster `{cluster}`):"
+            "\n```\n{yaml}\n```\nOr, through IAM, `{role}` (read access to every object in every cluster of project "
+            "`{project}`):\n```\n{command}\n```").format(
+        cluster=ctx.ref.name, yaml=yaml, role=VIEWER_ROLE, project=ctx.ref.project,
+        command=grant_command(ctx.ref.project, principal, VIEWER_ROLE))
     if not denied:
         return ctx.warn(
-            f"As far as the bot can see, `{user}` is refused some of these requests; only a Google group it cannot "
-            f"see into would allow them:\n{by}\nIf `{user}` is not a member, kubectl says:\n```\n{messages}\n```",
-            "Check the membership (`gcloud identity groups memberships check-transitive-membership`), or " + fix[0].lower()
-            + fix[1:], evidence=evidence)
+            _("As far as the bot can see, `{user}` is refused some of these requests; only a Google group it cannot "
+              "see into would allow them:\n{requests}\nIf `{user}` is not a member, kubectl says:\n```\n{messages}\n"
+              "```").format(user=user, requests=by, messages=messages),
+            _("Check the membership (`{command}`), or {fix}").format(
+                command="gcloud identity groups memberships check-transitive-membership", fix=fix[0].lower() + fix[1:]),
+            evidence=evidence)
     return ctx.fail(
-        f"`{user}` is refused " + ", ".join(f"`{d.ask.verb} {d.ask.resource}` {_scope(d.ask.namespace, '`')}"
-                                            for d in denied)
-        + f". {iam_note} kubectl then says:\n```\n{messages}\n```\n"
-        f"The `container.*` permission it names is the IAM alternative to an RBAC rule. Each request:\n{by}",
+        _("`{user}` is refused {requests}. {iam_note} kubectl then says:\n```\n{messages}\n```\nThe `container.*` "
+          "permission it names is the IAM alternative to an RBAC rule. Each request:\n{each}").format(
+            user=user, iam_note=iam_note, messages=messages, each=by,
+            requests=", ".join(f"`{d.ask.verb} {d.ask.resource}` {_scope(d.ask.namespace, '`')}" for d in denied)),
         fix, evidence=evidence)
 
 
 def _scope(namespace: str, quote: str = "") -> str:
-    return f"in {quote}{namespace}{quote}" if namespace else "cluster-wide"
+    if namespace:
+        return _("in {namespace}").format(namespace=f"{quote}{namespace}{quote}")
+    return _("cluster-wide")

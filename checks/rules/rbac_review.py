@@ -26,10 +26,10 @@ from __future__ import annotations
 import contextvars
 from concurrent.futures import ThreadPoolExecutor
 
-from checks.access import (KubeAsk, cluster_access, email_of, forbidden_message, google_groups_in_bindings,
+from checks.access import (NO_PRINCIPAL, KubeAsk, cluster_access, email_of, forbidden_message, google_groups_in_bindings,
                            iam_permission, kube_decisions, project_access, rbac_bindings, rbac_yaml, smallest_role)
 from checks.gateway import ApiError
-from checks.i18n import N_, _
+from checks.i18n import N_, _, sentences
 from checks.iam import grant_command
 from checks.kinds import resolve
 
@@ -50,7 +50,7 @@ def naming(bindings: list[dict], kind: str, name: str) -> list[str]:
         if any((s.get("kind"), s.get("name")) == (kind, name) for s in b.get("subjects") or []):
             where = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
             found.append(f"{'RoleBinding' if meta.get('namespace') else 'ClusterRoleBinding'} `{where}` → "
-                         f"{ref.get('kind')} `{ref.get('name')}`")
+                         f"{ref.get('kind')} `{ref.get('name')}`")  # kinds and names: identifiers
     return found
 
 
@@ -59,13 +59,15 @@ def _iam_alternative(ctx, principal: str, permission: str) -> str:
     try:
         role = smallest_role(ctx.gw, permission)
     except ApiError as err:
-        return f"The IAM alternative could not be looked up ({err.explain()})."
+        return _("The IAM alternative could not be looked up ({error}).").format(error=err.explain())
     if not role:
-        return (f"No predefined Kubernetes Engine role includes `{permission}`; a custom role can:\n```\n"
-                f"gcloud iam roles create k8sAccess --project {project} --permissions={permission}\n"
-                f"{grant_command(project, principal, f'projects/{project}/roles/k8sAccess')}\n```")
-    return (f"Or, through IAM, `{role}`, which includes `{permission}` (it applies to every cluster and namespace "
-            f"of project `{project}`):\n```\n{grant_command(project, principal, role)}\n```")
+        commands = (f"gcloud iam roles create k8sAccess --project {project} --permissions={permission}\n"
+                    + grant_command(project, principal, f"projects/{project}/roles/k8sAccess"))
+        return _("No predefined Kubernetes Engine role includes `{permission}`; a custom role can:\n```\n{commands}\n```"
+                 ).format(permission=permission, commands=commands)
+    return _("Or, through IAM, `{role}`, which includes `{permission}` (it applies to every cluster and namespace of "
+             "project `{project}`):\n```\n{command}\n```").format(role=role, permission=permission, project=project,
+                                                                   command=grant_command(project, principal, role))
 
 
 def _warm_iam(ctx, principal: str, permission: str) -> None:
@@ -85,8 +87,7 @@ def _warm_iam(ctx, principal: str, permission: str) -> None:
 def run(ctx):
     principal = ctx.principal
     if not principal:
-        return ctx.skip(ctx.args.get("principal_note") or
-                        "I do not know which Google account is yours: add `--as user:EMAIL`.")
+        return ctx.skip(ctx.args.get("principal_note") or _(NO_PRINCIPAL))
     verb, typed, typed_group = ctx.args["verb"], ctx.args["resource"], ctx.args.get("group", "")
     ns_given = ctx.args.get("namespace", "")
     email, is_group = email_of(principal), principal.startswith("group:")
@@ -100,22 +101,27 @@ def run(ctx):
                                                   lambda: rbac_bindings(ctx.gw, ctx.ref))
     spelled = typed + (f".{typed_group}" if typed_group else "")
     found = resolve(entries, typed, typed_group)
-    evidence_disc = f"`kubectl api-resources` (discovery) for `{spelled}`"
+    evidence_disc = _("`kubectl api-resources` (discovery) for `{resource}`").format(resource=spelled)
     if found.served is None:
-        return ctx.skip(f"{found.problem} kubectl would warn \"the server doesn't have a resource type\" and RBAC "
-                        "has nothing to match.", evidence=evidence_disc + ": no match.")
+        return ctx.skip(sentences(found.problem, _("kubectl would warn \"the server doesn't have a resource type\" and "
+                                                   "RBAC has nothing to match.")),
+                        evidence=_("{discovery}: no match.").format(discovery=evidence_disc))
     res, group, served = found.resource, found.served.group, found.served
-    evidence_disc += f": `{served.qualified}` (API group `{group}`, {'namespaced' if served.namespaced else 'cluster-scoped'})"
+    evidence_disc = (_("{discovery}: `{resource}` (API group `{group}`, namespaced)") if served.namespaced else
+                     _("{discovery}: `{resource}` (API group `{group}`, cluster-scoped)")).format(
+        discovery=evidence_disc, resource=served.qualified, group=group)
     notes = []
     if found.others:
-        notes.append(f"`{typed}` also names " + ", ".join(f"`{o.qualified}`" for o in found.others)
-                     + f"; kubectl takes `{served.qualified}`, as here: write `RESOURCE.GROUP` for another.")
+        notes.append(_("`{typed}` also names {others}; kubectl takes `{resource}`, as here: write `RESOURCE.GROUP` for "
+                       "another.").format(typed=typed, others=", ".join(f"`{o.qualified}`" for o in found.others),
+                                          resource=served.qualified))
     if spelled.partition("/")[0] not in (served.resource, served.qualified):
-        notes.append(f"`{spelled.partition('/')[0]}` is `{served.qualified}`.")
+        notes.append(_("`{typed}` is `{resource}`.").format(typed=spelled.partition("/")[0], resource=served.qualified))
     ns = ns_given
     if ns and not served.namespaced:
         ns = ""
-        notes.append(f"`{served.resource}` are cluster-scoped, so `-n {ns_given}` does not apply.")
+        notes.append(_("`{resource}` are cluster-scoped, so `-n {namespace}` does not apply.").format(
+            resource=served.resource, namespace=ns_given))
     permission = iam_permission(res, verb, group)
     groups_on = ctx.gw.cluster(ctx.ref).authenticator_groups_config.enabled
     candidates = google_groups_in_bindings(bindings) if groups_on and not is_group else ()
@@ -124,44 +130,54 @@ def run(ctx):
         lambda: kube_decisions(ctx.gw, ctx.ref, principal, [ask], candidates)[0],
         lambda: _iam_alternative(ctx, principal, permission))
     review = decision.review
-    scope = f"in namespace `{ns}`" if ns else "cluster-wide"
-    what = f"`{verb} {res}{'.' + group if group else ''}` {scope}"
+    request = f"{verb} {res}{'.' + group if group else ''}"
+    what = (_("`{request}` in namespace `{namespace}`").format(request=request, namespace=ns) if ns else
+            _("`{request}` cluster-wide").format(request=request))
     subject = f"groups={email},system:authenticated" if is_group else f"user={email} groups=system:authenticated"
     asked = (f"{evidence_disc}\nSubjectAccessReview {subject} {what}: allowed={str(review['allowed']).lower()}"
              + "".join(f", {k}={review[k]!r}" for k in ("reason", "evaluationError") if review[k]))
     if decision.group_review is not None:
-        asked += (f"\nSubjectAccessReview with the Google groups bindings name ({', '.join(decision.groups)}): "
-                  f"allowed={str(decision.group_review['allowed']).lower()}")
+        asked += "\n" + _("SubjectAccessReview with the Google groups bindings name ({groups}): allowed={allowed}").format(
+            groups=", ".join(decision.groups), allowed=str(decision.group_review["allowed"]).lower())
     if not isinstance(decision.iam, ApiError) and decision.iam is not None:
-        asked += f"\nIAM `{permission}` on the cluster: {decision.iam.access} (according to {decision.iam.source})"
-    extra = (" " + " ".join(notes)) if notes else ""
+        asked += "\n" + _("IAM `{permission}` on the cluster: {access} (according to {source})").format(
+            permission=permission, access=decision.iam.access, source=decision.iam.source)
+    extra = sentences(*notes)
     groups_off = is_group and not groups_on
-    enable_groups = (f"Google Groups for RBAC is off on `{ctx.ref.name}`, so bindings to Google groups do not reach "
-                     "their members. Nest the group in `gke-security-groups@YOUR_DOMAIN` and turn it on:\n```\n"
-                     f"gcloud container clusters update {ctx.ref.name} --location={ctx.ref.location} "
-                     f"--project={ctx.ref.project} --security-group=gke-security-groups@YOUR_DOMAIN\n```")
+    enable_groups = _("Google Groups for RBAC is off on `{cluster}`, so bindings to Google groups do not reach their "
+                      "members. Nest the group in `gke-security-groups@YOUR_DOMAIN` and turn it on:\n```\n{command}\n"
+                      "```").format(cluster=ctx.ref.name,
+                                    command=f"gcloud container clusters update {ctx.ref.name} --location={ctx.ref.location} "
+                                            f"--project={ctx.ref.project} --security-group=gke-security-groups@YOUR_DOMAIN")
+    names = dict(principal=principal, what=what, cluster=ctx.ref.name)
     if decision.allowed:
         by = decision.explain()
         if groups_off and decision.by_rbac:
-            return ctx.warn(f"RBAC lets group `{email}` {what} on `{ctx.ref.name}` ({by}), but its members do not "
-                            f"get it.{extra}", enable_groups, evidence=asked)
-        return ctx.ok(f"`{principal}` may {what} on `{ctx.ref.name}`: {by}.{extra}", evidence=asked)
+            return ctx.warn(sentences(_("RBAC lets group `{group}` {what} on `{cluster}` ({by}), but its members do not "
+                                        "get it.").format(group=email, by=by, **names), extra),
+                            enable_groups, evidence=asked)
+        return ctx.ok(sentences(_("`{principal}` may {what} on `{cluster}`: {by}.").format(by=by, **names), extra),
+                      evidence=asked)
     bound = naming(bindings, kind, email)
-    bound_text = (f"Bindings that name {kind} `{email}` (none allows this): " + "; ".join(bound) + "."
-                  if bound else f"No RoleBinding or ClusterRoleBinding names {kind} `{email}`.")
-    caveat = (" A Google group is asked as the group (with `system:authenticated`): RBAC decides; IAM roles granted "
-              "to the group apply to its members." if is_group else "")
+    bound_text = (_("Bindings that name {kind} `{subject}` (none allows this): {bindings}.").format(
+        kind=kind, subject=email, bindings="; ".join(bound)) if bound else
+        _("No RoleBinding or ClusterRoleBinding names {kind} `{subject}`.").format(kind=kind, subject=email))
+    caveat = (_("A Google group is asked as the group (with `system:authenticated`): RBAC decides; IAM roles granted to "
+                "the group apply to its members.") if is_group else "")
     message = forbidden_message("MEMBER_EMAIL" if is_group else email, verb, res, ns, group, permission)
-    fix = (f"Grant it with Kubernetes RBAC (a cluster admin runs `kubectl apply -f rbac.yaml` on `{ctx.ref.name}`):\n"
-           f"```\n{rbac_yaml(email, res, [verb], ns, group, kind)}\n```\n"
-           + iam_alternative + (f"\n{enable_groups}" if groups_off else ""))
+    fix = (_("Grant it with Kubernetes RBAC (a cluster admin runs `kubectl apply -f rbac.yaml` on `{cluster}`):\n```\n"
+             "{yaml}\n```").format(cluster=ctx.ref.name, yaml=rbac_yaml(email, res, [verb], ns, group, kind))
+           + "\n" + iam_alternative + (f"\n{enable_groups}" if groups_off else ""))
     if decision.unknown:
         return ctx.warn(
-            f"`{principal}` may {what} on `{ctx.ref.name}` only through a Google group: {decision.explain()}. "
-            f"If the membership is missing, kubectl says:\n```\n{message}\n```\n{bound_text}"
-            + (f" {unread}" if unread else "") + extra,
-            "Check the membership (`gcloud identity groups memberships check-transitive-membership`), or " +
-            fix[0].lower() + fix[1:], evidence=asked)
+            sentences(_("`{principal}` may {what} on `{cluster}` only through a Google group: {by}. If the membership "
+                        "is missing, kubectl says:\n```\n{message}\n```\n{bindings}").format(
+                          by=decision.explain(), message=message, bindings=bound_text, **names), unread, extra),
+            _("Check the membership (`{command}`), or {fix}").format(
+                command="gcloud identity groups memberships check-transitive-membership", fix=fix[0].lower() + fix[1:]),
+            evidence=asked)
     return ctx.fail(
-        f"`{principal}` may not {what} on `{ctx.ref.name}`: {decision.explain()}. kubectl says:\n```\n{message}\n```\n"
-        f"{bound_text}{(' ' + unread) if unread else ''}{caveat}" + extra, fix, evidence=asked)
+        sentences(_("`{principal}` may not {what} on `{cluster}`: {by}. kubectl says:\n```\n{message}\n```\n"
+                    "{bindings}").format(by=decision.explain(), message=message, bindings=bound_text, **names),
+                  unread, caveat, extra),
+        fix, evidence=asked)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 
 from checks import operations as opsmod
-from checks.accounts import (NODE_PERMISSIONS, NODE_ROLE, account_problem, compute_default_sa, least_privilege_commands,
+from checks.accounts import (DELETED, NODE_PERMISSIONS, NODE_ROLE, account_problem, compute_default_sa, least_privilege_commands,
                              least_privilege_sa, node_accounts)
 from checks.gateway import ApiError
 from checks.i18n import N_, _
@@ -61,12 +61,14 @@ def _from_operations(ops, ref) -> tuple[list[dict], int]:
 
 def _accounts(ctx, number: str, cluster, report: dict) -> dict[str, list[str]]:
     if cluster is None:
-        return {compute_default_sa(number): [f"a cluster `{ctx.ref.name}` created without `--service-account`"]}
+        return {compute_default_sa(number): [_("a cluster `{cluster}` created without `--service-account`").format(
+            cluster=ctx.ref.name)]}
     accounts = node_accounts(cluster, number)
     pool = opsmod.pool_of(report["op"]) if report["op"] else ""
     if pool:
         mine = {e: p for e, p in accounts.items() if pool in p}
-        return mine or {compute_default_sa(number): [f"node pool `{pool}` (created without `--service-account`)"]}
+        return mine or {compute_default_sa(number): [
+            _("node pool `{pool}` (created without `--service-account`)").format(pool=pool)]}
     return accounts
 
 
@@ -74,15 +76,16 @@ def run(ctx):
     ref, gw = ctx.ref, ctx.gw
     reports = _given(ctx.args)
     # Everything the answer may need, at once (shared with the other why-403 checks through the memo).
-    number, cluster, node_role, _, ops = gw.parallel(
+    number, cluster, node_role, _policy, ops = gw.parallel(
         lambda: gw.project_number(ref.project), lambda: _cluster(ctx), lambda: gw.role(NODE_ROLE),
         lambda: gw.project_iam_policy(ref.project),
         lambda: None if reports else gw.operations(ref.project, ref.location))
     if not reports:
         reports, read = _from_operations(ops, ref)
         if not reports:
-            return ctx.ok(f"No recent operation on `{ref.name}` failed with \"Retry budget exhausted\" ({read} "
-                          f"operation(s) of the last {opsmod.RECENT_DAYS} days read), and no such error was given.")
+            return ctx.ok(_("No recent operation on `{cluster}` failed with \"Retry budget exhausted\" ({count} "
+                            "operation(s) of the last {days} days read), and no such error was given.").format(
+                cluster=ref.name, count=read, days=opsmod.RECENT_DAYS))
     node_perms = set((node_role or {}).get("includedPermissions") or NODE_PERMISSIONS)
     out = []
     for report in reports:
@@ -109,26 +112,40 @@ def _one(ctx, report, res_project, policy, email, users, number, node_perms):
     perm, resource = report["permission"], report["resource"] or f"projects/{res_project}"
     member = f"serviceAccount:{email}"
     used = ", ".join(users)
-    source = (f"operation `{report['op'].name}` failed with `{opsmod.quoted(report['quote'])}`" if report["op"] else
-              f"GKE answered `Retry budget exhausted: Google Compute Engine: Required permission '{perm}' for "
-              f"'{resource}'`")
+    if report["op"]:
+        source = _("operation `{operation}` failed with `{error}`").format(operation=report["op"].name,
+                                                                          error=opsmod.quoted(report["quote"]))
+    else:
+        source = _("GKE answered `{error}`").format(
+            error=f"Retry budget exhausted: Google Compute Engine: Required permission '{perm}' for '{resource}'")
     problem = account_problem(ctx, email, sa_project(email, ref.project))
     if problem:
-        what, remedy, evidence = problem
-        return ctx.fail(f"The service account of {used}, {what} So it holds no permission at all ({source}).",
+        kind, remedy, evidence = problem
+        what = (_("The service account of {users}, `{account}` does not exist: it was deleted. So it holds no "
+                  "permission at all ({source}).") if kind == DELETED else
+                _("The service account of {users}, `{account}` is disabled. So it holds no permission at all "
+                  "({source})."))
+        return ctx.fail(what.format(users=used, account=email, source=source),
                         remedy, evidence=evidence, resource=f"projects/{sa_project(email, ref.project)}/"
                                                              f"serviceAccounts/{email}")
     perms, roles, notes = granted(ctx.gw, policy, member)
-    held = ", ".join(f"`{r}`" for r in roles) or "no unconditional role"
-    evidence = (f"`gcloud projects get-iam-policy {res_project} --flatten=bindings "
-                f"--filter=bindings.members:{member}` gives {held}" + (f"; also {', '.join(notes)}" if notes else "")
-                + f": `{perm}` is {'' if perm in perms else 'not '}among their permissions.")
+    held = ", ".join(f"`{r}`" for r in roles) or _("no unconditional role")
+    command = f"gcloud projects get-iam-policy {res_project} --flatten=bindings --filter=bindings.members:{member}"
+    if perm in perms:
+        evidence = (_("`{command}` gives {roles}; also {notes}: `{permission}` is among their permissions.") if notes
+                    else _("`{command}` gives {roles}: `{permission}` is among their permissions."))
+    else:
+        evidence = (_("`{command}` gives {roles}; also {notes}: `{permission}` is not among their permissions.")
+                    if notes else _("`{command}` gives {roles}: `{permission}` is not among their permissions."))
+    evidence = evidence.format(command=command, roles=held, notes=", ".join(notes), permission=perm)
     if perm in perms:
         via = [r for r in roles if perm in ((ctx.gw.role(r) or {}).get("includedPermissions") or [])]
         return ctx.ok(
-            f"`{email}` (the service account of {used}) holds `{perm}` on project `{res_project}` now (through "
-            + ", ".join(f"`{r}`" for r in via) + f"), which {source} reported missing: retry the operation. If it "
-            "fails again, an IAM deny policy or an organization policy may withhold the permission.",
+            _("`{account}` (the service account of {users}) holds `{permission}` on project `{project}` now (through "
+              "{roles}), which {source} reported missing: retry the operation. If it fails again, an IAM deny policy "
+              "or an organization policy may withhold the permission.").format(
+                account=email, users=used, permission=perm, project=res_project,
+                roles=", ".join(f"`{r}`" for r in via), source=source),
             evidence=evidence, resource=f"projects/{res_project}")
     default = compute_default_sa(number)
     is_default = email == default
@@ -139,33 +156,42 @@ def _one(ctx, report, res_project, policy, email, users, number, node_perms):
                   f"    --title \"GKE nodes: extra permissions\" --permissions={perm}\n"
                   + grant_command(res_project, target, f"projects/{res_project}/roles/{EXTRA_ROLE}")) if extra else ""
     if is_default:
-        step1 = (f"Create a least-privilege service account with every permission a GKE cluster needs:\n```\n"
-                 f"{least_privilege_commands(ref.project)}" + (f"\n{extra_cmds}" if extra else "") + "\n```\n")
+        step1 = _("Create a least-privilege service account with every permission a GKE cluster needs:\n```\n"
+                  "{commands}\n```\n").format(
+            commands=least_privilege_commands(ref.project) + (f"\n{extra_cmds}" if extra else ""))
     else:
         node = "" if NODE_ROLE in granted(ctx.gw, policy, target)[1] else grant_command(ref.project, target, NODE_ROLE)
-        step1 = ("Give the service account every permission a GKE cluster needs (the node role"
-                 + (f", and `{perm}` through a custom role" if extra else "") + "):\n```\n"
-                 + "\n".join(x for x in (node, extra_cmds) if x) + "\n```\n")
+        step1 = (_("Give the service account every permission a GKE cluster needs (the node role, and `{permission}` "
+                   "through a custom role):\n```\n{commands}\n```\n") if extra else
+                 _("Give the service account every permission a GKE cluster needs (the node role):\n```\n"
+                   "{commands}\n```\n")).format(permission=perm,
+                                                 commands="\n".join(x for x in (node, extra_cmds) if x))
     create = (f"gcloud container clusters create {ref.name} --location={ref.location} --project={ref.project} \\\n"
               f"    --service-account={target_sa}")
     default_state = has_role(ctx.gw.project_iam_policy(ref.project), f"serviceAccount:{default}", EDITOR)
-    default_note = ("it holds `roles/editor` on the project now." if default_state and not default_state.condition
-                    else "it no longer holds `roles/editor` here, so grant it back first:\n```\n"
-                         + grant_command(ref.project, f"serviceAccount:{default}", EDITOR) + "\n```")
-    remedy = (f"*1. A least-privilege service account, named with `--service-account`.* {step1}"
-              f"and name it when creating the cluster (or node pool: `gcloud container node-pools create POOL "
-              f"--cluster={ref.name} … --service-account={target_sa}`):\n```\n{create}\n```\n"
-              + ("" if is_default else
-                 f"*2. Or omit `--service-account`:* GKE then uses the Compute Engine default service account "
-                 f"`{default}`, which has the required permissions by default; {default_note}"))
+    if default_state and not default_state.condition:
+        default_note = _("it holds `{role}` on the project now.").format(role=EDITOR)
+    else:
+        default_note = _("it no longer holds `{role}` here, so grant it back first:\n```\n{command}\n```").format(
+            role=EDITOR, command=grant_command(ref.project, f"serviceAccount:{default}", EDITOR))
+    remedy = _("*1. A least-privilege service account, named with `--service-account`.* {step}and name it when "
+               "creating the cluster (or node pool: `{pool_command}`):\n```\n{command}\n```\n").format(
+        step=step1, command=create,
+        pool_command=f"gcloud container node-pools create POOL --cluster={ref.name} … --service-account={target_sa}")
     if is_default:
-        remedy += ("*2. Or keep the Compute Engine default service account* (omit `--service-account`): it has the "
-                   f"required permissions by default; {default_note}")
+        remedy += _("*2. Or keep the Compute Engine default service account* (omit `--service-account`): it has the "
+                    "required permissions by default; {default_note}").format(default_note=default_note)
+    else:
+        remedy += _("*2. Or omit `--service-account`:* GKE then uses the Compute Engine default service account "
+                    "`{account}`, which has the required permissions by default; {default_note}").format(
+            account=default, default_note=default_note)
     return ctx.fail(
-        f"`{email}` (the service account of {used}) lacks `{perm}` on project `{res_project}`, needed for "
-        f"`{resource}`: {source}. The IAM service account associated with the cluster lacks a permission the "
-        "cluster needs at least. (Grants inherited from folders, the organization or groups are not visible to "
-        "the bot.)", remedy, evidence=evidence, resource=f"projects/{res_project}")
+        _("`{account}` (the service account of {users}) lacks `{permission}` on project `{project}`, needed for "
+          "`{resource}`: {source}. The IAM service account associated with the cluster lacks a permission the "
+          "cluster needs at least. (Grants inherited from folders, the organization or groups are not visible to "
+          "the bot.)").format(account=email, users=used, permission=perm, project=res_project, resource=resource,
+                              source=source),
+        remedy, evidence=evidence, resource=f"projects/{res_project}")
 
 
 def _cluster(ctx):

@@ -23,6 +23,7 @@ CLUSTER_LEVEL = False  # only matters where Workload Identity is used: not part 
 
 def run(ctx):
     return service_enabled_finding(
-        ctx, IAMCREDENTIALS, f"it is the IAM Service Account Credentials API, and project `{ctx.ref.project}` "
-        f"contains cluster `{ctx.ref.name}`: the GKE metadata server cannot exchange Kubernetes service account "
-        "tokens for Google access tokens, so pods do not authenticate to Google Cloud.")
+        ctx, IAMCREDENTIALS, _("it is the IAM Service Account Credentials API, and project `{project}` contains "
+                               "cluster `{cluster}`: the GKE metadata server cannot exchange Kubernetes service "
+                               "account tokens for Google access tokens, so pods do not authenticate to Google "
+                               "Cloud.").format(project=ctx.ref.project, cluster=ctx.ref.name))
