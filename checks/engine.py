@@ -104,7 +104,7 @@ def diagnose(command: str, ctx: Context, max_workers: int = 16, deadline: float 
     # each check runs in a copy of this context: the reader's language (checks.i18n) goes with it
     futures = [(pool.submit(contextvars.copy_context().run, _run_one, ctx.for_check(c)), c) for c in checks]
     try:
-        wait([f for f, _ in futures], timeout=_seconds_left(deadline))
+        wait([f for f, _check in futures], timeout=_seconds_left(deadline))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # never join an abandoned check
     for fut, check in futures:

@@ -35,26 +35,28 @@ def run(ctx):
         endpoint = ""
     apiserver = f"https://{endpoint}" if endpoint else f'https://$({describe} --format "value(endpoint)")'
     creds = f"gcloud container clusters get-credentials {name} \\\n    {flags}"
-    remedy = (
+    plugin = f"gcloud components install gke-gcloud-auth-plugin\ngke-gcloud-auth-plugin --version\n{creds}\nkubectl cluster-info"
+    curl = (f"APISERVER={apiserver}\nTOKEN=$(gcloud auth print-access-token)\n"
+            "curl https://oauth2.googleapis.com/tokeninfo?access_token=$TOKEN\n"
+            f'{describe} \\\n    --format "value(masterAuth.clusterCaCertificate)" | \\\n    base64 -d > /tmp/ca.crt\n'
+            'curl -s -X GET "${APISERVER}/api/v1/namespaces" \\\n    --header "Authorization: Bearer $TOKEN" \\\n'
+            "    --cacert /tmp/ca.crt")
+    legacy = ("curl -LO https://dl.k8s.io/release/v1.24.0/bin/linux/amd64/kubectl\n"
+              "echo 'export USE_GKE_GCLOUD_AUTH_PLUGIN=False' >> ~/.bashrc   # macOS: ~/.bash_profile\n"
+              f"source ~/.bashrc\n{creds}\nkubectl cluster-info")
+    remedy = _(
         "*1. The plugin.* kubectl 1.25 and later needs `gke-gcloud-auth-plugin` to fetch a token from gcloud:\n"
-        f"```\ngcloud components install gke-gcloud-auth-plugin\ngke-gcloud-auth-plugin --version\n{creds}\n"
-        "kubectl cluster-info\n```\n"
-        "*2. Bypass kubectl and the plugin with curl:*\n"
-        f"```\nAPISERVER={apiserver}\nTOKEN=$(gcloud auth print-access-token)\n"
-        "curl https://oauth2.googleapis.com/tokeninfo?access_token=$TOKEN\n"
-        f'{describe} \\\n    --format "value(masterAuth.clusterCaCertificate)" | \\\n    base64 -d > /tmp/ca.crt\n'
-        'curl -s -X GET "${APISERVER}/api/v1/namespaces" \\\n    --header "Authorization: Bearer $TOKEN" \\\n'
-        "    --cacert /tmp/ca.crt\n```\n"
+        "```\n{plugin}\n```\n"
+        "*2. Bypass kubectl and the plugin with curl:*\n```\n{curl}\n```\n"
         "With a valid token, tokeninfo answers with the token's details (otherwise run `gcloud auth login`). "
         "If curl lists the namespaces, your account is fine and the plugin or kubeconfig is the cause: see step 1, "
-        f"or step 3. If curl answers `{STATUS_401}`, the API server did not accept your credentials: you lack "
-        f"the permissions to access cluster `{name}`; ask an administrator (see gke/principal-cluster-access).\n"
-        "*3. Without the plugin* (only with kubectl 1.24 or older):\n"
-        "```\ncurl -LO https://dl.k8s.io/release/v1.24.0/bin/linux/amd64/kubectl\n"
-        "echo 'export USE_GKE_GCLOUD_AUTH_PLUGIN=False' >> ~/.bashrc   # macOS: ~/.bash_profile\n"
-        f"source ~/.bashrc\n{creds}\nkubectl cluster-info\n```\n"
-        "If that still ends in 401, check your permissions and repeat the step that failed.")
+        "or step 3. If curl answers `{status}`, the API server did not accept your credentials: you lack the "
+        "permissions to access cluster `{cluster}`; ask an administrator (see gke/principal-cluster-access).\n"
+        "*3. Without the plugin* (only with kubectl 1.24 or older):\n```\n{legacy}\n```\n"
+        "If that still ends in 401, check your permissions and repeat the step that failed.").format(
+        plugin=plugin, curl=curl, status=STATUS_401, cluster=name, legacy=legacy)
     return ctx.skip(
-        f"A 401 (Unauthorized) from the API server of `{name}` means it did not accept the credentials your client "
-        "sent: either `gke-gcloud-auth-plugin` is not installed or configured, or your account lacks permission "
-        "to connect. The bot cannot see your workstation; these steps tell the two apart.", remedy=remedy)
+        _("A 401 (Unauthorized) from the API server of `{cluster}` means it did not accept the credentials your client "
+          "sent: either `gke-gcloud-auth-plugin` is not installed or configured, or your account lacks permission to "
+          "connect. The bot cannot see your workstation; these steps tell the two apart.").format(cluster=name),
+        remedy=remedy)

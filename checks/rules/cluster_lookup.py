@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from checks.i18n import N_, _
+from checks.i18n import N_, _, sentences
 from checks.resolve import ClusterSpec, resolve
 
 ID = "gke/cluster-lookup"
@@ -40,15 +40,16 @@ def run(ctx):
     res = ctx.args.get("resolution") or resolve(ctx.gw, ClusterSpec(ref.name, ref.location, ref.project),
                                                (ref.project,) if ref.project else ())
     if res.ref is not None:
-        return ctx.ok(f"`{res.ref.path}` exists. If a command still answers 404, fetch credentials for exactly "
-                      f"this cluster: `{credentials_command(res.ref)}`", resource=res.ref.path)
+        return ctx.ok(_("`{cluster}` exists. If a command still answers 404, fetch credentials for exactly this "
+                        "cluster: `{command}`").format(cluster=res.ref.path, command=credentials_command(res.ref)),
+                      resource=res.ref.path)
     out = []
     for err in res.errors:
         if err.not_found:
             continue
         if project := _api_disabled(err):
-            out.append(ctx.fail(f"The Kubernetes Engine API is disabled in project `{project}`, so no cluster can be "
-                                "found there.",
+            out.append(ctx.fail(_("The Kubernetes Engine API is disabled in project `{project}`, so no cluster can be "
+                                  "found there.").format(project=project),
                                 f"```\ngcloud services enable container.googleapis.com --project {project}\n```",
                                 evidence=err.explain(), resource=f"projects/{project}"))
         else:
@@ -57,17 +58,19 @@ def run(ctx):
     cmds = "\n".join(credentials_command(c) for c in res.candidates)
     ambiguous = len(res.candidates) > 1 and all(c.name == ref.name for c in res.candidates)
     if ambiguous:
-        return out + [ctx.warn(f"`{ref.name}` exists in more than one place: "
-                               + ", ".join(f"`{c.path}`" for c in res.candidates) + ". Name the one you mean.",
+        return out + [ctx.warn(_("`{name}` exists in more than one place: {clusters}. Name the one you mean.").format(
+                                   name=ref.name, clusters=", ".join(f"`{c.path}`" for c in res.candidates)),
                                f"```\n{cmds}\n```", evidence=errors, resource=asked)]
-    if out and not first.startswith("No cluster"):  # the lookup itself failed: the errors say it all
+    if out and not res.not_found:  # the lookup itself failed: the errors say it all
         return out
     projects = [ref.project] if ref.project else ["PROJECT_ID"]
-    remedy = (f"Did you mean one of these?\n```\n{cmds}\n```" if cmds else
-              "List the clusters you can see:\n```\n"
-              + "\n".join(f"gcloud container clusters list --project {p}" for p in projects) + "\n```")
+    if cmds:
+        remedy = _("Did you mean one of these?\n```\n{commands}\n```").format(commands=cmds)
+    else:
+        remedy = _("List the clusters you can see:\n```\n{commands}\n```").format(
+            commands="\n".join(f"gcloud container clusters list --project {p}" for p in projects))
     report = ctx.warn if out else ctx.fail  # where the bot could not look, it cannot say "not found"
-    detail = first or f"No cluster `{asked}`."
+    detail = first or _("No cluster `{cluster}`.").format(cluster=asked)
     if out:
-        detail += " The bot could not search everywhere (see the errors)."
+        detail = sentences(detail, _("The bot could not search everywhere (see the errors)."))
     return out + [report(detail, remedy, evidence=errors, resource=asked)]

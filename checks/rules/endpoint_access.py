@@ -30,43 +30,55 @@ def run(ctx):
     if "ip_endpoints_config" in c.control_plane_endpoints_config and not ip.enabled:
         if dns.endpoint and dns.allow_external_traffic:
             return ctx.ok(
-                f"`{name}` has no IP endpoints: its API server is reached through the DNS endpoint `{dns.endpoint}` "
-                "only (IAM-authorized, from anywhere). `gcloud container clusters get-credentials` writes it into "
-                "your kubeconfig; a 401 there is about credentials, not the network.")
+                _("`{cluster}` has no IP endpoints: its API server is reached through the DNS endpoint `{endpoint}` "
+                  "only (IAM-authorized, from anywhere). `gcloud container clusters get-credentials` writes it into "
+                  "your kubeconfig; a 401 there is about credentials, not the network.").format(
+                    cluster=name, endpoint=dns.endpoint))
         return ctx.warn(
-            f"`{name}` has its IP endpoints disabled and its DNS endpoint closed to external traffic "
-            f"(allowExternalTraffic: false): no client outside Google can reach the API server at all.",
-            f"Open the DNS-based endpoint to IAM-authorized clients:\n```\ngcloud container clusters update {name} "
-            f"\\\n    {flags} --enable-dns-access\n```",
+            _("`{cluster}` has its IP endpoints disabled and its DNS endpoint closed to external traffic "
+              "(allowExternalTraffic: false): no client outside Google can reach the API server at all.").format(
+                cluster=name),
+            _("Open the DNS-based endpoint to IAM-authorized clients:\n```\n{command}\n```").format(
+                command=f"gcloud container clusters update {name} \\\n    {flags} --enable-dns-access"),
             evidence="controlPlaneEndpointsConfig.ipEndpointsConfig.enabled: false, "
                      f"dnsEndpointConfig.allowExternalTraffic: {str(bool(dns.allow_external_traffic)).lower()}")
     if pcc.enable_private_endpoint or ("enable_public_endpoint" in ip and not ip.enable_public_endpoint):
         private = pcc.private_endpoint or ip.private_endpoint
-        via_dns = "" if not dns.allow_external_traffic else (
-            f" The cluster also has a DNS-based endpoint `{dns.endpoint}` that accepts traffic from anywhere "
-            "(IAM-authorized): add `--dns-endpoint` to the command above.")
+        via_dns = "" if not dns.allow_external_traffic else (" " + _(
+            "The cluster also has a DNS-based endpoint `{endpoint}` that accepts traffic from anywhere "
+            "(IAM-authorized): add `--dns-endpoint` to the command above.").format(endpoint=dns.endpoint))
+        facts = dict(cluster=name, network=c.network or "default", address=private)
         out.append(ctx.warn(
-            f"`{name}` has a private endpoint only: only clients inside its VPC network `{c.network or 'default'}` "
-            f"(or networks connected to it){' and in its authorized networks' if man.enabled else ''} can reach the "
-            f"API server at `{private}`. From anywhere else kubectl times out; it never gets as far as a 401.",
-            f"Run kubectl from a machine inside the VPC network (a VM, or through a bastion or VPN), with credentials "
-            f"for the private endpoint:\n```\ngcloud container clusters get-credentials {name} \\\n    {flags} "
-            f"--internal-ip\n```{via_dns}",
+            (_("`{cluster}` has a private endpoint only: only clients inside its VPC network `{network}` (or networks "
+               "connected to it) and in its authorized networks can reach the API server at `{address}`. From "
+               "anywhere else kubectl times out; it never gets as far as a 401.") if man.enabled else
+             _("`{cluster}` has a private endpoint only: only clients inside its VPC network `{network}` (or networks "
+               "connected to it) can reach the API server at `{address}`. From anywhere else kubectl times out; it "
+               "never gets as far as a 401.")).format(**facts),
+            _("Run kubectl from a machine inside the VPC network (a VM, or through a bastion or VPN), with credentials "
+              "for the private endpoint:\n```\n{command}\n```").format(
+                command=f"gcloud container clusters get-credentials {name} \\\n    {flags} --internal-ip") + via_dns,
             evidence=f"privateClusterConfig.enablePrivateEndpoint: {str(pcc.enable_private_endpoint).lower()}, "
                      f"privateEndpoint: {private}"))
     if man.enabled:
         blocks = [b.cidr_block for b in man.cidr_blocks]
         listed = ", ".join(f"`{b.cidr_block}`" + (f" ({b.display_name})" if b.display_name else "")
-                           for b in man.cidr_blocks) or "none"
-        extra = " and Google Cloud's public IP addresses" if man.gcp_public_cidrs_access_enabled else ""
+                           for b in man.cidr_blocks) or _("none")
+        facts = dict(cluster=name, ranges=listed)
         out.append(ctx.warn(
-            f"Master authorized networks are enabled on `{name}`: only clients whose address is in {listed}{extra} "
-            "reach the control plane. A client outside these CIDRs gets connection timeouts, not 401.",
-            "Run kubectl from an address in these ranges, or have an admin add yours (the flag replaces the whole "
-            f"list, so it repeats the current ranges):\n```\ngcloud container clusters update {name} \\\n    {flags} "
-            "\\\n    --enable-master-authorized-networks \\\n"
-            f"    --master-authorized-networks={','.join(blocks + ['YOUR_IP/32'])}\n```",
+            (_("Master authorized networks are enabled on `{cluster}`: only clients whose address is in {ranges} and "
+               "Google Cloud's public IP addresses reach the control plane. A client outside these CIDRs gets "
+               "connection timeouts, not 401.") if man.gcp_public_cidrs_access_enabled else
+             _("Master authorized networks are enabled on `{cluster}`: only clients whose address is in {ranges} "
+               "reach the control plane. A client outside these CIDRs gets connection timeouts, not 401.")).format(
+                **facts),
+            _("Run kubectl from an address in these ranges, or have an admin add yours (the flag replaces the whole "
+              "list, so it repeats the current ranges):\n```\n{command}\n```").format(
+                command=f"gcloud container clusters update {name} \\\n    {flags} \\\n"
+                        "    --enable-master-authorized-networks \\\n"
+                        f"    --master-authorized-networks={','.join(blocks + ['YOUR_IP/32'])}"),
             evidence="masterAuthorizedNetworksConfig.enabled: true, cidrBlocks: "
                      + (", ".join(blocks) or "none")))
-    return out or ctx.ok(f"The API server of `{name}` at `{c.endpoint}` is public and not limited to authorized "
-                         "networks: any client can reach it, so a 401 is about credentials, not the network.")
+    return out or ctx.ok(_("The API server of `{cluster}` at `{address}` is public and not limited to authorized "
+                           "networks: any client can reach it, so a 401 is about credentials, not the network.").format(
+        cluster=name, address=c.endpoint))

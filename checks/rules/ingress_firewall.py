@@ -157,8 +157,8 @@ def stages(fw: dict, order: str = "AFTER_CLASSIC_FIREWALL") -> list[list[Rule]]:
     (BEFORE_CLASSIC_FIREWALL) the global and regional network policies."""
     policies = sorted(enumerate(fw.get("firewallPolicys") or []),
                       key=lambda ip: (TYPE_ORDER.get(ip[1].get("type"), 5), ip[1].get("priority") or 0, ip[0]))
-    first = [_policy(p) for _, p in policies if TYPE_ORDER.get(p.get("type"), 5) <= 2]
-    network = [_policy(p) for _, p in policies if TYPE_ORDER.get(p.get("type"), 5) > 2]
+    first = [_policy(p) for _i, p in policies if TYPE_ORDER.get(p.get("type"), 5) <= 2]
+    network = [_policy(p) for _i, p in policies if TYPE_ORDER.get(p.get("type"), 5) > 2]
     if order == "BEFORE_CLASSIC_FIREWALL":
         return first + network + [_vpc(fw)]
     return first + [_vpc(fw)] + network

@@ -24,33 +24,40 @@ SEED = "001 エラー 404: リソースが見つからない"
 def run(ctx):
     project = ctx.ref.project
     if not project:
-        return ctx.skip("No single project was named, so the cluster was searched in every project of "
-                        "GKE_BOT_PROJECTS; name it as `PROJECT/LOCATION/NAME` to check the project itself.",
+        return ctx.skip(_("No single project was named, so the cluster was searched in every project of "
+                          "GKE_BOT_PROJECTS; name it as `PROJECT/LOCATION/NAME` to check the project itself."),
                         resource=ctx.ref.name)
     resource = f"projects/{project}"
     try:
         state = ctx.gw.project(project).state.name
     except ApiError as err:
         if err.not_found:
-            return ctx.fail(f"Project `{project}` does not exist.",
-                            "Check the project id: `gcloud projects list --filter='projectId:" + project + "'`.",
+            return ctx.fail(_("Project `{project}` does not exist.").format(project=project),
+                            _("Check the project id: `{command}`.").format(
+                                command=f"gcloud projects list --filter='projectId:{project}'"),
                             evidence=err.explain(), resource=resource)
         if not err.denied:
             raise
         bot = getattr(ctx.gw.credentials, "service_account_email", "") or "BOT_SERVICE_ACCOUNT"
         return ctx.finding(
             Status.ERROR,
-            f"The bot cannot tell whether project `{project}` does not exist or the bot may not see it: Resource "
-            "Manager answers 403 PERMISSION_DENIED for both. The bot's own identity needs "
-            f"`{err.permission or 'resourcemanager.projects.get'}` on it (`roles/browser`).",
-            f"Check as yourself: `gcloud projects describe {project}`. If it exists, let the bot see it:\n```\n"
-            f"{grant_command(project, f'serviceAccount:{bot}', 'roles/browser')}\n```",
+            _("The bot cannot tell whether project `{project}` does not exist or the bot may not see it: Resource "
+              "Manager answers 403 PERMISSION_DENIED for both. The bot's own identity needs `{permission}` on it "
+              "(`roles/browser`).").format(project=project,
+                                           permission=err.permission or "resourcemanager.projects.get"),
+            _("Check as yourself: `{command}`. If it exists, let the bot see it:\n```\n{grant}\n```").format(
+                command=f"gcloud projects describe {project}",
+                grant=grant_command(project, f"serviceAccount:{bot}", "roles/browser")),
             evidence=err.explain(), resource=resource)
     if state == "ACTIVE":
-        return ctx.ok(f"Project `{project}` exists and is `ACTIVE`.", resource=resource)
-    remedy = (f"If it was deleted by mistake, restore it within 30 days of the deletion:\n```\n"
-              f"gcloud projects undelete {project}\n```" if state == "DELETE_REQUESTED" else
-              f"Check the project: `gcloud projects describe {project}`.")
-    return ctx.fail(f"Project `{project}` is `{state}`: it is being deleted, so its clusters are gone and every "
-                    "call about them answers 404 or 403.", remedy,
-                    evidence=f"`projects.get {resource}` answered `state: {state}`.", resource=resource)
+        return ctx.ok(_("Project `{project}` exists and is `ACTIVE`.").format(project=project), resource=resource)
+    if state == "DELETE_REQUESTED":
+        remedy = _("If it was deleted by mistake, restore it within 30 days of the deletion:\n```\n{command}\n```").format(
+            command=f"gcloud projects undelete {project}")
+    else:
+        remedy = _("Check the project: `{command}`.").format(command=f"gcloud projects describe {project}")
+    return ctx.fail(_("Project `{project}` is `{state}`: it is being deleted, so its clusters are gone and every call "
+                      "about them answers 404 or 403.").format(project=project, state=state), remedy,
+                    evidence=_("`{call}` answered `state: {state}`.").format(call=f"projects.get {resource}",
+                                                                           state=state),
+                    resource=resource)

@@ -29,15 +29,16 @@ def run(ctx):
     project, location = target.project or "PROJECT_ID", target.location or "LOCATION"
     where = ""
     if target.location:
-        kind, other = (("zone", "region") if is_zone(location) else ("region", "zone"))
-        where = (f"\n`{location}` is a {kind}: the same name under a {other} is another cluster (or none), "
-                 "so always pass `--location` (gcloud's default zone or region may differ).")
+        where = "\n" + (_("`{location}` is a zone: the same name under a region is another cluster (or none), so always "
+                          "pass `--location` (gcloud's default zone or region may differ).") if is_zone(location) else
+                        _("`{location}` is a region: the same name under a zone is another cluster (or none), so always "
+                          "pass `--location` (gcloud's default zone or region may differ).")).format(location=location)
+    commands = ("gcloud auth login\n"
+                + "gcloud config get-value project    # " + _("should print {project}; else: {command}").format(
+                    project=project, command=f"gcloud config set project {project}") + "\n"
+                f"gcloud container clusters get-credentials {target.name} --location={location} --project={project}")
     return ctx.skip(
-        "If `gcloud container …` answers 404 (resource not found) for a cluster that exists, re-authenticate the "
-        "Google Cloud CLI and check which project and location it uses.",
-        remedy=("```\ngcloud auth login\n"
-                f"gcloud config get-value project    # should print {project}; else: gcloud config set project "
-                f"{project}\n"
-                f"gcloud container clusters get-credentials {target.name} --location={location} "
-                f"--project={project}\n```" + where),
+        _("If `gcloud container …` answers 404 (resource not found) for a cluster that exists, re-authenticate the "
+          "Google Cloud CLI and check which project and location it uses."),
+        remedy=f"```\n{commands}\n```" + where,
         resource=target.path if target.project and target.location else target.name)

@@ -80,7 +80,7 @@ def run(ctx):
         [(f"any pod of `{ns}/{ksa}`", selecting_egress(policies, None))]
     where = {"kube-dns": "the kube-dns pods in kube-system", "nodelocal": f"NodeLocal DNSCache on `{NODELOCAL_IP}`",
              "clouddns": f"Cloud DNS for GKE on `{METADATA_IP}`"}[kind]
-    if not any(selecting for _, selecting in subjects):
+    if not any(selecting for _subject, selecting in subjects):
         return ctx.ok(f"No egress NetworkPolicy selects the pods of `{ns}/{ksa}`: they reach {where} on port 53.")
     dns_pods, ns_obj = [], None
     if kind == "kube-dns":

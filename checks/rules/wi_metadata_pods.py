@@ -60,8 +60,8 @@ def run(ctx):
         "Reduce the number of Kubernetes service accounts in the cluster below 3,000 (the memory of "
         f"{APP} grows with it). Inspect:\n```\nkubectl get pods -n=kube-system | grep CrashLoopBackOff\n"
         + "".join(f"kubectl describe pod {p['metadata']['name']} --namespace=kube-system | grep OOMKilled\n"
-                  for p, _ in bad[:3])
+                  for p, _why in bad[:3])
         + "kubectl get serviceaccounts --all-namespaces --no-headers | wc -l\n```",
         evidence="\n".join(f"{p['metadata']['name']} containerStatuses: "
                            + json.dumps((p.get("status") or {}).get("containerStatuses"), sort_keys=True)
-                           for p, _ in bad[:5]))
+                           for p, _why in bad[:5]))

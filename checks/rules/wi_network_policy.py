@@ -58,7 +58,7 @@ def _selects_all(policy: dict) -> bool:
 
 def egress_yaml(dests) -> str:
     return "egress:\n" + "".join(f"- to:\n  - ipBlock:\n      cidr: {cidr}\n  ports:\n  - protocol: TCP\n"
-                                 f"    port: {port}\n" for cidr, port, _ in dests)
+                                 f"    port: {port}\n" for cidr, port, _why in dests)
 
 
 def run(ctx):
