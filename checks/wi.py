@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 
 from checks.gateway import kube as kc
+from checks.i18n import _
 from checks.names import EMAIL_RE
 
 GSA_ANNOTATION = "iam.gke.io/gcp-service-account"
@@ -117,7 +118,9 @@ def name_of(obj: dict) -> str:
 def listed(objs: list[dict], most: int = 5) -> str:
     """`a`, `b`, `c` and 4 more."""
     names = [f"`{name_of(o)}`" for o in objs]
-    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+    if len(names) > most:
+        return _("{names} and {count} more").format(names=", ".join(names[:most]), count=len(names) - most)
+    return ", ".join(names)
 
 
 def labels_of(obj: dict) -> dict:

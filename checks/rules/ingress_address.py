@@ -15,7 +15,7 @@ for GKE (class `gce` or `gce-internal` in the field) fails here, with the patch 
 from __future__ import annotations
 
 from checks.gateway import kube as kc
-from checks.i18n import N_, _
+from checks.i18n import N_, _, sentences
 from checks.ingress import CLASS_DOC, age, class_fix, human, ident, ignored_detail, meta, targets, where
 
 ID = "ingress/address"

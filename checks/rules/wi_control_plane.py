@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from checks.fixes import in_flight
 from checks.gateway import ApiError
-from checks.i18n import N_, _
+from checks.i18n import N_, _, sentences
 from checks.names import is_zone
 from checks.wi import CONNECTION_REFUSED, for_ksa, log_line, log_message, metadata_server_logs, wi_enabled
 
@@ -34,13 +34,14 @@ def run(ctx):
     ref = ctx.ref
     cluster = ctx.gw.cluster(ref)
     if not for_ksa(ctx) and not wi_enabled(cluster):
-        return ctx.skip(f"Workload Identity is off on `{ref.name}`: the GKE metadata server does not depend on its "
-                        "control plane.")
+        return ctx.skip(_("Workload Identity is off on `{cluster}`: the GKE metadata server does not depend on its "
+                          "control plane.").format(cluster=ref.name))
+
     def operations():
         try:
-            return in_flight(ctx.gw.operations(ref.project, ref.location), ref.name), ""
+            return in_flight(ctx.gw.operations(ref.project, ref.location), ref.name), None
         except ApiError as err:  # the zonal/regional verdict stands without them
-            return [], f" (operations could not be read: {err.explain()})"
+            return [], err
 
     def refused_logs():  # the same (memoised) read as wi/metadata-server-logs, which reports a missing permission
         try:
@@ -48,24 +49,32 @@ def run(ctx):
         except ApiError:
             return []
     (ops, unread), refused = ctx.gw.parallel(operations, refused_logs)
-    running = "; ".join(f"`{o.name}` {o.operation_type.name} {o.status.name} since {o.start_time}" for o in ops)
-    evidence = f"Operations in flight on `{ref.name}`: {running or 'none'}{unread}."
+    running = "; ".join(_("`{operation}` {type} {status} since {start}").format(
+        operation=o.name, type=o.operation_type.name, status=o.status.name, start=o.start_time) for o in ops)
+    if unread is not None:
+        evidence = _("Operations in flight on `{cluster}`: {operations} (operations could not be read: {error}).")
+    else:
+        evidence = _("Operations in flight on `{cluster}`: {operations}.")
+    evidence = evidence.format(cluster=ref.name, operations=running or _("none"),
+                               error=unread.explain() if unread is not None else "")
     if refused:
-        evidence += "\ngke-metadata-server logged:\n```\n" + "\n".join(log_line(e) for e in refused[:5]) + "\n```"
+        evidence += "\n" + _("gke-metadata-server logged:") + "\n```\n" + "\n".join(log_line(e) for e in refused[:5]) + "\n```"
     if not is_zone(ref.location):
-        return ctx.ok(f"`{ref.name}` has a regional control plane (`{ref.location}`): it stays available during "
-                      "maintenance.", evidence=evidence)
+        return ctx.ok(_("`{cluster}` has a regional control plane (`{location}`): it stays available during "
+                        "maintenance.").format(cluster=ref.name, location=ref.location), evidence=evidence)
     message = f"dial tcp {cluster.endpoint or 'CONTROL_PLANE_IP'}:443: connect: connection refused"
-    detail = (f"`{ref.name}` has a zonal control plane (`{ref.location}`): during maintenance (IP rotation, "
-              "control-plane upgrade, cluster or node-pool resize) it is unavailable, the GKE metadata server "
-              f"answers 500 and Logs Explorer shows `{message}`.")
-    remedy = (f"A regional cluster avoids this; a cluster's location cannot change in place, so create a regional "
-              f"cluster (`gcloud container clusters create NAME --location={ref.location.rsplit('-', 1)[0]} "
-              f"--project={ref.project} --workload-pool={ref.project}.svc.id.goog`) and move the workloads. "
-              "Until then, retry Google Cloud calls that fail with 500 during maintenance.")
+    detail = _("`{cluster}` has a zonal control plane (`{location}`): during maintenance (IP rotation, control-plane "
+               "upgrade, cluster or node-pool resize) it is unavailable, the GKE metadata server answers 500 and Logs "
+               "Explorer shows `{message}`.").format(cluster=ref.name, location=ref.location, message=message)
+    remedy = _("A regional cluster avoids this; a cluster's location cannot change in place, so create a regional "
+               "cluster (`{command}`) and move the workloads. Until then, retry Google Cloud calls that fail with 500 "
+               "during maintenance.").format(
+        command=f"gcloud container clusters create NAME --location={ref.location.rsplit('-', 1)[0]} "
+                f"--project={ref.project} --workload-pool={ref.project}.svc.id.goog")
     now = [o for o in ops if o.operation_type.name in DISRUPTIVE]
     if now:
-        return ctx.fail(detail + f" Maintenance is running right now: {running}.",
+        return ctx.fail(sentences(detail, _("Maintenance is running right now: {operations}.").format(
+                            operations=running)),
                         remedy + "\n```\n" + "\n".join(f"gcloud container operations wait {o.name} "
                                                       f"--location={ref.location} --project={ref.project}"
                                                       for o in now) + "\n```", evidence=evidence)

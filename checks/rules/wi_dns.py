@@ -11,7 +11,7 @@ service on Google Cloud.
 """
 from __future__ import annotations
 
-from checks.i18n import N_, _
+from checks.i18n import N_, _, sentences
 from checks.wi import METADATA_IP, listed, ready, system_pods, target
 
 ID = "wi/dns"
@@ -34,23 +34,33 @@ def run(ctx):
     ns, ksa = target(ctx)
     dns = ctx.gw.cluster(ctx.ref).network_config.dns_config.cluster_dns.name
     if dns == "CLOUD_DNS":
-        return ctx.ok("The cluster uses Cloud DNS for GKE, which resolves `metadata.google.internal`; kube-dns is "
-                      f"not involved. If a library still cannot resolve it, set `GCE_METADATA_HOST={METADATA_IP}`.")
+        return ctx.ok(_("The cluster uses Cloud DNS for GKE, which resolves `metadata.google.internal`; kube-dns is not "
+                        "involved. If a library still cannot resolve it, set `{setting}`.").format(
+                            setting=f"GCE_METADATA_HOST={METADATA_IP}"))
     pods = [p for p in system_pods(ctx) if (p["metadata"].get("labels") or {}).get("k8s-app") == "kube-dns"]
     down = [p for p in pods if not ready(p)]
     if pods and not down:
-        return ctx.ok(f"{len(pods)} kube-dns pod(s) Ready. If a client library still cannot resolve "
-                      f"`metadata.google.internal`, set `GCE_METADATA_HOST={METADATA_IP}` in its container.")
-    what = (f"{len(down)} of {len(pods)} kube-dns pod(s) are not Ready: {listed(down)}" if pods
-            else "No kube-dns pod runs in kube-system")
-    remedy = ("Look at kube-dns:\n```\nkubectl get pods -n kube-system -l k8s-app=kube-dns\n"
-              "kubectl logs -n kube-system -l k8s-app=kube-dns -c kubedns --tail=50\n```\n"
-              "Meanwhile, let the client libraries (Python, Java, Node.js) skip DNS with `GCE_METADATA_HOST`, e.g. for "
-              f"`{ns}/{ksa}`:\n```\n{env_yaml(ns, ksa)}\n```")
-    evidence = "\n".join(f"pod `{p['metadata']['name']}` conditions: " + ", ".join(
-        f"{c.get('type')}={c.get('status')}" for c in (p.get("status") or {}).get("conditions") or [])
-        for p in down[:5]) or "`kubectl get pods -n kube-system -l k8s-app=kube-dns`: no pods."
+        return ctx.ok(_("{count} kube-dns pod(s) Ready. If a client library still cannot resolve "
+                        "`metadata.google.internal`, set `{setting}` in its container.").format(
+                            count=len(pods), setting=f"GCE_METADATA_HOST={METADATA_IP}"))
+    remedy = _("Look at kube-dns:\n```\n{commands}\n```\nMeanwhile, let the client libraries (Python, Java, Node.js) "
+               "skip DNS with `GCE_METADATA_HOST`, e.g. for `{ksa}`:\n```\n{manifest}\n```").format(
+        commands="kubectl get pods -n kube-system -l k8s-app=kube-dns\n"
+                 "kubectl logs -n kube-system -l k8s-app=kube-dns -c kubedns --tail=50",
+        ksa=f"{ns}/{ksa}", manifest=env_yaml(ns, ksa))
+    evidence = "\n".join(_("pod `{pod}` conditions: {conditions}").format(
+        pod=p["metadata"]["name"], conditions=", ".join(
+            f"{c.get('type')}={c.get('status')}" for c in (p.get("status") or {}).get("conditions") or []))
+        for p in down[:5]) or _("`{command}`: no pods.").format(
+            command="kubectl get pods -n kube-system -l k8s-app=kube-dns")
     report = ctx.warn if len(down) < len(pods) else ctx.fail
-    return report(f"{what}: pods may fail to resolve `metadata.google.internal` and then report missing "
-                  "credentials (\"set GOOGLE_APPLICATION_CREDENTIALS\") or send requests without them.",
-                  remedy, evidence=evidence)
+    if pods:
+        detail = _("{down} of {count} kube-dns pod(s) are not Ready: {pods}: pods may fail to resolve "
+                   "`metadata.google.internal` and then report missing credentials (\"set "
+                   "GOOGLE_APPLICATION_CREDENTIALS\") or send requests without them.").format(
+            down=len(down), count=len(pods), pods=listed(down))
+    else:
+        detail = _("No kube-dns pod runs in kube-system: pods may fail to resolve `metadata.google.internal` and then "
+                   "report missing credentials (\"set GOOGLE_APPLICATION_CREDENTIALS\") or send requests without "
+                   "them.")
+    return report(detail, remedy, evidence=evidence)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 
 from checks.gateway import kube as kc
-from checks.i18n import N_, _
+from checks.i18n import N_, _, sentences
 from checks.wi import (METADATA_IP, ipblock_allows, ksa_pods, labels_of, name_of, network_policies, port_allows,
                        selecting_egress, selects, system_pods, target)
 
@@ -76,12 +76,14 @@ def run(ctx):
     ns, ksa = target(ctx)
     kind, address = _dns_target(ctx)
     policies, pods = ctx.gw.parallel(lambda: network_policies(ctx), lambda: ksa_pods(ctx))
-    subjects = [(f"pod `{name_of(p)}`", selecting_egress(policies, p)) for p in pods] or \
-        [(f"any pod of `{ns}/{ksa}`", selecting_egress(policies, None))]
-    where = {"kube-dns": "the kube-dns pods in kube-system", "nodelocal": f"NodeLocal DNSCache on `{NODELOCAL_IP}`",
-             "clouddns": f"Cloud DNS for GKE on `{METADATA_IP}`"}[kind]
+    subjects = [(_("pod `{pod}`").format(pod=name_of(p)), selecting_egress(policies, p)) for p in pods] or \
+        [(_("any pod of `{ksa}`").format(ksa=f"{ns}/{ksa}"), selecting_egress(policies, None))]
+    where = {"kube-dns": _("the kube-dns pods in kube-system"),
+             "nodelocal": _("NodeLocal DNSCache on `{address}`").format(address=NODELOCAL_IP),
+             "clouddns": _("Cloud DNS for GKE on `{address}`").format(address=METADATA_IP)}[kind]
     if not any(selecting for _subject, selecting in subjects):
-        return ctx.ok(f"No egress NetworkPolicy selects the pods of `{ns}/{ksa}`: they reach {where} on port 53.")
+        return ctx.ok(_("No egress NetworkPolicy selects the pods of `{ksa}`: they reach {dns} on port 53.").format(
+            ksa=f"{ns}/{ksa}", dns=where))
     dns_pods, ns_obj = [], None
     if kind == "kube-dns":
         dns_pods, ns_obj = ctx.gw.parallel(
@@ -102,17 +104,20 @@ def run(ctx):
               f"  namespace: {ns}\nspec:\n  podSelector: {{}}\n  policyTypes:\n  - Egress\n"
               + "\n".join("  " + line for line in rule.splitlines()))
     if not blocked:
-        tcp = (f" TCP 53 (long answers) is not allowed for {', '.join(tcp_only_missing[:5])}: large DNS answers "
-               "may fail." if tcp_only_missing else "")
-        return ctx.ok(f"The egress NetworkPolicies of `{ns}/{ksa}` allow {where} on UDP port 53.{tcp}")
+        tcp = (_("TCP 53 (long answers) is not allowed for {pods}: large DNS answers may fail.").format(
+            pods=", ".join(tcp_only_missing[:5])) if tcp_only_missing else "")
+        return ctx.ok(sentences(_("The egress NetworkPolicies of `{ksa}` allow {dns} on UDP port 53.").format(
+            ksa=f"{ns}/{ksa}", dns=where), tcp))
     evidence = "\n".join(f"kubectl describe networkpolicy {n} -n {ns}: spec {json.dumps(q['spec'], sort_keys=True)}"
                          for n, q in sorted(culprits.items()))
     return ctx.fail(
-        f"{', '.join(blocked[:5])}: NetworkPolicy {', '.join(f'`{ns}/{n}`' for n in sorted(culprits))} allow(s) no "
-        f"egress to {where} on UDP port 53, so `metadata.google.internal` does not resolve: client libraries "
-        "that look it up report missing credentials (\"set GOOGLE_APPLICATION_CREDENTIALS\") or send requests "
-        "without them.",
-        f"Add this egress rule to {', '.join(f'`{n}`' for n in sorted(culprits))} (`kubectl edit networkpolicy NAME "
-        f"-n {ns}`):\n```\n{rule}\n```\nor apply one more policy (egress rules of all policies that select a pod add "
-        f"up):\n```\n{policy}\n```\nMeanwhile `GCE_METADATA_HOST={METADATA_IP}` lets the Python, Java and Node.js "
-        "client libraries skip the lookup.", evidence=f"```\n{evidence}\n```")
+        _("{pods}: NetworkPolicy {policies} allow(s) no egress to {dns} on UDP port 53, so `metadata.google.internal` "
+          "does not resolve: client libraries that look it up report missing credentials (\"set "
+          "GOOGLE_APPLICATION_CREDENTIALS\") or send requests without them.").format(
+            pods=", ".join(blocked[:5]), policies=", ".join(f"`{ns}/{n}`" for n in sorted(culprits)), dns=where),
+        _("Add this egress rule to {policies} (`{command}`):\n```\n{rule}\n```\nor apply one more policy (egress rules "
+          "of all policies that select a pod add up):\n```\n{policy}\n```\nMeanwhile `{setting}` lets the Python, "
+          "Java and Node.js client libraries skip the lookup.").format(
+            policies=", ".join(f"`{n}`" for n in sorted(culprits)), command=f"kubectl edit networkpolicy NAME -n {ns}",
+            rule=rule, policy=policy, setting=f"GCE_METADATA_HOST={METADATA_IP}"),
+        evidence=f"```\n{evidence}\n```")

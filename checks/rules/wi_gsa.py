@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 
+from checks.accounts import DELETED, account_problem
 from checks.gateway import ApiError
-from checks.i18n import N_, _
+from checks.i18n import N_, _, sentences
 from checks.iam import bindings, has_role, sa_project
-from checks.rules.default_accounts import account_problem
 from checks.wi import WI_ROLE, gsa_of, is_gsa_email, target, wi_member
 
 ID = "wi/gsa-binding"
@@ -38,15 +38,20 @@ def run(ctx):
     ns, ksa = target(ctx)
     gsa = gsa_of(ctx)
     if not is_gsa_email(gsa):
-        return ctx.skip(f"`{ns}/{ksa}` names no valid IAM service account (see wi/ksa-annotation).")
+        return ctx.skip(_("`{ksa}` names no valid IAM service account (see wi/ksa-annotation).").format(ksa=f"{ns}/{ksa}"))
     project = sa_project(gsa, ctx.ref.project)
     resource = f"projects/{project}/serviceAccounts/{gsa}"
     problem = account_problem(ctx, gsa, project)
     if problem:
-        what, remedy, evidence = problem
-        return ctx.fail(f"The IAM service account of `{ns}/{ksa}`, {what} Pods using the KSA cannot get its "
-                        "credentials.", remedy + f"\nOr create it:\n```\ngcloud iam service-accounts create "
-                        f"{gsa.partition('@')[0]} --project {project}\n```", evidence=evidence, resource=resource)
+        kind, remedy, evidence = problem
+        what = (_("The IAM service account of `{ksa}`, `{account}` does not exist: it was deleted. Pods using the KSA "
+                  "cannot get its credentials.") if kind == DELETED else
+                _("The IAM service account of `{ksa}`, `{account}` is disabled. Pods using the KSA cannot get its "
+                  "credentials."))
+        return ctx.fail(what.format(ksa=f"{ns}/{ksa}", account=gsa),
+                        remedy + "\n" + _("Or create it:\n```\n{command}\n```").format(
+                            command=f"gcloud iam service-accounts create {gsa.partition('@')[0]} --project {project}"),
+                        evidence=evidence, resource=resource)
     member = wi_member(ctx)
     policy = ctx.gw.service_account_policy(gsa)
     found = has_role(policy, member, WI_ROLE)
@@ -54,24 +59,41 @@ def run(ctx):
     shown = [{"role": b.role, "members": [member], **({"condition": b.condition} if b.condition else {})}
              for b in bindings(policy) if b.role == WI_ROLE and member in b.members]
     others = len({m for b in bindings(policy) if b.role == WI_ROLE for m in b.members} - {member})
-    evidence = (f"`gcloud iam service-accounts get-iam-policy {gsa}`: bindings of `{WI_ROLE}`: "
-                + (json.dumps(shown) if shown else "none" if not others else f"none for `{member}`")
-                + (f" ({others} other members, not shown)" if others else ""))
+    if shown:
+        listed = json.dumps(shown)
+    elif not others:
+        listed = _("none")
+    else:
+        listed = _("none for `{member}`").format(member=member)
+    evidence = (_("`{command}`: bindings of `{role}`: {bindings} ({others} other members, not shown)") if others else
+                _("`{command}`: bindings of `{role}`: {bindings}")).format(
+        command=f"gcloud iam service-accounts get-iam-policy {gsa}", role=WI_ROLE, bindings=listed, others=others)
     if found and not found.condition:
-        return ctx.ok(f"`{gsa}` grants `{WI_ROLE}` to `{member}`.", evidence=evidence, resource=resource)
+        return ctx.ok(_("`{account}` grants `{role}` to `{member}`.").format(account=gsa, role=WI_ROLE, member=member),
+                      evidence=evidence, resource=resource)
     on_project, unreadable = _project_grant(ctx, project, member)
     if on_project and not on_project.condition:
-        return ctx.ok(f"`{member}` holds `{WI_ROLE}` on project `{project}` (so on `{gsa}`).",
+        return ctx.ok(_("`{member}` holds `{role}` on project `{project}` (so on `{account}`).").format(
+                          member=member, role=WI_ROLE, project=project, account=gsa),
                       evidence=evidence, resource=resource)
-    cond = f" (only with condition '{found.condition}', not counted)" if found else ""
+    names = dict(account=gsa, member=member, ksa=f"{ns}/{ksa}")
+    if found:
+        detail = _("`{account}` does not let `{member}` act as it (only with condition '{condition}', not counted): "
+                   "pods using `{ksa}` get \"Permission 'iam.serviceAccounts.getAccessToken' denied\" when they ask "
+                   "for Google credentials.").format(condition=found.condition, **names)
+    else:
+        detail = _("`{account}` does not let `{member}` act as it: pods using `{ksa}` get \"Permission "
+                   "'iam.serviceAccounts.getAccessToken' denied\" when they ask for Google credentials.").format(**names)
     # Without the project policy a project-level grant cannot be ruled out: say so, not a plain FAIL.
-    verdict, caveat = (ctx.warn, f" A grant on project `{project}` could not be checked: {unreadable.explain()}") \
-        if unreadable else (ctx.fail, "")
+    if unreadable:
+        verdict = ctx.warn
+        detail = sentences(detail, _("A grant on project `{project}` could not be checked: {error}").format(
+            project=project, error=unreadable.explain()))
+    else:
+        verdict = ctx.fail
+    command = (f"gcloud iam service-accounts add-iam-policy-binding {gsa} \\\n    --project {project} \\\n"
+               f"    --role {WI_ROLE} \\\n    --member \"{member}\" \\\n    --condition=None")
     return verdict(
-        f"`{gsa}` does not let `{member}` act as it{cond}: pods using `{ns}/{ksa}` get "
-        "\"Permission 'iam.serviceAccounts.getAccessToken' denied\" when they ask for Google credentials."
-        + caveat,
-        f"Allow the KSA to impersonate the IAM service account:\n```\n"
-        f"gcloud iam service-accounts add-iam-policy-binding {gsa} \\\n    --project {project} \\\n"
-        f"    --role {WI_ROLE} \\\n    --member \"{member}\" \\\n    --condition=None\n```",
+        detail,
+        _("Allow the KSA to impersonate the IAM service account:\n```\n{command}\n```").format(command=command),
         evidence=evidence, resource=resource)

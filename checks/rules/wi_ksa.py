@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 
 from checks.gateway import ApiError
-from checks.i18n import N_, _
+from checks.i18n import N_, _, sentences
 from checks.iam import bindings
 from checks.wi import (GSA_ANNOTATION, annotations_of, gsa_of, is_gsa_email, ksa_object, ksa_principal,
                        namespace_principal_set, pool_project, target, workload_pool)
@@ -43,21 +43,27 @@ def run(ctx):
     resource = f"{ctx.ref.path}/k8s/namespaces/{ns}/serviceaccounts/{ksa}"
     if sa is None:
         return ctx.fail(
-            f"Kubernetes service account `{ksa}` does not exist in namespace `{ns}`: pods that name it are not "
-            "created, and nothing can act as an IAM service account through it.",
-            f"Create it and annotate it with the IAM service account (GSA_NAME: yours):\n```\n"
-            f"kubectl create serviceaccount {ksa} --namespace {ns}\n{annotate(ns, ksa, placeholder)}\n```",
-            evidence=f"`{describe}`: serviceaccounts \"{ksa}\" not found (404).", resource=resource)
+            _("Kubernetes service account `{ksa}` does not exist in namespace `{namespace}`: pods that name it are not "
+              "created, and nothing can act as an IAM service account through it.").format(ksa=ksa, namespace=ns),
+            _("Create it and annotate it with the IAM service account (GSA_NAME: yours):\n```\n{commands}\n```").format(
+                commands=f"kubectl create serviceaccount {ksa} --namespace {ns}\n{annotate(ns, ksa, placeholder)}"),
+            evidence=_("`{command}`: serviceaccounts \"{ksa}\" not found (404).").format(command=describe, ksa=ksa),
+            resource=resource)
     gsa = gsa_of(ctx)
-    evidence = f"`{describe}`: annotations {json.dumps(annotations_of(sa), sort_keys=True)}"
+    evidence = _("`{command}`: annotations {annotations}").format(
+        command=describe, annotations=json.dumps(annotations_of(sa), sort_keys=True))
     if not gsa:
         return _direct(ctx, evidence, resource, placeholder)
     if not is_gsa_email(gsa):
         return ctx.fail(
-            f"`{ns}/{ksa}` names `{gsa}` in `{GSA_ANNOTATION}`, which is not an IAM service account email "
-            "(`NAME@PROJECT_ID.iam.gserviceaccount.com`): the token exchange fails.",
-            f"Set the full email:\n```\n{annotate(ns, ksa, placeholder)}\n```", evidence=evidence, resource=resource)
-    return ctx.ok(f"`{ns}/{ksa}` is annotated `{GSA_ANNOTATION}: {gsa}`.", evidence=evidence, resource=resource)
+            _("`{ksa}` names `{value}` in `{annotation}`, which is not an IAM service account email "
+              "(`NAME@PROJECT_ID.iam.gserviceaccount.com`): the token exchange fails.").format(
+                ksa=f"{ns}/{ksa}", value=gsa, annotation=GSA_ANNOTATION),
+            _("Set the full email:\n```\n{command}\n```").format(command=annotate(ns, ksa, placeholder)),
+            evidence=evidence, resource=resource)
+    return ctx.ok(_("`{ksa}` is annotated `{annotation}`.").format(ksa=f"{ns}/{ksa}",
+                                                                  annotation=f"{GSA_ANNOTATION}: {gsa}"),
+                  evidence=evidence, resource=resource)
 
 
 def _direct(ctx, evidence: str, resource: str, placeholder: str):
@@ -75,21 +81,38 @@ def _direct(ctx, evidence: str, resource: str, placeholder: str):
     principal, group = ksa_principal(ctx, number), namespace_principal_set(ctx, number)
     grants = [b for b in (bindings(policy) if policy is not None else []) if {principal, group} & set(b.members)]
     unconditional = [b for b in grants if not b.condition]
-    listed = ", ".join(f"`{b.role}`" + (" (to every KSA of the namespace)" if group in b.members else "")
-                       + (f" (condition '{b.condition}')" if b.condition else "") for b in grants)
-    evidence += (f"\n`gcloud projects get-iam-policy {project}`: roles granted to `{principal}`"
-                 f" or its namespace: {listed or 'none'}")
+
+    def granted(b) -> str:
+        if group in b.members and b.condition:
+            text = _("`{role}` (to every KSA of the namespace) (condition '{condition}')")
+        elif group in b.members:
+            text = _("`{role}` (to every KSA of the namespace)")
+        elif b.condition:
+            text = _("`{role}` (condition '{condition}')")
+        else:
+            return f"`{b.role}`"
+        return text.format(role=b.role, condition=b.condition)
+    listed = ", ".join(granted(b) for b in grants)
+    evidence += "\n" + _("`{command}`: roles granted to `{principal}` or its namespace: {roles}").format(
+        command=f"gcloud projects get-iam-policy {project}", principal=principal, roles=listed or _("none"))
+    names = dict(ksa=f"{ns}/{ksa}", annotation=GSA_ANNOTATION, principal=principal, project=project)
     if unconditional:
-        return ctx.ok(f"`{ns}/{ksa}` has no `{GSA_ANNOTATION}` annotation, and needs none: IAM grants its own "
-                      f"principal `{principal}` {listed} on project `{project}` (Workload Identity Federation for "
-                      "GKE without an IAM service account).", evidence=evidence, resource=resource)
-    where = (f"The project policy could not be read ({unread.explain()})" if unread else
-             f"Project `{project}` grants it nothing" + (f" unconditionally ({listed})" if grants else ""))
+        return ctx.ok(_("`{ksa}` has no `{annotation}` annotation, and needs none: IAM grants its own principal "
+                        "`{principal}` {roles} on project `{project}` (Workload Identity Federation for GKE without an "
+                        "IAM service account).").format(roles=listed, **names), evidence=evidence, resource=resource)
+    if unread:
+        where = _("The project policy could not be read ({error})").format(error=unread.explain())
+    elif grants:
+        where = _("Project `{project}` grants it nothing unconditionally ({roles})").format(project=project, roles=listed)
+    else:
+        where = _("Project `{project}` grants it nothing").format(project=project)
     return ctx.warn(
-        f"`{ns}/{ksa}` has no `{GSA_ANNOTATION}` annotation: its pods authenticate as the KSA's own principal "
-        f"`{principal}`, not as an IAM service account, and get only what IAM grants that principal directly. "
-        f"{where}; grants on single resources (a bucket, a secret) cannot be listed from here.",
-        f"Either grant the KSA's principal the roles it needs directly (ROLE: yours):\n```\n"
-        f"gcloud projects add-iam-policy-binding {project} \\\n    --role=ROLE \\\n    --member={principal} \\\n"
-        f"    --condition=None\n```\nor annotate it with the IAM service account the pods should act as "
-        f"(GSA_NAME: yours):\n```\n{annotate(ns, ksa, placeholder)}\n```", evidence=evidence, resource=resource)
+        _("`{ksa}` has no `{annotation}` annotation: its pods authenticate as the KSA's own principal `{principal}`, "
+          "not as an IAM service account, and get only what IAM grants that principal directly. {why}; grants on "
+          "single resources (a bucket, a secret) cannot be listed from here.").format(why=where, **names),
+        _("Either grant the KSA's principal the roles it needs directly (ROLE: yours):\n```\n{grant}\n```\nor annotate "
+          "it with the IAM service account the pods should act as (GSA_NAME: yours):\n```\n{annotate}\n```").format(
+            grant=f"gcloud projects add-iam-policy-binding {project} \\\n    --role=ROLE \\\n    --member={principal} "
+                  "\\\n    --condition=None",
+            annotate=annotate(ns, ksa, placeholder)),
+        evidence=evidence, resource=resource)

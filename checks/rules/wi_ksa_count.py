@@ -9,7 +9,7 @@ account in every namespace, page by page.
 """
 from __future__ import annotations
 
-from checks.i18n import N_, _
+from checks.i18n import N_, _, sentences
 from checks.wi import service_account_count, wi_enabled
 
 ID = "wi/ksa-count"
@@ -24,18 +24,21 @@ LIMIT = 3000
 
 def run(ctx):
     if not wi_enabled(ctx.gw.cluster(ctx.ref)):
-        return ctx.skip(f"Workload Identity is off on `{ctx.ref.name}`: no gke-metadata-server runs, so the number "
-                        "of Kubernetes service accounts does not matter here.")
+        return ctx.skip(_("Workload Identity is off on `{cluster}`: no gke-metadata-server runs, so the number of "
+                          "Kubernetes service accounts does not matter here.").format(cluster=ctx.ref.name))
     count = service_account_count(ctx)
     evidence = f"`kubectl get serviceaccounts --all-namespaces --no-headers | wc -l` → {count}"
     if count < LIMIT:
-        return ctx.ok(f"{count:,} Kubernetes service accounts in the cluster, fewer than {LIMIT:,} (gke-metadata-server "
-                      f"is OOMKilled from about {LIMIT:,}).", evidence=evidence)
+        return ctx.ok(_("{count} Kubernetes service accounts in the cluster, fewer than {limit} (gke-metadata-server is "
+                        "OOMKilled from about {limit}).").format(count=f"{count:,}", limit=f"{LIMIT:,}"),
+                      evidence=evidence)
     return ctx.fail(
-        f"The cluster has {count:,} Kubernetes service accounts, not fewer than {LIMIT:,}: gke-metadata-server pods "
-        "use memory in proportion to that number and are killed (OOMKilled, then CrashLoopBackOff), so pods "
-        "cannot authenticate with Workload Identity.",
-        f"Delete unused Kubernetes service accounts until fewer than {LIMIT:,} remain (at least "
-        f"{count - LIMIT + 1:,}). List them by namespace:\n```\nkubectl get serviceaccounts --all-namespaces "
-        "--no-headers | awk '{print $1}' | sort | uniq -c | sort -rn | head\n```",
+        _("The cluster has {count} Kubernetes service accounts, not fewer than {limit}: gke-metadata-server pods use "
+          "memory in proportion to that number and are killed (OOMKilled, then CrashLoopBackOff), so pods cannot "
+          "authenticate with Workload Identity.").format(count=f"{count:,}", limit=f"{LIMIT:,}"),
+        _("Delete unused Kubernetes service accounts until fewer than {limit} remain (at least {excess}). List them by "
+          "namespace:\n```\n{command}\n```").format(
+            limit=f"{LIMIT:,}", excess=f"{count - LIMIT + 1:,}",
+            command="kubectl get serviceaccounts --all-namespaces --no-headers | awk '{print $1}' | sort | uniq -c | "
+                    "sort -rn | head"),
         evidence=evidence)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from checks.i18n import N_, _
+from checks.i18n import N_, _, sentences
 from checks.wi import service_account_count, system_pods, workload_pool
 
 ID = "wi/metadata-server-pods"
@@ -40,28 +40,33 @@ def run(ctx):
     if not pods:
         cluster = ctx.gw.cluster(ctx.ref)
         if cluster.workload_identity_config.workload_pool:
-            return ctx.warn(f"No `{APP}` pod runs in kube-system although Workload Identity is on "
-                            f"(pool `{workload_pool(ctx)}`): no node serves Workload Identity credentials.",
-                            "Check the node pools' metadata mode (see wi/metadata-server-pools) and the DaemonSet:"
-                            f"\n```\nkubectl get daemonset {APP} -n kube-system\n```")
-        return ctx.skip(f"No `{APP}` pod: Workload Identity is off (see wi/workload-pool).")
+            return ctx.warn(_("No `{app}` pod runs in kube-system although Workload Identity is on (pool `{pool}`): no "
+                              "node serves Workload Identity credentials.").format(app=APP, pool=workload_pool(ctx)),
+                            _("Check the node pools' metadata mode (see wi/metadata-server-pools) and the DaemonSet:"
+                              "\n```\n{command}\n```").format(command=f"kubectl get daemonset {APP} -n kube-system"))
+        return ctx.skip(_("No `{app}` pod: Workload Identity is off (see wi/workload-pool).").format(app=APP))
     bad = [(p, crash(p)) for p in pods if crash(p)]
     if not bad:
-        return ctx.ok(f"{len(pods)} `{APP}` pod(s) in kube-system, none in CrashLoopBackOff or OOMKilled.")
+        return ctx.ok(_("{count} `{app}` pod(s) in kube-system, none in CrashLoopBackOff or OOMKilled.").format(
+            count=len(pods), app=APP))
     oom = [p for p, why in bad if "OOMKilled" in why]
     count = ""
     if oom:
-        count = (f" The cluster has {service_account_count(ctx):,} Kubernetes service accounts; the metadata server's "
-                 "memory grows with that number and it is killed beyond about 3,000.")
+        count = _("The cluster has {count} Kubernetes service accounts; the metadata server's memory grows with that "
+                  "number and it is killed beyond about 3,000.").format(count=f"{service_account_count(ctx):,}")
+    commands = ("kubectl get pods -n=kube-system | grep CrashLoopBackOff\n"
+                + "".join(f"kubectl describe pod {p['metadata']['name']} --namespace=kube-system | grep OOMKilled\n"
+                          for p, _why in bad[:3])
+                + "kubectl get serviceaccounts --all-namespaces --no-headers | wc -l")
     return ctx.fail(
-        f"{len(bad)} of {len(pods)} `{APP}` pod(s) are crashing: " + ", ".join(
-            f"`{p['metadata']['name']}` on `{p['spec'].get('nodeName', '?')}` ({why})" for p, why in bad[:5])
-        + ". Pods on those nodes cannot get Workload Identity credentials." + count,
-        "Reduce the number of Kubernetes service accounts in the cluster below 3,000 (the memory of "
-        f"{APP} grows with it). Inspect:\n```\nkubectl get pods -n=kube-system | grep CrashLoopBackOff\n"
-        + "".join(f"kubectl describe pod {p['metadata']['name']} --namespace=kube-system | grep OOMKilled\n"
-                  for p, _why in bad[:3])
-        + "kubectl get serviceaccounts --all-namespaces --no-headers | wc -l\n```",
+        sentences(_("{bad} of {count} `{app}` pod(s) are crashing: {pods}. Pods on those nodes cannot get Workload "
+                    "Identity credentials.").format(
+                      bad=len(bad), count=len(pods), app=APP,
+                      pods=", ".join(_("`{pod}` on `{node}` ({why})").format(
+                          pod=p["metadata"]["name"], node=p["spec"].get("nodeName", "?"), why=why)
+                          for p, why in bad[:5])), count),
+        _("Reduce the number of Kubernetes service accounts in the cluster below 3,000 (the memory of {app} grows with "
+          "it). Inspect:\n```\n{commands}\n```").format(app=APP, commands=commands),
         evidence="\n".join(f"{p['metadata']['name']} containerStatuses: "
                            + json.dumps((p.get("status") or {}).get("containerStatuses"), sort_keys=True)
                            for p, _why in bad[:5]))

@@ -13,7 +13,7 @@ Workload Identity and WARNs for those without the GKE metadata server (their pod
 """
 from __future__ import annotations
 
-from checks.i18n import N_, _
+from checks.i18n import N_, _, sentences
 from checks.wi import NODEPOOL_LABEL, for_ksa, ksa_pods, labels_of, nodes, target, where, wi_enabled
 
 ID = "wi/metadata-server-pools"
@@ -44,35 +44,40 @@ def run(ctx):
     ref = ctx.ref
     cluster = ctx.gw.cluster(ref)
     if cluster.autopilot.enabled:
-        return ctx.ok(f"`{ref.name}` is an Autopilot cluster: every node runs the GKE metadata server.")
+        return ctx.ok(_("`{cluster}` is an Autopilot cluster: every node runs the GKE metadata server.").format(
+            cluster=ref.name))
     if not for_ksa(ctx):
         if not wi_enabled(cluster):
-            return ctx.skip(f"Workload Identity is off on `{ref.name}` (see wi/workload-pool): no pool needs the GKE "
-                            "metadata server.")
-        used, scope = {}, "every node pool"
+            return ctx.skip(_("Workload Identity is off on `{cluster}` (see wi/workload-pool): no pool needs the GKE "
+                              "metadata server.").format(cluster=ref.name))
+        used, scope = {}, _("every node pool")
     else:
         ns, ksa = target(ctx)
         used = {k: v for k, v in pools_in_use(ctx).items() if k in {p.name for p in cluster.node_pools}}
-        scope = (f"the pools running pods of `{ns}/{ksa}`" if used else
-                 f"every node pool (no pod of `{ns}/{ksa}` is scheduled yet)")
+        scope = (_("the pools running pods of `{ksa}`") if used else
+                 _("every node pool (no pod of `{ksa}` is scheduled yet)")).format(ksa=f"{ns}/{ksa}")
     pools = [p for p in cluster.node_pools if not used or p.name in used]
     modes = {p.name: p.config.workload_metadata_config.mode.name for p in pools}
     evidence = "\n".join(
         f"gcloud container node-pools describe {name} --cluster={ref.name} {where(ctx)} "
-        f"--format=\"value(config.workloadMetadataConfig.mode)\" → {mode if mode != 'MODE_UNSPECIFIED' else '(unset)'}"
-        + (f"   (pods: {', '.join(used[name][:5])})" if name in used else "") for name, mode in modes.items())
+        f"--format=\"value(config.workloadMetadataConfig.mode)\" → "
+        + (mode if mode != "MODE_UNSPECIFIED" else _("(unset)"))
+        + ("   " + _("(pods: {pods})").format(pods=", ".join(used[name][:5])) if name in used else "")
+        for name, mode in modes.items())
     bad = [name for name, mode in modes.items() if mode != GKE_METADATA]
     if not bad:
-        return ctx.ok(f"`{GKE_METADATA}` on {scope}: " + ", ".join(f"`{n}`" for n in modes) + ".",
+        return ctx.ok(_("`{mode}` on {scope}: {pools}.").format(mode=GKE_METADATA, scope=scope,
+                                                               pools=", ".join(f"`{n}`" for n in modes)),
                       evidence=f"```\n{evidence}\n```")
     first = "" if cluster.workload_identity_config.workload_pool else \
-        "First enable Workload Identity on the cluster (see wi/workload-pool). "
+        _("First enable Workload Identity on the cluster (see wi/workload-pool).")
     report = ctx.fail if for_ksa(ctx) else ctx.warn
+    switch = _("Switch each pool to the GKE metadata server (its nodes are recreated):\n```\n{commands}\n```").format(
+        commands="\n".join(f"gcloud container node-pools update {n} --cluster={ref.name} {where(ctx)} "
+                           f"--workload-metadata={GKE_METADATA}" for n in bad))
     return report(
-        f"Node pool(s) {', '.join(f'`{n}`' for n in bad)} ({scope}) do not run the GKE metadata server: pods "
-        "there reach the Compute Engine metadata server and get the node's service account, not the KSA's IAM "
-        "service account.",
-        first + "Switch each pool to the GKE metadata server (its nodes are recreated):\n```\n" + "\n".join(
-            f"gcloud container node-pools update {n} --cluster={ref.name} {where(ctx)} "
-            f"--workload-metadata={GKE_METADATA}" for n in bad) + "\n```",
+        _("Node pool(s) {pools} ({scope}) do not run the GKE metadata server: pods there reach the Compute Engine "
+          "metadata server and get the node's service account, not the KSA's IAM service account.").format(
+            pools=", ".join(f"`{n}`" for n in bad), scope=scope),
+        sentences(first, switch),
         evidence=f"```\n{evidence}\n```")

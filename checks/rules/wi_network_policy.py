@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import json
 
-from checks.i18n import N_, _
+from checks.i18n import N_, _, sentences
 from checks.versions import Version
 from checks.wi import (ipblock_allows, ksa_pods, labels_of, name_of, network_policies, port_allows, restricts_egress,
                        selects, target)
@@ -37,10 +37,11 @@ def destinations(cluster) -> list[tuple[str, int, str]]:
     except ValueError:
         new = True
     version = cluster.current_master_version or "?"
-    out = [("169.254.169.252/32", 988, f"GKE {version} is {NEW_METADATA} or later") if new else
-           ("127.0.0.1/32", 988, f"GKE {version} is older than {NEW_METADATA}")]
+    out = [("169.254.169.252/32", 988, _("GKE {version} is {since} or later").format(version=version, since=NEW_METADATA))
+           if new else
+           ("127.0.0.1/32", 988, _("GKE {version} is older than {since}").format(version=version, since=NEW_METADATA))]
     if cluster.network_config.datapath_provider.name == "ADVANCED_DATAPATH":
-        out.append(("169.254.169.254/32", 80, "the cluster runs GKE Dataplane V2"))
+        out.append(("169.254.169.254/32", 80, _("the cluster runs GKE Dataplane V2")))
     return out
 
 
@@ -69,10 +70,10 @@ def run(ctx):
     pods = ksa_pods(ctx)
     # Each pod (or, before any pod runs, "every pod") with the egress policies that select it.
     if pods:
-        subjects = [(f"pod `{name_of(p)}`", [q for q in policies if selects(q["spec"].get("podSelector"),
-                                                                             labels_of(p))]) for p in pods]
+        subjects = [(_("pod `{pod}`").format(pod=name_of(p)), [q for q in policies if selects(q["spec"].get("podSelector"),
+                                                                                           labels_of(p))]) for p in pods]
     else:
-        subjects = [(f"any pod of `{ns}/{ksa}`", [q for q in policies if _selects_all(q)])]
+        subjects = [(_("any pod of `{ksa}`").format(ksa=f"{ns}/{ksa}"), [q for q in policies if _selects_all(q)])]
     blocked: dict[tuple, dict] = {}  # (cidr, port, why) -> {policy name: policy}
     who: dict[tuple, list[str]] = {}
     for subject, selecting in subjects:
@@ -81,15 +82,17 @@ def run(ctx):
                                      for r in q["spec"].get("egress") or []):
                 blocked.setdefault(dest, {}).update({name_of(q): q for q in selecting})
                 who.setdefault(dest, []).append(subject)
-    need = ", ".join(f"`{c}` port {p} ({why})" for c, p, why in dests)
-    unknown = "" if pods else (f" No pod uses `{ns}/{ksa}` yet, so only policies that select every pod were "
-                               "evaluated.")
+    need = ", ".join(_("`{cidr}` port {port} ({why})").format(cidr=c, port=p, why=why) for c, p, why in dests)
+    unknown = "" if pods else _("No pod uses `{ksa}` yet, so only policies that select every pod were evaluated.").format(
+        ksa=f"{ns}/{ksa}")
     if not blocked:
-        return ctx.ok(f"Egress to the GKE metadata server is allowed for the pods of `{ns}/{ksa}`: {need}. "
-                      f"{len(policies)} egress NetworkPolicy(ies) in `{ns}`.{unknown}")
+        return ctx.ok(sentences(_("Egress to the GKE metadata server is allowed for the pods of `{ksa}`: {needed}. "
+                                  "{count} egress NetworkPolicy(ies) in `{namespace}`.").format(
+                                      ksa=f"{ns}/{ksa}", needed=need, count=len(policies), namespace=ns), unknown))
     culprits = {n: q for d in blocked.values() for n, q in d.items()}
-    lines = [f"{', '.join(who[d][:5])}: NetworkPolicy {', '.join(f'`{ns}/{n}`' for n in sorted(blocked[d]))} "
-             f"allow(s) no egress to `{d[0]}` port {d[1]}/TCP ({d[2]})" for d in blocked]
+    lines = [_("{pods}: NetworkPolicy {policies} allow(s) no egress to `{cidr}` port {port}/TCP ({why})").format(
+        pods=", ".join(who[d][:5]), policies=", ".join(f"`{ns}/{n}`" for n in sorted(blocked[d])), cidr=d[0],
+        port=d[1], why=d[2]) for d in blocked]
     evidence = "\n".join(f"kubectl describe networkpolicy {n} -n {ns}: spec {json.dumps(q['spec'], sort_keys=True)}"
                          for n, q in sorted(culprits.items()))
     rule = egress_yaml(list(blocked))
@@ -98,8 +101,10 @@ def run(ctx):
                  "spec:\n  podSelector: {}\n  policyTypes:\n  - Egress\n"
                  + "\n".join("  " + line for line in rule.rstrip().splitlines()))
     return ctx.fail(
-        "Workload Identity cannot reach the GKE metadata server: " + "; ".join(lines) + "." + unknown,
-        f"Add these egress rules to {', '.join(f'`{n}`' for n in sorted(culprits))} "
-        f"(`kubectl edit networkpolicy NAME -n {ns}`):\n```\n{rule.rstrip()}\n```\n"
-        f"or apply one more policy (egress rules of all policies that select a pod add up):\n```\n{allow_all}\n```",
+        sentences(_("Workload Identity cannot reach the GKE metadata server: {blocked}.").format(blocked="; ".join(lines)),
+                  unknown),
+        _("Add these egress rules to {policies} (`{command}`):\n```\n{rule}\n```\nor apply one more policy (egress rules "
+          "of all policies that select a pod add up):\n```\n{policy}\n```").format(
+            policies=", ".join(f"`{n}`" for n in sorted(culprits)), command=f"kubectl edit networkpolicy NAME -n {ns}",
+            rule=rule.rstrip(), policy=allow_all),
         evidence=f"```\n{evidence}\n```")

@@ -8,7 +8,7 @@ such an initContainer in the pods that use the KSA and otherwise shows the manif
 """
 from __future__ import annotations
 
-from checks.i18n import N_, _
+from checks.i18n import N_, _, sentences
 from checks.wi import ksa_pods, target
 
 ID = "wi/startup-timeout"
@@ -42,10 +42,11 @@ def run(ctx):
     ns, ksa = target(ctx)
     pods = ksa_pods(ctx)
     if pods and all(waits(p) for p in pods):
-        return ctx.ok(f"Every pod of `{ns}/{ksa}` ({len(pods)}) has an initContainer that waits for the metadata "
-                      "server.")
+        return ctx.ok(_("Every pod of `{ksa}` ({count}) has an initContainer that waits for the metadata server.").format(
+            ksa=f"{ns}/{ksa}", count=len(pods)))
     return ctx.skip(
-        f"If pods of `{ns}/{ksa}` time out authenticating in their first seconds, the GKE metadata server was "
-        "not serving them yet. Update the Google Cloud client libraries, retry after a few seconds in the code, or "
-        "wait for the metadata server in an initContainer.",
-        remedy=f"Add an initContainer like this one before the application starts:\n```\n{manifest(ns, ksa)}\n```")
+        _("If pods of `{ksa}` time out authenticating in their first seconds, the GKE metadata server was not serving "
+          "them yet. Update the Google Cloud client libraries, retry after a few seconds in the code, or wait for the "
+          "metadata server in an initContainer.").format(ksa=f"{ns}/{ksa}"),
+        remedy=_("Add an initContainer like this one before the application starts:\n```\n{manifest}\n```").format(
+            manifest=manifest(ns, ksa)))

@@ -12,7 +12,7 @@ recommends it; under `wi` it is a FAIL.
 """
 from __future__ import annotations
 
-from checks.i18n import N_, _
+from checks.i18n import N_, _, sentences
 from checks.wi import for_ksa, where
 
 ID = "wi/workload-pool"
@@ -30,20 +30,21 @@ def run(ctx):
     expected = f"{ref.project}.svc.id.goog"
     cluster = ctx.gw.cluster(ref)
     pool = cluster.workload_identity_config.workload_pool
-    evidence = (f"`gcloud container clusters describe {ref.name} {where(ctx)} "
-                "--format=\"value(workloadIdentityConfig.workloadPool)\"` prints "
-                + (f"`{pool}`." if pool else "nothing."))
+    command = f"gcloud container clusters describe {ref.name} {where(ctx)} --format=\"value(workloadIdentityConfig.workloadPool)\""
+    evidence = (_("`{command}` prints `{pool}`.") if pool else _("`{command}` prints nothing.")).format(
+        command=command, pool=pool)
     if pool == expected:
-        return ctx.ok(f"Workload Identity is on: workload pool `{pool}`.", evidence=evidence)
-    remedy = (f"Enable Workload Identity with the project's pool (existing node pools keep their metadata mode; "
-              f"see wi/metadata-server-pools):\n```\ngcloud container clusters update {ref.name} "
-              f"{where(ctx)} --workload-pool={expected}\n```")
+        return ctx.ok(_("Workload Identity is on: workload pool `{pool}`.").format(pool=pool), evidence=evidence)
+    remedy = _("Enable Workload Identity with the project's pool (existing node pools keep their metadata mode; see "
+               "wi/metadata-server-pools):\n```\n{command}\n```").format(
+        command=f"gcloud container clusters update {ref.name} {where(ctx)} --workload-pool={expected}")
     if not pool and cluster.autopilot.enabled:
-        return ctx.ok("Autopilot clusters always run Workload Identity Federation for GKE.", evidence=evidence)
+        return ctx.ok(_("Autopilot clusters always run Workload Identity Federation for GKE."), evidence=evidence)
     if pool:
-        return ctx.warn(f"The workload pool is `{pool}`, not the project's `{expected}`: IAM bindings must name "
-                        f"`serviceAccount:{pool}[NAMESPACE/KSA]`, and GKE only creates `{expected}` for this "
-                        "project.", remedy, evidence=evidence)
+        return ctx.warn(_("The workload pool is `{pool}`, not the project's `{expected}`: IAM bindings must name "
+                          "`{member}`, and GKE only creates `{expected}` for this project.").format(
+                            pool=pool, expected=expected, member=f"serviceAccount:{pool}[NAMESPACE/KSA]"),
+                        remedy, evidence=evidence)
     report = ctx.fail if for_ksa(ctx) else ctx.warn
-    return report(f"Workload Identity is off on cluster `{ref.name}` (no workload pool): pods cannot "
-                  "authenticate as an IAM service account.", remedy, evidence=evidence)
+    return report(_("Workload Identity is off on cluster `{cluster}` (no workload pool): pods cannot authenticate as an "
+                    "IAM service account.").format(cluster=ref.name), remedy, evidence=evidence)
