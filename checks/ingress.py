@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 from checks import versions
 from checks.gateway import ApiError
 from checks.gateway import kube as kc
+from checks.i18n import _, sentences
 from checks.names import is_zone
 
 GCE_CLASSES = ("gce", "gce-internal")
@@ -109,24 +110,24 @@ def class_ignored(ing: dict) -> bool:
 
 
 def ignored_detail(ing: dict) -> str:
-    cls = class_field(ing)
-    return (f"Ingress `{ident(ing)}` sets `spec.ingressClassName: {cls}` and no `{CLASS_ANNOTATION}` annotation. "
-            f"The GKE Ingress controller processes an Ingress only when that annotation is `gce` or `gce-internal`, "
-            "or when neither the annotation nor `spec.ingressClassName` is set; it ignores an Ingress with only "
-            f"`spec.ingressClassName` (any value, `gce` included), so it will never build a load balancer for "
-            f"`{ident(ing)}`.")
+    return _("Ingress `{ingress}` sets `spec.ingressClassName: {cls}` and no `{annotation}` annotation. The GKE Ingress "
+             "controller processes an Ingress only when that annotation is `gce` or `gce-internal`, or when neither the "
+             "annotation nor `spec.ingressClassName` is set; it ignores an Ingress with only `spec.ingressClassName` "
+             "(any value, `gce` included), so it will never build a load balancer for `{ingress}`.").format(
+        ingress=ident(ing), cls=class_field(ing), annotation=CLASS_ANNOTATION)
 
 
 def class_fix(ing: dict) -> str:
     ns, name = meta(ing).get("namespace", ""), meta(ing).get("name", "")
     cls = class_field(ing) if class_field(ing) in GCE_CLASSES else "gce"
-    return (f"Replace the field with the annotation (one merge patch: the API server refuses an Ingress that sets "
-            f"both):\n```\nkubectl patch ingress {name} -n {ns} --type=merge -p "
-            f"'{{\"spec\": {{\"ingressClassName\": null}}, \"metadata\": {{\"annotations\": "
-            f"{{\"{CLASS_ANNOTATION}\": \"{cls}\"}}}}}}'\n```\nIn the manifest: drop `spec.ingressClassName` and set "
-            f"`metadata.annotations.{CLASS_ANNOTATION}: {cls}`. A default IngressClass "
-            "(`ingressclass.kubernetes.io/is-default-class`) fills `spec.ingressClassName` into new Ingresses that "
-            "set no class: set the annotation on those.")
+    command = (f"kubectl patch ingress {name} -n {ns} --type=merge -p "
+               f"'{{\"spec\": {{\"ingressClassName\": null}}, \"metadata\": {{\"annotations\": "
+               f"{{\"{CLASS_ANNOTATION}\": \"{cls}\"}}}}}}'")
+    return _("Replace the field with the annotation (one merge patch: the API server refuses an Ingress that sets "
+             "both):\n```\n{command}\n```\nIn the manifest: drop `spec.ingressClassName` and set `{setting}`. A default "
+             "IngressClass (`ingressclass.kubernetes.io/is-default-class`) fills `spec.ingressClassName` into new "
+             "Ingresses that set no class: set the annotation on those.").format(
+        command=command, setting=f"metadata.annotations.{CLASS_ANNOTATION}: {cls}")
 
 
 @dataclass
@@ -152,18 +153,20 @@ def _targets(ctx, ns: str | None, name: str | None) -> Targets:
                                         functools.partial(_services, ctx, ns))
         t = Targets([], services=services, services_complete=not services.truncated)
         if ing is None:
-            t.note, t.missing = (f"There is no Ingress `{name}` in namespace `{ns}` of `{ctx.ref.name}` "
-                                 f"(`kubectl get ingress -n {ns}` lists them)."), True
+            t.note, t.missing = _("There is no Ingress `{ingress}` in namespace `{namespace}` of `{cluster}` "
+                                  "(`{command}` lists them).").format(ingress=name, namespace=ns, cluster=ctx.ref.name,
+                                                                      command=f"kubectl get ingress -n {ns}"), True
         elif class_ignored(ing):
             t.note = ignored_detail(ing)
             if class_field(ing) in GCE_CLASSES:
                 t.ignored = [ing]
             else:
-                t.note += f" If another controller serves class `{class_field(ing)}`, ask whoever runs it."
+                t.note = sentences(t.note, _("If another controller serves class `{cls}`, ask whoever runs it.").format(
+                    cls=class_field(ing)))
         elif not is_gce(ing):
-            t.note = (f"Ingress `{ns}/{name}` has class `{ingress_class(ing)}`: the GKE Ingress controller ignores "
-                      "it (it handles `gce`, `gce-internal` or no class), so these checks do not apply; ask whoever "
-                      "runs that controller.")
+            t.note = _("Ingress `{ingress}` has class `{cls}`: the GKE Ingress controller ignores it (it handles `gce`, "
+                       "`gce-internal` or no class), so these checks do not apply; ask whoever runs that controller.").format(
+                ingress=f"{ns}/{name}", cls=ingress_class(ing))
         else:
             t.ingresses = [ing]
         return t
@@ -173,13 +176,13 @@ def _targets(ctx, ns: str | None, name: str | None) -> Targets:
     t.ignored = [i for i in items if class_ignored(i) and class_field(i) in GCE_CLASSES]
     if not t.ingresses:
         if not items:
-            t.note = f"`{ctx.ref.name}` has no Ingress."
+            t.note = _("`{cluster}` has no Ingress.").format(cluster=ctx.ref.name)
         else:
             classes = ", ".join(sorted({f"`{ingress_class(i)}`" for i in items}))
-            t.note = (f"None of the {len(items)} Ingresses of `{ctx.ref.name}` is processed by the GKE Ingress "
-                      f"controller (classes: {classes}).")
+            t.note = _("None of the {count} Ingresses of `{cluster}` is processed by the GKE Ingress controller "
+                       "(classes: {classes}).").format(count=len(items), cluster=ctx.ref.name, classes=classes)
             if t.ignored:
-                t.note += " " + " ".join(ignored_detail(i) for i in t.ignored)
+                t.note = sentences(t.note, *(ignored_detail(i) for i in t.ignored))
     return t
 
 
@@ -314,16 +317,19 @@ def version_at_creation(ctx, svc: dict) -> tuple[bool | None, str]:
     when = meta(svc).get("creationTimestamp", "?")
     try:
         if initial and versions.compare(initial, AUTO_NEG_VERSION) >= 0:
-            return True, (f"the cluster was created at {initial}, so every Service was created under "
-                          f"{AUTO_NEG_VERSION} or later")
+            return True, _("the cluster was created at {initial}, so every Service was created under {since} or "
+                           "later").format(initial=initial, since=AUTO_NEG_VERSION)
         if current and versions.compare(current, AUTO_NEG_VERSION) < 0:
-            return False, f"the control plane runs {current}, older than {AUTO_NEG_VERSION}"
+            return False, _("the control plane runs {current}, older than {since}").format(current=current,
+                                                                                         since=AUTO_NEG_VERSION)
     except ValueError:
-        return None, f"the cluster's versions ({initial or '?'}, {current or '?'}) cannot be compared"
-    return None, (f"the Service was created ({when}) in a cluster created at {initial or '?'} and upgraded since (it "
-                  f"runs {current} now); GKE gives automatic NEGs only to Services created while the control plane "
-                  f"ran {AUTO_NEG_VERSION} or later, and then writes `{NEG_ANNOTATION}` onto the Service, which this "
-                  "one does not have: it was created before the upgrade")
+        return None, _("the cluster's versions ({initial}, {current}) cannot be compared").format(
+            initial=initial or "?", current=current or "?")
+    return None, _("the Service was created ({created}) in a cluster created at {initial} and upgraded since (it runs "
+                   "{current} now); GKE gives automatic NEGs only to Services created while the control plane ran "
+                   "{since} or later, and then writes `{annotation}` onto the Service, which this one does not have: "
+                   "it was created before the upgrade").format(created=when, initial=initial or "?", current=current,
+                                                                since=AUTO_NEG_VERSION, annotation=NEG_ANNOTATION)
 
 
 def auto_neg_blockers(ctx, svc: dict) -> list[str]:
@@ -336,37 +342,41 @@ def auto_neg_blockers(ctx, svc: dict) -> list[str]:
     if not recent:
         out.append(why)
     if not c.ip_allocation_policy.use_ip_aliases:
-        out.append("the cluster is not VPC-native (`ipAllocationPolicy.useIpAliases` is not true: routes-based)")
+        out.append(_("the cluster is not VPC-native (`ipAllocationPolicy.useIpAliases` is not true: routes-based)"))
     net_project, network = cluster_network(ctx)
     if net_project != ctx.ref.project:
-        out.append(f"the cluster uses a Shared VPC network (`projects/{net_project}/global/networks/{network}`)")
+        out.append(_("the cluster uses a Shared VPC network (`{network}`)").format(
+            network=f"projects/{net_project}/global/networks/{network}"))
     if c.network_policy.enabled:
-        out.append("GKE network policy is enabled (`networkPolicy.enabled: true`)")
+        out.append(_("GKE network policy is enabled (`networkPolicy.enabled: true`)"))
     return out
 
 
 def uses_neg(ctx, svc: dict) -> tuple[bool, str]:
     ann = annotations(svc)
     if NEG_STATUS_ANNOTATION in ann:
-        return True, f"its NEGs exist (`{NEG_STATUS_ANNOTATION}: {ann[NEG_STATUS_ANNOTATION]}`)"
+        return True, _("its NEGs exist (`{annotation}`)").format(
+            annotation=f"{NEG_STATUS_ANNOTATION}: {ann[NEG_STATUS_ANNOTATION]}")
     raw = ann.get(NEG_ANNOTATION)
     if raw is not None:
+        shown = f"{NEG_ANNOTATION}: {raw}"
         try:
             wanted = json.loads(raw).get("ingress")
         except (ValueError, AttributeError):
-            return False, f"its annotation `{NEG_ANNOTATION}: {raw}` is not valid JSON"
+            return False, _("its annotation `{annotation}` is not valid JSON").format(annotation=shown)
         if wanted is True and not ctx.gw.cluster(ctx.ref).ip_allocation_policy.use_ip_aliases:
-            return False, (f"it has `{NEG_ANNOTATION}: {raw}`, but the cluster is not VPC-native: container-native "
-                           "load balancing needs alias IPs")
+            return False, _("it has `{annotation}`, but the cluster is not VPC-native: container-native load balancing "
+                            "needs alias IPs").format(annotation=shown)
         if wanted is True:
-            return True, f"annotation `{NEG_ANNOTATION}: {raw}`"
+            return True, _("annotation `{annotation}`").format(annotation=shown)
         if wanted is False:
-            return False, f"its annotation `{NEG_ANNOTATION}: {raw}` turns NEGs off"
+            return False, _("its annotation `{annotation}` turns NEGs off").format(annotation=shown)
     blockers = auto_neg_blockers(ctx, svc)
     if not blockers:
-        return True, (f"automatic NEGs (created under GKE ≥ {AUTO_NEG_VERSION}, VPC-native, no Shared VPC, no "
-                      "network policy)")
-    return False, f"it has no `{NEG_ANNOTATION}` annotation and got no automatic NEGs: " + "; ".join(blockers)
+        return True, _("automatic NEGs (created under GKE ≥ {since}, VPC-native, no Shared VPC, no network policy)").format(
+            since=AUTO_NEG_VERSION)
+    return False, _("it has no `{annotation}` annotation and got no automatic NEGs: {reasons}").format(
+        annotation=NEG_ANNOTATION, reasons="; ".join(blockers))
 
 
 def cluster_network(ctx) -> tuple[str, str]:
@@ -551,6 +561,7 @@ class HealthCheck:
     default: bool   # no BackendConfig and no usable readinessProbe: GET / on the serving port
     live: dict | None = None  # the Compute Engine health check it was read from
     from_probe: bool = False  # derived from the serving container's readinessProbe
+    from_backend_config: bool = False  # derived from a BackendConfig's spec.healthCheck
 
 
 def health_check(ctx, b: Backend) -> HealthCheck:
@@ -560,16 +571,23 @@ def health_check(ctx, b: Backend) -> HealthCheck:
     hc = ((bc or {}).get("spec") or {}).get("healthCheck")
     if hc:
         return HealthCheck(hc.get("requestPath") or "/", hc.get("port") or number, (hc.get("type") or "HTTP").upper(),
-                           f"BackendConfig `{ident(bc)}`", False)
+                           f"BackendConfig `{ident(bc)}`", False, from_backend_config=True)
     probe = (container or {}).get("readinessProbe") or {}
     get = probe.get("httpGet")
-    where_ = f"container `{(container or {}).get('name', '?')}` of Pod `{meta(pod or {}).get('name', '?')}`"
+    names = dict(container=(container or {}).get("name", "?"), pod=meta(pod or {}).get("name", "?"))
     if get and container_port(pod, get.get("port"))[1] == number:
         return HealthCheck(get.get("path") or "/", number, (get.get("scheme") or "HTTP").upper(),
-                           f"the readinessProbe of {where_}", False, from_probe=True)
-    why = ("has no readinessProbe" if not probe else "has a readinessProbe that is not httpGet" if not get
-           else f"has a readinessProbe on port {get.get('port')}, not on the serving port {number}")
-    return HealthCheck("/", number, "HTTP", f"the default, as {where_} {why}", True)
+                           _("the readinessProbe of container `{container}` of Pod `{pod}`").format(**names), False,
+                           from_probe=True)
+    if not probe:
+        why = _("the default, as container `{container}` of Pod `{pod}` has no readinessProbe")
+    elif not get:
+        why = _("the default, as container `{container}` of Pod `{pod}` has a readinessProbe that is not httpGet")
+    else:
+        why = _("the default, as container `{container}` of Pod `{pod}` has a readinessProbe on port {port}, not on the "
+                "serving port {serving}")
+    return HealthCheck("/", number, "HTTP", why.format(port=get.get("port") if get else "", serving=number, **names),
+                       True)
 
 
 def live_health_check(hc: dict | None, b: Backend) -> HealthCheck | None:
@@ -583,7 +601,7 @@ def live_health_check(hc: dict | None, b: Backend) -> HealthCheck | None:
     if spec.get("portSpecification") == "USE_FIXED_PORT" and spec.get("port") and b.neg:
         port = spec["port"]  # NEG endpoints are Pods: a fixed port is a Pod port; for instance groups a nodePort
     return HealthCheck(spec.get("requestPath") or "/", port, kind or "?",
-                       f"health check `{hc.get('name')}` of the load balancer", False, live=hc)
+                       _("health check `{name}` of the load balancer").format(name=hc.get("name")), False, live=hc)
 
 
 def load_balancer_port(ctx, b: Backend, hc: HealthCheck | None = None) -> int | None:
@@ -619,11 +637,12 @@ class Redirect:
         if not self.rewritten:
             return f"`Location: {self.location}`"
         if self.inferred:
-            return (f"`Location: {self.location}`, the API server's rewrite of a redirect to `{self.pod_location}` "
-                    "on the Pod's own address and port (the rewrite drops the scheme; a redirect to the very path "
-                    "that was asked for, on the same address, can only change the scheme: HTTP → HTTPS)")
-        return (f"`Location: {self.location}`, the API server's rewrite of the Pod's redirect to "
-                f"`{self.pod_location}`")
+            return _("`Location: {location}`, the API server's rewrite of a redirect to `{target}` on the Pod's own "
+                     "address and port (the rewrite drops the scheme; a redirect to the very path that was asked for, on "
+                     "the same address, can only change the scheme: HTTP → HTTPS)").format(location=self.location,
+                                                                                          target=self.pod_location)
+        return _("`Location: {location}`, the API server's rewrite of the Pod's redirect to `{target}`").format(
+            location=self.location, target=self.pod_location)
 
 
 def redirect(location: str, namespace: str, target: str, asked: str) -> Redirect:

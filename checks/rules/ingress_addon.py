@@ -25,17 +25,19 @@ GCPDIAG = "gke/BP/2022_004"
 def run(ctx):
     ref = ctx.ref
     if not ctx.gw.cluster(ref).addons_config.http_load_balancing.disabled:
-        return ctx.ok(f"HTTP load balancing is enabled on `{ref.name}`: the GKE Ingress controller runs.")
+        return ctx.ok(_("HTTP load balancing is enabled on `{cluster}`: the GKE Ingress controller runs.").format(
+            cluster=ref.name))
     command = (f"gcloud container clusters update {ref.name} --location={ref.location} --project={ref.project} "
                "\\\n    --update-addons=HttpLoadBalancing=ENABLED")
     return ctx.fail(
-        f"HTTP load balancing is disabled on `{ref.name}`, so the GKE Ingress controller and its default backend "
-        "(`l7-default-backend` in `kube-system`) do not run: no GCE Ingress will ever get an address, and nothing "
-        "logs why (no events on the Ingress, no controller logs).",
-        f"Enable the add-on (the controller then builds the load balancers of the Ingresses that exist):\n"
-        f"```\n{command}\n```",
+        _("HTTP load balancing is disabled on `{cluster}`, so the GKE Ingress controller and its default backend "
+          "(`l7-default-backend` in `kube-system`) do not run: no GCE Ingress will ever get an address, and nothing "
+          "logs why (no events on the Ingress, no controller logs).").format(cluster=ref.name),
+        _("Enable the add-on (the controller then builds the load balancers of the Ingresses that exist):\n```\n"
+          "{command}\n```").format(command=command),
         evidence=f"`clusters.get {ref.path}`: addonsConfig.httpLoadBalancing.disabled: true",
         remediation=Remediation(
-            kind="enable_http_load_balancing", label="Enable HTTP load balancing",
-            summary=f"Enable the HTTP load balancing add-on on cluster {ref.name} ({ref.project}, {ref.location})",
+            kind="enable_http_load_balancing", label=_("Enable HTTP load balancing"),
+            summary=_("Enable the HTTP load balancing add-on on cluster {cluster} ({project}, {location})").format(
+                cluster=ref.name, project=ref.project, location=ref.location),
             params={"project": ref.project, "location": ref.location, "cluster": ref.name}))

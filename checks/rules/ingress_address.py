@@ -15,7 +15,7 @@ for GKE (class `gce` or `gce-internal` in the field) fails here, with the patch 
 from __future__ import annotations
 
 from checks.gateway import kube as kc
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _, doc_url, sentences
 from checks.ingress import CLASS_DOC, age, class_fix, human, ident, ignored_detail, meta, targets, where
 
 ID = "ingress/address"
@@ -38,10 +38,13 @@ def events(ctx, ing: dict) -> list[dict]:
 
 
 def line(e: dict) -> str:
+    """One event as evidence: type, reason, count, source and the controller's message (verbatim)."""
     count = e.get("count") or 1
     source = (e.get("source") or {}).get("component") or e.get("reportingComponent") or ""
-    return (f"{e.get('type', '')} {e.get('reason', '')}" + (f" (x{count})" if count > 1 else "")
-            + (f" from {source}" if source else "") + f": {e.get('message', '')}")
+    head = f"{e.get('type', '')} {e.get('reason', '')}" + (f" (x{count})" if count > 1 else "")
+    if source:
+        head = _("{event} from {source}").format(event=head, source=source)
+    return f"{head}: {e.get('message', '')}"
 
 
 def one(ctx, ing: dict):
@@ -49,45 +52,53 @@ def one(ctx, ing: dict):
     lb = ((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
     addresses = [a.get("ip") or a.get("hostname") for a in lb if a.get("ip") or a.get("hostname")]
     if addresses:
-        return ctx.ok(f"`{ident(ing)}` has the address {', '.join(addresses)}.", resource=where(ing))
+        return ctx.ok(_("`{ingress}` has the address {addresses}.").format(ingress=ident(ing),
+                                                                         addresses=", ".join(addresses)),
+                      resource=where(ing))
     seconds, found = age(ing), events(ctx, ing)
     warnings = [e for e in found if e.get("type") == "Warning"]
     if seconds < GRACE and not warnings:
-        return ctx.skip(f"`{ident(ing)}` was created {human(seconds)} ago and has no address yet: building the "
-                        "load balancer takes a few minutes.", resource=where(ing))
-    detail = (f"`{ident(ing)}` has had no address for {human(seconds)} "
-              f"(created {meta(ing)['creationTimestamp']}).")
+        return ctx.skip(_("`{ingress}` was created {age} ago and has no address yet: building the load balancer takes a "
+                          "few minutes.").format(ingress=ident(ing), age=human(seconds)), resource=where(ing))
+    detail = _("`{ingress}` has had no address for {age} (created {created}).").format(
+        ingress=ident(ing), age=human(seconds), created=meta(ing)["creationTimestamp"])
     describe = f"kubectl describe ingress {name} -n {ns}"
     if ctx.gw.cluster(ctx.ref).addons_config.http_load_balancing.disabled:
-        detail += (" HTTP load balancing is disabled on the cluster (see ingress/http-lb-addon): the controller that "
-                   "would give it one does not run" + (", which is also why nothing logs anything." if not found
-                                                        else "."))
-        remedy = "Enable HTTP load balancing on the cluster (ingress/http-lb-addon has the command and a button)."
+        detail = sentences(detail, _(
+            "HTTP load balancing is disabled on the cluster (see ingress/http-lb-addon): the controller that would give "
+            "it one does not run, which is also why nothing logs anything.") if not found else _(
+            "HTTP load balancing is disabled on the cluster (see ingress/http-lb-addon): the controller that would give "
+            "it one does not run."))
+        remedy = _("Enable HTTP load balancing on the cluster (ingress/http-lb-addon has the command and a button).")
     elif warnings:
-        detail += " The Ingress controller reports why in its events (below)."
-        remedy = ("Fix what the controller's events say; the other `ingress/…` findings name the usual causes "
-                  "(a missing Service or port, a ClusterIP Service without NEGs, a missing BackendConfig). The "
-                  f"controller retries by itself; watch it with `{describe}`.")
+        detail = sentences(detail, _("The Ingress controller reports why in its events (below)."))
+        remedy = _("Fix what the controller's events say; the other `ingress/…` findings name the usual causes (a "
+                   "missing Service or port, a ClusterIP Service without NEGs, a missing BackendConfig). The controller "
+                   "retries by itself; watch it with `{command}`.").format(command=describe)
     else:
-        detail += " The Ingress controller has recorded no warning on it."
-        remedy = (f"Look at `{describe}` again in a few minutes; if it stays empty, check the other `ingress/…` "
-                  "findings and the project's Compute Engine quotas (forwarding rules, backend services).")
-    evidence = (f"`{describe}` events:\n```\n" + "\n".join(map(line, found)) + "\n```" if found
-                else f"`{describe}` shows no events.")
+        detail = sentences(detail, _("The Ingress controller has recorded no warning on it."))
+        remedy = _("Look at `{command}` again in a few minutes; if it stays empty, check the other `ingress/…` findings "
+                   "and the project's Compute Engine quotas (forwarding rules, backend services).").format(
+            command=describe)
+    evidence = (_("`{command}` events:").format(command=describe) + "\n```\n" + "\n".join(map(line, found)) + "\n```"
+                if found else _("`{command}` shows no events.").format(command=describe))
     return ctx.warn(detail, remedy, evidence=evidence, resource=where(ing))
 
 
 def ignored(ctx, ing: dict):
     return ctx.fail(ignored_detail(ing), class_fix(ing), resource=where(ing), gcpdiag="",
-                    evidence=f"`kubectl get ingress {meta(ing)['name']} -n {meta(ing)['namespace']} -o yaml`: "
-                             f"spec.ingressClassName: {(ing.get('spec') or {}).get('ingressClassName')}, no "
-                             f"kubernetes.io/ingress.class annotation. See {CLASS_DOC}")
+                    evidence=_("`{command}`: spec.ingressClassName: {cls}, no kubernetes.io/ingress.class annotation. "
+                               "See {doc}").format(command=f"kubectl get ingress {meta(ing)['name']} -n "
+                                                           f"{meta(ing)['namespace']} -o yaml",
+                                                   cls=(ing.get("spec") or {}).get("ingressClassName"),
+                                                   doc=doc_url(CLASS_DOC)))
 
 
 def run(ctx):
     t = targets(ctx)
     if t.missing:
-        return ctx.fail(t.note, "Name an Ingress that exists: `kubectl get ingress --all-namespaces` lists them.")
+        return ctx.fail(t.note, _("Name an Ingress that exists: `{command}` lists them.").format(
+            command="kubectl get ingress --all-namespaces"))
     out = [ignored(ctx, ing) for ing in t.ignored]
     if not t.ingresses:
         return out or [ctx.skip(t.note)]

@@ -48,9 +48,9 @@ def endpoint_owner(ip: str, instance: str, backends) -> str:
     for b in backends:
         pod = b.pod_at(ip)
         if pod is not None:
-            return f"Pod `{meta(pod)['namespace']}/{meta(pod)['name']}`"
+            return _("Pod `{pod}`").format(pod=f"{meta(pod)['namespace']}/{meta(pod)['name']}")
     node = instance.rsplit("/", 1)[-1] if instance else ""
-    return f"node `{node}`" if node else "no Pod the bot can see"
+    return _("node `{node}`").format(node=node) if node else _("no Pod the bot can see")
 
 
 def group_name(url: str) -> str:
@@ -61,30 +61,34 @@ def group_name(url: str) -> str:
 def one(ctx, ing: dict):
     found, backends = ctx.gw.parallel(lambda: lb_backends(ctx, ing), lambda: all_backends(ctx, [ing]))
     if found is None:
-        return ctx.skip(f"The controller has not reported a load balancer for the Ingress (no `{BACKENDS_ANNOTATION}` "
-                        "annotation): it does not exist yet (see ingress/address).", resource=where(ing))
+        return ctx.skip(_("The controller has not reported a load balancer for the Ingress (no `{annotation}` "
+                          "annotation): it does not exist yet (see ingress/address).").format(
+                              annotation=BACKENDS_ANNOTATION), resource=where(ing))
     if not found:
-        return ctx.skip(f"The annotation `{BACKENDS_ANNOTATION}` names no backend service.", resource=where(ing))
+        return ctx.skip(_("The annotation `{annotation}` names no backend service.").format(
+            annotation=BACKENDS_ANNOTATION), resource=where(ing))
     scope = f"--region={region(ctx)}" if found[0].scope != "global" else "--global"
     out, unhealthy, unknown, healthy, empty, lines = [], [], [], 0, [], []
     for lb in found:
         if lb.error is not None:
             if lb.error.not_found:
-                out.append(ctx.warn(f"The controller names backend service `{lb.name}` on the Ingress, but Compute "
-                                    f"Engine has none of that name ({lb.error.message}): the controller is still "
-                                    "building the load balancer, or failed to (see ingress/address).",
+                out.append(ctx.warn(_("The controller names backend service `{name}` on the Ingress, but Compute Engine "
+                                      "has none of that name ({error}): the controller is still building the load "
+                                      "balancer, or failed to (see ingress/address).").format(
+                                          name=lb.name, error=lb.error.message),
                                     resource=where(ing), evidence=f"`{lb.error.call}` → 404"))
             else:
                 out.append(ctx.error(lb.error, resource=where(ing)))
             continue
         if not lb.groups:
-            empty.append(f"{owner(lb, backends)} has no backend at all")
+            empty.append(_("{backend} has no backend at all").format(backend=owner(lb, backends)))
         for group in lb.groups:
             endpoints = lb.negs.get(group)
             if isinstance(endpoints, ApiError):
                 out.append(ctx.error(endpoints, resource=where(ing)))
             elif endpoints is not None and not endpoints:
-                empty.append(f"{owner(lb, backends)}: NEG `{group_name(group)}` has no endpoint")
+                empty.append(_("{backend}: NEG `{neg}` has no endpoint").format(backend=owner(lb, backends),
+                                                                              neg=group_name(group)))
             health = lb.health.get(group)
             if isinstance(health, ApiError):
                 out.append(ctx.error(health, resource=where(ing)))
@@ -107,33 +111,39 @@ def one(ctx, ing: dict):
                 if (ne.get("ipAddress"), ne.get("port")) not in seen:
                     who = endpoint_owner(ne.get("ipAddress", ""), ne.get("instance", ""), backends)
                     unknown.append((lb, f"{ne.get('ipAddress')}:{ne.get('port')} ({who})"))
-                    lines.append(f"{lb.name} {group_name(group)} {ne.get('ipAddress')}:{ne.get('port')} (no verdict)")
+                    lines.append(f"{lb.name} {group_name(group)} {ne.get('ipAddress')}:{ne.get('port')} "
+                                 + _("(no verdict)"))
     look = "\n".join(f"gcloud compute backend-services get-health {lb.name} {scope} --project={ctx.ref.project}"
                      for lb in found if lb.service is not None)
-    evidence = ("`backendServices.getHealth` per backend group:\n```\n" + "\n".join(lines) + "\n```") if lines else \
-        f"`{BACKENDS_ANNOTATION}: {inline(annotations(ing).get(BACKENDS_ANNOTATION) or '', 1500)}`"
-    remedy = ("See what the health check gets (ingress/health-check-path) and whether the health checkers get "
-              f"through the firewall (ingress/firewall). The load balancer's own view, per endpoint:\n```\n{look}\n```")
+    if lines:
+        evidence = _("`{call}` per backend group:").format(call="backendServices.getHealth") + \
+            "\n```\n" + "\n".join(lines) + "\n```"
+    else:
+        evidence = f"`{BACKENDS_ANNOTATION}: {inline(annotations(ing).get(BACKENDS_ANNOTATION) or '', 1500)}`"
+    remedy = _("See what the health check gets (ingress/health-check-path) and whether the health checkers get through "
+               "the firewall (ingress/firewall). The load balancer's own view, per endpoint:\n```\n{commands}\n```").format(
+        commands=look)
     if unhealthy:
         by_backend: dict[str, list[str]] = {}
         for lb, who in unhealthy:
             by_backend.setdefault(owner(lb, backends), []).append(who)
         which = "; ".join(f"{name}: {', '.join(whos)}" for name, whos in by_backend.items())
-        out.append(ctx.fail(f"The load balancer's health checks fail for {which}. It sends UNHEALTHY endpoints no "
-                            "traffic; a backend with no healthy endpoint answers 502.", remedy,
-                            evidence=evidence, resource=where(ing)))
+        out.append(ctx.fail(_("The load balancer's health checks fail for {endpoints}. It sends UNHEALTHY endpoints no "
+                              "traffic; a backend with no healthy endpoint answers 502.").format(endpoints=which),
+                            remedy, evidence=evidence, resource=where(ing)))
     if empty:
-        out.append(ctx.fail("The load balancer has nowhere to send traffic for some backends: " + "; ".join(empty)
-                            + ". Clients get 502 errors. The NEG controller registers only Pods the Service selects "
-                              "and that are running (see ingress/backend-services).", remedy,
-                            evidence=evidence, resource=where(ing)))
+        out.append(ctx.fail(_("The load balancer has nowhere to send traffic for some backends: {backends}. Clients get "
+                              "502 errors. The NEG controller registers only Pods the Service selects and that are "
+                              "running (see ingress/backend-services).").format(backends="; ".join(empty)),
+                            remedy, evidence=evidence, resource=where(ing)))
     if unknown:
         which = "; ".join(f"{owner(lb, backends)}: {who}" for lb, who in unknown)
-        out.append(ctx.warn(f"The load balancer has no health result yet for {which}: the endpoint was just added, "
-                            "or its health checks have not run.", remedy, evidence=evidence, resource=where(ing)))
+        out.append(ctx.warn(_("The load balancer has no health result yet for {endpoints}: the endpoint was just added, "
+                              "or its health checks have not run.").format(endpoints=which),
+                            remedy, evidence=evidence, resource=where(ing)))
     if not out:
-        return ctx.ok(f"All {healthy} endpoint(s) of {len(found)} backend service(s) are HEALTHY.",
-                      evidence=evidence, resource=where(ing))
+        return ctx.ok(_("All {healthy} endpoint(s) of {count} backend service(s) are HEALTHY.").format(
+            healthy=healthy, count=len(found)), evidence=evidence, resource=where(ing))
     return out
 
 

@@ -41,15 +41,18 @@ CLUSTER_LEVEL = False
 SEED = "000 はまったところ(2) - ヘルスチェック"
 GCPDIAG = "gke/ERR/2022_003"
 
-KINDS = {"HIERARCHY": "hierarchical firewall policy", "SYSTEM": "system firewall policy",
-         "SYSTEM_GLOBAL": "global system firewall policy", "SYSTEM_REGIONAL": "regional system firewall policy",
-         "NETWORK": "global network firewall policy", "NETWORK_REGIONAL": "regional network firewall policy"}
+# Words for people (N_: translated where a rule is read, in the reader's language).
+KINDS = {"HIERARCHY": N_("hierarchical firewall policy"), "SYSTEM": N_("system firewall policy"),
+         "SYSTEM_GLOBAL": N_("global system firewall policy"), "SYSTEM_REGIONAL": N_("regional system firewall policy"),
+         "NETWORK": N_("global network firewall policy"), "NETWORK_REGIONAL": N_("regional network firewall policy")}
+ANY_POLICY = N_("firewall policy")
 # What a rule can match on that the bot does not evaluate: (field, words for people).
-UNKNOWN_SOURCES = (("srcAddressGroups", "address groups"), ("srcFqdns", "FQDNs"),
-                   ("srcRegionCodes", "geolocations"), ("srcThreatIntelligences", "threat intelligence lists"))
-UNKNOWN_CONDITIONS = (("srcNetworks", "source networks"), ("srcNetworkType", "a source network type"),
-                      ("srcNetworkContext", "a source network context"), ("destIpRanges", "destination ranges"),
-                      ("destAddressGroups", "destination address groups"))
+UNKNOWN_SOURCES = (("srcAddressGroups", N_("address groups")), ("srcFqdns", N_("FQDNs")),
+                   ("srcRegionCodes", N_("geolocations")), ("srcThreatIntelligences", N_("threat intelligence lists")))
+DEST_RANGES = N_("destination ranges")
+UNKNOWN_CONDITIONS = (("srcNetworks", N_("source networks")), ("srcNetworkType", N_("a source network type")),
+                      ("srcNetworkContext", N_("a source network context")), ("destIpRanges", DEST_RANGES),
+                      ("destAddressGroups", N_("destination address groups")))
 
 
 @dataclass
@@ -78,12 +81,16 @@ class Rule:
 
     def __str__(self) -> str:
         l4 = ", ".join(proto + (":" + ",".join(ports) if ports else "") for proto, ports in self.l4)
-        to = (f"tags {', '.join(self.tags)}" if self.tags else f"service accounts {', '.join(self.accounts)}"
-              if self.accounts else f"secure tags {', '.join(self.secure_tags)}" if self.secure_tags
-              else "all instances")
+        to = (_("tags {tags}").format(tags=", ".join(self.tags)) if self.tags else
+              _("service accounts {accounts}").format(accounts=", ".join(self.accounts)) if self.accounts else
+              _("secure tags {tags}").format(tags=", ".join(self.secure_tags)) if self.secure_tags else
+              _("all instances"))
         sources = [*map(str, self.sources), *self.unknown_sources]
-        return (f"{self.label}: {self.action} {l4} from {', '.join(sources)} to {to}"
-                + (f" (also matching on {', '.join(self.unknown_conditions)})" if self.unknown_conditions else ""))
+        facts = dict(label=self.label, action=self.action, l4=l4, sources=", ".join(sources), targets=to,
+                     conditions=", ".join(self.unknown_conditions))
+        if self.unknown_conditions:
+            return _("{label}: {action} {l4} from {sources} to {targets} (also matching on {conditions})").format(**facts)
+        return _("{label}: {action} {l4} from {sources} to {targets}").format(**facts)
 
 
 def _nets(ranges) -> list:
@@ -118,15 +125,16 @@ def _policy(p: dict) -> list[Rule]:
         effective = [t.get("name", "") for t in tags if t.get("state", "EFFECTIVE") == "EFFECTIVE"]
         action = r.get("action") if r.get("action") in ("deny", "goto_next") else "allow"
         rules.append(Rule(
-            f"rule {r.get('priority')} of {KINDS.get(kind, 'firewall policy')} `{title}` (action {r.get('action')})",
+            _("rule {priority} of {kind} `{policy}` (action {action})").format(
+                priority=r.get("priority"), kind=_(KINDS.get(kind, ANY_POLICY)), policy=title, action=r.get("action")),
             r.get("priority", 0), action, _nets(m.get("srcIpRanges")),
             [(c.get("ipProtocol", ""), c.get("ports") or []) for c in m.get("layer4Configs") or []],
             accounts=r.get("targetServiceAccounts") or [], policy=p.get("name", ""), kind=kind,
             secure_tags=effective, no_targets=bool(tags) and not effective,
             resources=[_network_path(u) for u in r.get("targetResources") or []],
             proxies_only=r.get("targetType") == "INTERNAL_MANAGED_LB",
-            unknown_sources=[words for key, words in UNKNOWN_SOURCES if m.get(key)],
-            unknown_conditions=[words for key, words in UNKNOWN_CONDITIONS
+            unknown_sources=[_(words) for key, words in UNKNOWN_SOURCES if m.get(key)],
+            unknown_conditions=[_(words) for key, words in UNKNOWN_CONDITIONS
                                 if m.get(key) and not (key == "destIpRanges" and _covers_all(m[key]))]))
     return sorted(rules, key=lambda r: r.priority)
 
@@ -136,11 +144,13 @@ def _covers_all(ranges) -> bool:
 
 
 def _vpc(fw: dict) -> list[Rule]:
-    vpc = [Rule(f"VPC firewall rule `{r['name']}` (priority {r.get('priority', 1000)})", r.get("priority", 1000),
+    vpc = [Rule(_("VPC firewall rule `{name}` (priority {priority})").format(name=r["name"],
+                                                                           priority=r.get("priority", 1000)),
+                r.get("priority", 1000),
                 "allow" if r.get("allowed") else "deny", _nets(r.get("sourceRanges")),
                 [(e.get("IPProtocol", ""), e.get("ports") or []) for e in r.get("allowed") or r.get("denied") or []],
                 r.get("targetTags") or [], r.get("targetServiceAccounts") or [], name=r["name"],
-                unknown_conditions=["destination ranges"] if r.get("destinationRanges") and not _covers_all(
+                unknown_conditions=[_(DEST_RANGES)] if r.get("destinationRanges") and not _covers_all(
                     r.get("destinationRanges")) else [])
            for r in fw.get("firewalls") or [] if r.get("direction", "INGRESS") == "INGRESS" and not r.get("disabled")]
     vpc.sort(key=lambda r: (r.priority, r.action != "deny"))  # at one priority, deny wins
@@ -252,16 +262,16 @@ def serving_ports(ctx, fw: dict, base_tag: str) -> tuple[dict, str]:
                     break
             port = load_balancer_port(ctx, b, live)
             if port:
-                ports.setdefault(port, []).append(f"`{b.ref}` ({'NEG' if b.neg else 'nodePort'})")
+                ports.setdefault(port, []).append(f"`{b.ref}` ({'NEG' if b.neg else 'nodePort'})")  # identifiers
         return ports, ""
     except ApiError as err:
         for r in fw.get("firewalls") or []:
             if r["name"].startswith("k8s-fw-l7-") and base_tag in (r.get("targetTags") or []):
                 for spec in (p for e in r.get("allowed") or [] for p in e.get("ports") or []):
                     for port in sorted(set(_span(spec))):
-                        ports.setdefault(port, []).append(f"rule `{r['name']}`")
-        return ports, (f"The serving ports could not be read from Kubernetes ({err.explain()}); checked the ports of "
-                       "the Ingress controller's own `k8s-fw-l7-*` rules instead.")
+                        ports.setdefault(port, []).append(_("rule `{name}`").format(name=r["name"]))
+        return ports, _("The serving ports could not be read from Kubernetes ({error}); checked the ports of the Ingress "
+                        "controller's own `k8s-fw-l7-*` rules instead.").format(error=err.explain())
 
 
 def _show(nets: list, source: str) -> str:
@@ -269,7 +279,8 @@ def _show(nets: list, source: str) -> str:
     parts = list(ipaddress.collapse_addresses(nets))
     if parts == [whole]:
         return source
-    return ", ".join(map(str, parts[:3])) + (" …" if len(parts) > 3 else "") + f" (of {source})"
+    return _("{ranges} (of {source})").format(ranges=", ".join(map(str, parts[:3])) + (" …" if len(parts) > 3 else ""),
+                                              source=source)
 
 
 def create_command(ctx, net_project: str, network: str, tag: str, ports, priority: int) -> str:
@@ -285,18 +296,20 @@ def policy_fix(ctx, rule: Rule, port_list, net_project: str) -> str:
     before = max(rule.priority - 1, 0)
     ranges = ",".join(HC_RANGES)
     if rule.kind == "HIERARCHY":
-        return ("Ask your organization's network admins to let the health checkers through that policy before "
-                f"priority {rule.priority}, for example:\n```\ngcloud compute firewall-policies rules create "
-                f"{before} --firewall-policy={rule.policy} \\\n    --direction=INGRESS --action=goto_next "
-                f"--src-ip-ranges={ranges} --layer4-configs={layer4}\n```")
+        return _("Ask your organization's network admins to let the health checkers through that policy before "
+                 "priority {priority}, for example:\n```\n{command}\n```").format(
+            priority=rule.priority,
+            command=f"gcloud compute firewall-policies rules create {before} --firewall-policy={rule.policy} \\\n"
+                    f"    --direction=INGRESS --action=goto_next --src-ip-ranges={ranges} --layer4-configs={layer4}")
     if rule.kind in ("NETWORK", "NETWORK_REGIONAL"):
         scope = "--global-firewall-policy" if rule.kind == "NETWORK" else f"--firewall-policy-region={region(ctx)}"
-        return ("Allow the health checkers in that policy before priority "
-                f"{rule.priority}:\n```\ngcloud compute network-firewall-policies rules create {before} "
-                f"--firewall-policy={rule.policy} {scope} --project={net_project} \\\n    --direction=INGRESS "
-                f"--action=allow --src-ip-ranges={ranges} --layer4-configs={layer4}\n```")
-    return ("That policy is managed by Google (a system firewall policy); it cannot be edited. Open a support case "
-            "with the rule quoted below.")
+        return _("Allow the health checkers in that policy before priority {priority}:\n```\n{command}\n```").format(
+            priority=rule.priority,
+            command=f"gcloud compute network-firewall-policies rules create {before} --firewall-policy={rule.policy} "
+                    f"{scope} --project={net_project} \\\n    --direction=INGRESS --action=allow "
+                    f"--src-ip-ranges={ranges} --layer4-configs={layer4}")
+    return _("That policy is managed by Google (a system firewall policy); it cannot be edited. Open a support case "
+             "with the rule quoted below.")
 
 
 def run(ctx):
@@ -307,8 +320,8 @@ def run(ctx):
     base_tag = f"gke-{cluster.name}-{cluster.id[:8]}-node"
     ports, note = serving_ports(ctx, fw, base_tag)
     if not ports:
-        return ctx.skip(note or "No serving port to check (no backend Service could be resolved; see "
-                                "ingress/backend-services).")
+        return ctx.skip(note or _("No serving port to check (no backend Service could be resolved; see "
+                                  "ingress/backend-services)."))
     order = net.get("networkFirewallPolicyEnforcementOrder") or "AFTER_CLASSIC_FIREWALL"
     rule_stages, resource = stages(fw, order), f"projects/{net_project}/global/networks/{network}"
     net_path = resource
@@ -341,50 +354,65 @@ def run(ctx):
                     entry["ports"].add(port)
                     entry["nets"].setdefault(source, []).append(net_)
                     entry["pools"].update(nodes.pools)
-    served = "; ".join(f"tcp:{p} for {', '.join(what)}" for p, what in sorted(ports.items()))
-    evidence = (f"`gcloud compute network-firewall-policies get-effective-firewalls --network={network} "
-                f"--region={region(ctx)} --project={net_project}`; network firewall policy enforcement order "
-                f"{order}; serving ports: {served}" + (f". {note}" if note else ""))
+    served = "; ".join(_("tcp:{port} for {backends}").format(port=p, backends=", ".join(what))
+                       for p, what in sorted(ports.items()))
+    command = (f"gcloud compute network-firewall-policies get-effective-firewalls --network={network} "
+               f"--region={region(ctx)} --project={net_project}")
+    evidence = (_("`{command}`; network firewall policy enforcement order {order}; serving ports: {ports}. {note}") if note
+                else _("`{command}`; network firewall policy enforcement order {order}; serving ports: {ports}")).format(
+        command=command, order=order, ports=served, note=note)
     if not blocked and not uncertain:
-        return ctx.ok(f"{' and '.join(HC_RANGES)} reach tcp:{', tcp:'.join(map(str, sorted(ports)))} on the nodes, "
-                      f"allowed by {', '.join(sorted(allowed_by))}.", evidence=evidence, resource=resource)
+        return ctx.ok(_("{ranges} reach {ports} on the nodes, allowed by {rules}.").format(
+            ranges=_("{first} and {second}").format(first=HC_RANGES[0], second=HC_RANGES[1]),
+            ports="tcp:" + ", tcp:".join(map(str, sorted(ports))), rules=", ".join(sorted(allowed_by))),
+            evidence=evidence, resource=resource)
     out = []
-    consequence = "; the load balancer then marks those backends UNHEALTHY and answers 502."
     for label, entry in sorted(blocked.items(), key=lambda kv: (kv[0] == "", kv[0])):
         rule, port_list = entry["rule"], sorted(entry["ports"])
         seen = evidence + (f"\n{rule}" if rule else "")
-        sources = ", ".join(_show(nets, src) for src, nets in entry["nets"].items())
-        reach = (f"Google's health checks from {sources} to tcp:{', tcp:'.join(map(str, port_list))} on the nodes of "
-                 f"node pool(s) {', '.join(sorted(entry['pools']))}")
+        reach = dict(sources=", ".join(_show(nets, src) for src, nets in entry["nets"].items()),
+                     ports="tcp:" + ", tcp:".join(map(str, port_list)), pools=", ".join(sorted(entry["pools"])),
+                     rule=label)
         if rule is None:
-            out.append(ctx.fail(f"No firewall rule allows {reach}: the implied deny-ingress rule drops them"
-                                + consequence, "Allow the health checkers in:\n```\n"
-                                + create_command(ctx, net_project, network, base_tag, port_list, 1000) + "\n```",
+            out.append(ctx.fail(_("No firewall rule allows Google's health checks from {sources} to {ports} on the nodes "
+                                  "of node pool(s) {pools}: the implied deny-ingress rule drops them; the load balancer "
+                                  "then marks those backends UNHEALTHY and answers 502.").format(**reach),
+                                _("Allow the health checkers in:\n```\n{command}\n```").format(
+                                    command=create_command(ctx, net_project, network, base_tag, port_list, 1000)),
                                 evidence=seen, resource=resource))
         elif rule.policy:
-            when = ("evaluated before the VPC's own rules, so no VPC rule can allow them"
-                    if rule.kind not in ("NETWORK", "NETWORK_REGIONAL") or order == "BEFORE_CLASSIC_FIREWALL" else
-                    "evaluated after the VPC's own rules (none of which decided these addresses)")
-            out.append(ctx.fail(f"{reach[0].upper()}{reach[1:]} are denied by {label}, {when}" + consequence,
-                                policy_fix(ctx, rule, port_list, net_project), evidence=seen, resource=resource))
+            before = rule.kind not in ("NETWORK", "NETWORK_REGIONAL") or order == "BEFORE_CLASSIC_FIREWALL"
+            text = (_("Google's health checks from {sources} to {ports} on the nodes of node pool(s) {pools} are denied "
+                      "by {rule}, evaluated before the VPC's own rules, so no VPC rule can allow them; the load balancer "
+                      "then marks those backends UNHEALTHY and answers 502.") if before else
+                    _("Google's health checks from {sources} to {ports} on the nodes of node pool(s) {pools} are denied "
+                      "by {rule}, evaluated after the VPC's own rules (none of which decided these addresses); the load "
+                      "balancer then marks those backends UNHEALTHY and answers 502."))
+            out.append(ctx.fail(text.format(**reach), policy_fix(ctx, rule, port_list, net_project), evidence=seen,
+                                resource=resource))
         else:
             out.append(ctx.fail(
-                f"{reach[0].upper()}{reach[1:]} are denied by {label}: a deny of higher priority (a lower number) "
-                "wins over any allow, including the Ingress controller's own `k8s-fw-l7-*` rule" + consequence,
-                f"Narrow or delete `{rule.name}` (`gcloud compute firewall-rules describe {rule.name} "
-                f"--project={net_project}`), or allow the health checkers at a higher priority than {rule.priority}:"
-                "\n```\n" + create_command(ctx, net_project, network, base_tag, port_list, max(rule.priority - 1, 0))
-                + "\n```", evidence=seen, resource=resource))
+                _("Google's health checks from {sources} to {ports} on the nodes of node pool(s) {pools} are denied by "
+                  "{rule}: a deny of higher priority (a lower number) wins over any allow, including the Ingress "
+                  "controller's own `k8s-fw-l7-*` rule; the load balancer then marks those backends UNHEALTHY and "
+                  "answers 502.").format(**reach),
+                _("Narrow or delete `{name}` (`{command}`), or allow the health checkers at a higher priority than "
+                  "{priority}:\n```\n{create}\n```").format(
+                    name=rule.name, command=f"gcloud compute firewall-rules describe {rule.name} --project={net_project}",
+                    priority=rule.priority,
+                    create=create_command(ctx, net_project, network, base_tag, port_list, max(rule.priority - 1, 0))),
+                evidence=seen, resource=resource))
     for label, entry in sorted(uncertain.items()):
         rule, port_list = entry["rule"], sorted(entry["ports"])
-        sources = ", ".join(_show(nets, src) for src, nets in entry["nets"].items())
         out.append(ctx.warn(
-            f"Cannot tell whether Google's health checks from {sources} to tcp:{', tcp:'.join(map(str, port_list))} "
-            f"on the nodes of node pool(s) {', '.join(sorted(entry['pools']))} get through: {label} "
-            f"(`{rule.action}`) matches on {rule.uncertain}, which the bot does not evaluate, and it is reached before "
-            "any rule that decides these addresses.",
-            "Check that rule by hand: if it can match the health checkers' ranges, make sure it allows them; the "
-            "firewall insights of Network Intelligence Center (`gcloud recommender insights list --insight-type="
-            "google.compute.firewall.Insight`) also show which rule decides.",
+            _("Cannot tell whether Google's health checks from {sources} to {ports} on the nodes of node pool(s) {pools} "
+              "get through: {rule} (`{action}`) matches on {matches}, which the bot does not evaluate, and it is reached "
+              "before any rule that decides these addresses.").format(
+                sources=", ".join(_show(nets, src) for src, nets in entry["nets"].items()),
+                ports="tcp:" + ", tcp:".join(map(str, port_list)), pools=", ".join(sorted(entry["pools"])),
+                rule=label, action=rule.action, matches=rule.uncertain),
+            _("Check that rule by hand: if it can match the health checkers' ranges, make sure it allows them; the "
+              "firewall insights of Network Intelligence Center (`{command}`) also show which rule decides.").format(
+                command="gcloud recommender insights list --insight-type=google.compute.firewall.Insight"),
             evidence=evidence + f"\n{rule}", resource=resource))
     return out

@@ -72,19 +72,27 @@ def request(ctx, ns: str, target: str, path: str) -> Answer:
                       redirect(location, ns, target, path) if location else None)
 
 
-def backend_config_fix(b, hc, scheme: str = "HTTP", path: str = "/healthz",
-                       comment: str = "a path that answers 200 to plain HTTP") -> str:
-    """How to point the health check elsewhere with a BackendConfig (a phrase that follows "or")."""
+PLAIN_HTTP = N_("a path that answers 200 to plain HTTP")
+
+
+def backend_config_fix(b, hc, scheme: str = "HTTP", path: str = "/healthz", comment: str = "") -> str:
+    """How to point the health check elsewhere with a BackendConfig (a phrase that follows "or"). `comment`
+    (translated) says what the path is; PLAIN_HTTP by default."""
     ns, svc, name = b.ref.namespace, b.ref.service, backend_config_name(b)
-    if hc.source.startswith("BackendConfig"):
-        return (f"set `spec.healthCheck` of BackendConfig `{name}` (`kubectl edit backendconfig {name} -n {ns}`) to "
-                f"`type: {scheme}`, `requestPath: {path}` ({comment}).")
+    comment = comment or _(PLAIN_HTTP)
+    if hc.from_backend_config:
+        return _("set `spec.healthCheck` of BackendConfig `{name}` (`{command}`) to `type: {scheme}`, "
+                 "`requestPath: {path}` ({comment}).").format(
+            name=name, command=f"kubectl edit backendconfig {name} -n {ns}", scheme=scheme, path=path, comment=comment)
     bc = f"{svc}-hc"
-    return (f"point the health check at a request that answers 200 with a BackendConfig:\n```\n"
-            f"apiVersion: cloud.google.com/v1\nkind: BackendConfig\nmetadata:\n  name: {bc}\n  namespace: {ns}\n"
-            f"spec:\n  healthCheck:\n    type: {scheme}\n    requestPath: {path}   # {comment}\n"
-            f"    port: {hc.port}\n```\n```\nkubectl annotate service {svc} -n {ns} "
-            f"cloud.google.com/backend-config='{{\"default\": \"{bc}\"}}' --overwrite\n```")
+    manifest = (f"apiVersion: cloud.google.com/v1\nkind: BackendConfig\nmetadata:\n  name: {bc}\n  namespace: {ns}\n"
+                f"spec:\n  healthCheck:\n    type: {scheme}\n    requestPath: {path}   # {comment}\n"
+                f"    port: {hc.port}")
+    return _("point the health check at a request that answers 200 with a BackendConfig:\n```\n{manifest}\n```\n"
+             "```\n{command}\n```").format(
+        manifest=manifest,
+        command=f"kubectl annotate service {svc} -n {ns} cloud.google.com/backend-config='{{\"default\": \"{bc}\"}}' "
+                "--overwrite")
 
 
 def argocd_fix(pod: dict, container: dict) -> str:
@@ -95,18 +103,24 @@ def argocd_fix(pod: dict, container: dict) -> str:
     index = [c.get("name") for c in pod["spec"]["containers"]].index(container.get("name"))
     key = "args" if "args" in container else "command" if "command" in container else ""
     flags = "".join(f"\n        - {x}" for x in container.get(key) or [])
-    edit = (f": add `--insecure` to its {key} (Deployment `{ns}/{deployment}`):\n```\nspec:\n  template:\n"
-            f"    spec:\n      containers:\n      - name: {container.get('name')}\n        {key}:{flags}\n"
-            "        - --insecure\n```"
-            f"\nIn one command:\n```\nkubectl -n {ns} patch deployment {deployment} --type=json -p "
-            f"'[{{\"op\": \"add\", \"path\": \"/spec/template/spec/containers/{index}/{key}/-\", "
-            f"\"value\": \"--insecure\"}}]'\n```\n" if key else " with `--insecure`.\n")
-    return ("argocd-server serves HTTPS itself and redirects plain HTTP to HTTPS. Behind the load balancer, TLS "
-            f"terminates at the load balancer, so argocd-server may serve plain HTTP{edit}"
-            "Argo CD releases with the `argocd-cmd-params-cm` ConfigMap read the same setting from it:\n```\n"
-            f"kubectl -n {ns} patch configmap argocd-cmd-params-cm --type=merge -p "
-            "'{\"data\": {\"server.insecure\": \"true\"}}'\n"
-            f"kubectl -n {ns} rollout restart deployment {deployment}\n```")
+    configmap = (f"kubectl -n {ns} patch configmap argocd-cmd-params-cm --type=merge -p "
+                 "'{\"data\": {\"server.insecure\": \"true\"}}'\n"
+                 f"kubectl -n {ns} rollout restart deployment {deployment}")
+    if not key:
+        return _("argocd-server serves HTTPS itself and redirects plain HTTP to HTTPS. Behind the load balancer, TLS "
+                 "terminates at the load balancer, so argocd-server may serve plain HTTP with `--insecure`.\nArgo CD "
+                 "releases with the `argocd-cmd-params-cm` ConfigMap read the same setting from it:\n```\n{commands}\n"
+                 "```").format(commands=configmap)
+    manifest = (f"spec:\n  template:\n    spec:\n      containers:\n      - name: {container.get('name')}\n"
+                f"        {key}:{flags}\n        - --insecure")
+    patch = (f"kubectl -n {ns} patch deployment {deployment} --type=json -p "
+             f"'[{{\"op\": \"add\", \"path\": \"/spec/template/spec/containers/{index}/{key}/-\", "
+             f"\"value\": \"--insecure\"}}]'")
+    return _("argocd-server serves HTTPS itself and redirects plain HTTP to HTTPS. Behind the load balancer, TLS "
+             "terminates at the load balancer, so argocd-server may serve plain HTTP: add `--insecure` to its {key} "
+             "(Deployment `{deployment}`):\n```\n{manifest}\n```\nIn one command:\n```\n{patch}\n```\nArgo CD releases "
+             "with the `argocd-cmd-params-cm` ConfigMap read the same setting from it:\n```\n{commands}\n```").format(
+        key=key, deployment=f"{ns}/{deployment}", manifest=manifest, patch=patch, commands=configmap)
 
 
 def is_argocd_server(pod: dict, container: dict | None) -> bool:
@@ -126,17 +140,19 @@ def probe_drift(ctx, b, live, derived, lb):
     scope = "--global" if lb.scope == "global" else f"--region={lb.scope}"
     kind = {"HTTP": "http", "HTTPS": "https", "HTTP2": "http2"}.get(live.scheme, live.scheme.lower())
     return ctx.warn(
-        f"The load balancer's health check `{name}` asks for `{live.scheme} GET {live.path}`, but {derived.source} "
-        f"now asks for `{derived.scheme} GET {derived.path}`: the Ingress controller copied the probe when it "
-        "created the health check and does not follow later changes to it.",
-        "Make the load balancer ask for what the probe asks, explicitly: "
-        + backend_config_fix(b, derived, derived.scheme, derived.path, "as the readinessProbe")
-        + f"\nOr change the health check in place (the controller does not copy the probe again):\n```\n"
-          f"gcloud compute health-checks update {kind} {name} {scope} --project={ctx.ref.project} "
-          f"--request-path={derived.path}\n```",
-        evidence=(f"`gcloud compute health-checks describe {name} {scope} --project={ctx.ref.project}`: type "
-                  f"{live.scheme}, requestPath {live.path}; `kubectl get pods -n {ns}` readinessProbe.httpGet: "
-                  f"{derived.scheme} {derived.path}"),
+        _("The load balancer's health check `{name}` asks for `{live}`, but {source} now asks for `{probe}`: the Ingress "
+          "controller copied the probe when it created the health check and does not follow later changes to it.").format(
+            name=name, live=f"{live.scheme} GET {live.path}", source=derived.source,
+            probe=f"{derived.scheme} GET {derived.path}"),
+        _("Make the load balancer ask for what the probe asks, explicitly: {fix}\nOr change the health check in place "
+          "(the controller does not copy the probe again):\n```\n{command}\n```").format(
+            fix=backend_config_fix(b, derived, derived.scheme, derived.path, _("as the readinessProbe")),
+            command=f"gcloud compute health-checks update {kind} {name} {scope} --project={ctx.ref.project} "
+                    f"--request-path={derived.path}"),
+        evidence=_("`{describe}`: type {scheme}, requestPath {path}; `{pods}` readinessProbe.httpGet: {probe}").format(
+            describe=f"gcloud compute health-checks describe {name} {scope} --project={ctx.ref.project}",
+            scheme=live.scheme, path=live.path, pods=f"kubectl get pods -n {ns}",
+            probe=f"{derived.scheme} {derived.path}"),
         resource=f"Service {b.ref}", gcpdiag="")
 
 
@@ -166,15 +182,17 @@ def one(ctx, b, ings):
     pod, container, number = b.serving()
     resource, ns = f"Service {b.ref}", b.ref.namespace
     if pod is None:
-        return [ctx.fail(f"No running Pod of Service `{b.ref.namespace}/{b.ref.service}` has a container port "
-                         f"`{b.target_port}` (the Service's targetPort): nothing can answer the health check.",
-                         "Make the Service's `targetPort` name or number a port the Pods' containers declare "
-                         f"(`kubectl get pods -n {ns} -l {b.selector} -o yaml`).", resource=resource)]
+        return [ctx.fail(_("No running Pod of Service `{service}` has a container port `{port}` (the Service's "
+                           "targetPort): nothing can answer the health check.").format(
+                             service=f"{b.ref.namespace}/{b.ref.service}", port=b.target_port),
+                         _("Make the Service's `targetPort` name or number a port the Pods' containers declare "
+                           "(`{command}`).").format(command=f"kubectl get pods -n {ns} -l {b.selector} -o yaml"),
+                         resource=resource)]
     hc, notes, unread = the_health_check(ctx, b, ings)
     if hc.scheme not in HC_SPECS:
-        return notes + [ctx.skip(f"The load balancer's health check `{(hc.live or {}).get('name')}` is of type "
-                                 f"{hc.scheme}, which the bot does not send; it checks HTTP, HTTPS and HTTP2 health "
-                                 "checks.", resource=resource)]
+        return notes + [ctx.skip(_("The load balancer's health check `{name}` is of type {scheme}, which the bot does not "
+                                   "send; it checks HTTP, HTTPS and HTTP2 health checks.").format(
+                                       name=(hc.live or {}).get("name"), scheme=hc.scheme), resource=resource)]
     got = answer(ctx, b, pod, container, hc)
     if unread and got.status.value == "OK":
         return notes  # the request the controller would derive answers 200, but the real health check is unknown
@@ -185,38 +203,51 @@ def answer(ctx, b, pod, container, hc):
     ns, name, resource = b.ref.namespace, meta(pod)["name"], f"Service {b.ref}"
     target = f"{name}:{hc.port}" if hc.scheme == "HTTP" else f"https:{name}:{hc.port}"
     got = request(ctx, ns, target, hc.path)
-    what = f"The health check is `{hc.scheme} GET {hc.path}` on port {hc.port} (from {hc.source})"
+    what = _("The health check is `{request}` on port {port} (from {source})").format(
+        request=f"{hc.scheme} GET {hc.path}", port=hc.port, source=hc.source)
     asked = f"GET {proxy_prefix(ns, target)}/{hc.path.lstrip('/')}"
-    evidence = (f"`{asked}` (redirects not followed) → "
-                + (f"{got.code}, Location: `{got.location}`" if got.location else
-                   f"{got.code}" + (f" {quote(got.text, 160)}" if got.code != 200 else "")))
+    if got.location:
+        answered = f"{got.code}, Location: `{got.location}`"
+    else:
+        answered = f"{got.code}" + (f" {quote(got.text, 160)}" if got.code != 200 else "")
+    evidence = _("`{request}` (redirects not followed) → {answer}").format(request=asked, answer=answered)
     say = dict(evidence=evidence, resource=resource)
     if got.code == 200 and hc.default:
-        return ctx.warn(f"{what}: with no usable readinessProbe to take it from, the controller asks for `/`, "
-                        f"which Pod `{name}` answers with 200 today. If `/` ever needs a login or redirects, the "
-                        "load balancer marks the backend UNHEALTHY.",
-                        f"Give the container a readinessProbe (httpGet) on port {hc.port} with a cheap path that "
-                        "answers 200 (the controller reads it when it creates the health check), or "
-                        + backend_config_fix(b, hc), **say)
+        return ctx.warn(_("{what}: with no usable readinessProbe to take it from, the controller asks for `/`, which Pod "
+                          "`{pod}` answers with 200 today. If `/` ever needs a login or redirects, the load balancer "
+                          "marks the backend UNHEALTHY.").format(what=what, pod=name),
+                        _("Give the container a readinessProbe (httpGet) on port {port} with a cheap path that answers "
+                          "200 (the controller reads it when it creates the health check), or {fix}").format(
+                            port=hc.port, fix=backend_config_fix(b, hc)), **say)
     if got.code == 200:
-        return ctx.ok(f"{what}: Pod `{name}` answers 200.", **say)
+        return ctx.ok(_("{what}: Pod `{pod}` answers 200.").format(what=what, pod=name), **say)
     if 300 <= got.code < 400:
         moved = got.redirect or Redirect(got.location, got.location, False, False)
         https = moved.https
-        fix = (argocd_fix(pod, container) + "\nOr " if is_argocd_server(pod, container) else
-               f"Serve `{hc.path}` as plain HTTP with 200 on port {hc.port}: behind the load balancer TLS terminates "
-               "at the load balancer, so the application need not redirect there. Or ")
-        alt = (backend_config_fix(b, hc, "HTTPS", hc.path, "over TLS: load-balancer health checks do not verify "
-                                  "the certificate") if https else backend_config_fix(b, hc))
-        return ctx.fail(f"{what}, and Pod `{name}` answers {got.code} with {moved.describe()}: the "
-                        f"health endpoint redirects{' (to HTTPS)' if https else ''}; load-balancer health checks need "
-                        "200, so the backend stays UNHEALTHY. (The kubelet's readiness probe counts a 3xx as "
-                        "success, which is why the Pod is Ready anyway.)", fix + alt, **say)
-    return ctx.fail(f"{what}, and Pod `{name}` answers {got.code} ({quote(got.text)}). Load-balancer "
-                    "health checks need 200, so the backend stays UNHEALTHY"
-                    + (": without a usable readinessProbe the controller asks for `/`." if hc.default else "."),
-                    f"Make `{hc.path}` on port {hc.port} answer 200 without authentication, or "
-                    + backend_config_fix(b, hc), **say)
+        alt = (backend_config_fix(b, hc, "HTTPS", hc.path, _("over TLS: load-balancer health checks do not verify the "
+                                                             "certificate")) if https else backend_config_fix(b, hc))
+        if is_argocd_server(pod, container):
+            fix = _("{argocd}\nOr {alternative}").format(argocd=argocd_fix(pod, container), alternative=alt)
+        else:
+            fix = _("Serve `{path}` as plain HTTP with 200 on port {port}: behind the load balancer TLS terminates at the "
+                    "load balancer, so the application need not redirect there. Or {alternative}").format(
+                path=hc.path, port=hc.port, alternative=alt)
+        facts = dict(what=what, pod=name, code=got.code, location=moved.describe())
+        return ctx.fail((_("{what}, and Pod `{pod}` answers {code} with {location}: the health endpoint redirects (to "
+                           "HTTPS); load-balancer health checks need 200, so the backend stays UNHEALTHY. (The kubelet's "
+                           "readiness probe counts a 3xx as success, which is why the Pod is Ready anyway.)") if https else
+                         _("{what}, and Pod `{pod}` answers {code} with {location}: the health endpoint redirects; "
+                           "load-balancer health checks need 200, so the backend stays UNHEALTHY. (The kubelet's "
+                           "readiness probe counts a 3xx as success, which is why the Pod is Ready anyway.)")).format(
+                            **facts), fix, **say)
+    facts = dict(what=what, pod=name, code=got.code, text=quote(got.text))
+    return ctx.fail((_("{what}, and Pod `{pod}` answers {code} ({text}). Load-balancer health checks need 200, so the "
+                       "backend stays UNHEALTHY: without a usable readinessProbe the controller asks for `/`.")
+                     if hc.default else
+                     _("{what}, and Pod `{pod}` answers {code} ({text}). Load-balancer health checks need 200, so the "
+                       "backend stays UNHEALTHY.")).format(**facts),
+                    _("Make `{path}` on port {port} answer 200 without authentication, or {fix}").format(
+                        path=hc.path, port=hc.port, fix=backend_config_fix(b, hc)), **say)
 
 
 def run(ctx):
@@ -228,7 +259,7 @@ def run(ctx):
                                    *[functools.partial(lb_services, ctx, ing) for ing in t.ingresses])
     usable = [b for b in backends if b.port and b.pods and b.type != "ExternalName"]
     if not usable:
-        return ctx.skip("No backend Service with running Pods to send the health check to (see "
-                        "ingress/backend-services).")
+        return ctx.skip(_("No backend Service with running Pods to send the health check to (see "
+                          "ingress/backend-services)."))
     mine = {b.ref: [ing for ing in t.ingresses if b.ref in backend_refs(ing)] for b in usable}
     return [f for got in ctx.gw.parallel(*[functools.partial(one, ctx, b, mine[b.ref]) for b in usable]) for f in got]
