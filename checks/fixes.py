@@ -24,6 +24,7 @@ from typing import Callable
 from google.cloud import container_v1
 
 from checks.gateway import ApiError, Gateway
+from checks.i18n import _
 from checks.iam import has_role
 from checks.model import ClusterRef
 from checks.operations import parse_time, recreated_since, targets, when
@@ -54,7 +55,8 @@ def in_flight(ops, cluster: str) -> list:
 
 
 def _describe(ops) -> str:
-    return ", ".join(f"`{op.name}` ({op.operation_type.name}, started {op.start_time or '?'})" for op in ops)
+    return ", ".join(_("`{operation}` ({type}, started {start})").format(
+        operation=op.name, type=op.operation_type.name, start=op.start_time or "?") for op in ops)
 
 
 def grant_service_agent(gw: Gateway, params: dict, progress: Progress, poll: float) -> Outcome:
@@ -64,34 +66,39 @@ def grant_service_agent(gw: Gateway, params: dict, progress: Progress, poll: flo
         policy = gw.live_project_iam_policy(project)
         found = has_role(policy, member, role)
         if found and not found.condition:
+            names = dict(member=member, role=role, resource=resource)
             if attempt == 0:
-                return Outcome(ALREADY, f"`{member}` already has `{role}` on `{resource}`: nothing done.")
-            return Outcome(DONE, f"`{member}` has `{role}` on `{resource}` (a concurrent change added it).")
+                return Outcome(ALREADY, _("`{member}` already has `{role}` on `{resource}`: nothing done.").format(**names))
+            return Outcome(DONE, _("`{member}` has `{role}` on `{resource}` (a concurrent change added it).").format(
+                **names))
         binding = next((b for b in policy.bindings if b.role == role and not b.HasField("condition")), None)
         if binding is None:
             binding = policy.bindings.add(role=role)
         binding.members.append(member)
         try:
             gw.set_project_iam_policy(project, policy)
-            return Outcome(DONE, f"Added one binding to `{resource}`: `{role}` → `{member}`.")
+            return Outcome(DONE, _("Added one binding to `{resource}`: `{role}` → `{member}`.").format(
+                resource=resource, role=role, member=member))
         except ApiError as err:
             if err.code != 409 and err.status != "ABORTED":
                 raise
-            progress(f"The IAM policy of `{resource}` changed while I was editing it; reading it again "
-                     f"(attempt {attempt + 2} of {IAM_RETRIES}).")
+            progress(_("The IAM policy of `{resource}` changed while I was editing it; reading it again (attempt "
+                       "{attempt} of {attempts}).").format(resource=resource, attempt=attempt + 2, attempts=IAM_RETRIES))
             time.sleep(min(8.0, 0.2 * 2 ** attempt) * (0.5 + random.random() / 2))
-    return Outcome(FAILED, f"The IAM policy of `{resource}` kept changing ({IAM_RETRIES} conflicts): nothing changed.")
+    return Outcome(FAILED, _("The IAM policy of `{resource}` kept changing ({count} conflicts): nothing changed.").format(
+        resource=resource, count=IAM_RETRIES))
 
 
 def _poll(gw: Gateway, ref: ClusterRef, op, progress: Progress, poll: float, what: str) -> Outcome:
     name = f"projects/{ref.project}/locations/{ref.location}/operations/{op.name}"
-    progress(f"{what}: operation `{op.name}` is running…")
+    progress(_("{what}: operation `{operation}` is running…").format(what=what, operation=op.name))
     transient = 0
     while op.status != container_v1.Operation.Status.DONE:
         if gw.deadline is not None and time.monotonic() + poll > gw.deadline:
-            return Outcome(RUNNING, f"{what}: operation `{op.name}` is still running; follow it with "
-                                    f"`gcloud container operations describe {op.name} --location={ref.location} "
-                                    f"--project={ref.project}`.")
+            return Outcome(RUNNING, _("{what}: operation `{operation}` is still running; follow it with `{command}`.")
+                           .format(what=what, operation=op.name,
+                                   command=f"gcloud container operations describe {op.name} --location={ref.location} "
+                                           f"--project={ref.project}"))
         time.sleep(poll)
         try:
             op = gw.operation(name)
@@ -104,15 +111,16 @@ def _poll(gw: Gateway, ref: ClusterRef, op, progress: Progress, poll: float, wha
                 raise
     error = op.error.message if op.error and op.error.message else op.status_message
     if error:
-        return Outcome(FAILED, f"{what}: operation `{op.name}` failed: {error}")
-    return Outcome(DONE, f"{what}: operation `{op.name}` finished.")
+        return Outcome(FAILED, _("{what}: operation `{operation}` failed: {error}").format(what=what, operation=op.name,
+                                                                                        error=error))
+    return Outcome(DONE, _("{what}: operation `{operation}` finished.").format(what=what, operation=op.name))
 
 
 def _busy(gw: Gateway, ref: ClusterRef) -> Outcome | None:
     ops = in_flight(gw.live_operations(ref.project, ref.location), ref.name)
     if ops:
-        return Outcome(REFUSED, f"Another operation is running on `{ref.name}`: {_describe(ops)}. Nothing done; "
-                                "try again when it has finished.")
+        return Outcome(REFUSED, _("Another operation is running on `{cluster}`: {operations}. Nothing done; try again "
+                                  "when it has finished.").format(cluster=ref.name, operations=_describe(ops)))
     return None
 
 
@@ -121,38 +129,42 @@ def upgrade_node_pool(gw: Gateway, params: dict, progress: Progress, poll: float
     pool_name, target, before = params["pool"], params["to_version"], params["from_version"]
     mode = params.get("mode", "upgrade")
     if mode not in ("upgrade", "recreate"):
-        return Outcome(REFUSED, f"Unknown node-pool fix mode `{mode}`: nothing done.")
+        return Outcome(REFUSED, _("Unknown node-pool fix mode `{mode}`: nothing done.").format(mode=mode))
     cluster = gw.live_cluster(ref)
     if cluster.current_master_version != target:
-        return Outcome(DRIFTED, f"The control plane of `{ref.name}` is now `{cluster.current_master_version}`, "
-                                f"not `{target}` as planned: nothing done. Run `why-400` again.")
+        return Outcome(DRIFTED, _("The control plane of `{cluster}` is now `{version}`, not `{planned}` as planned: "
+                                  "nothing done. Run `why-400` again.").format(
+            cluster=ref.name, version=cluster.current_master_version, planned=target))
     pool = next((p for p in cluster.node_pools if p.name == pool_name), None)
     if pool is None:
-        return Outcome(DRIFTED, f"Node pool `{pool_name}` no longer exists in `{ref.name}`: nothing done.")
+        return Outcome(DRIFTED, _("Node pool `{pool}` no longer exists in `{cluster}`: nothing done.").format(
+            pool=pool_name, cluster=ref.name))
     if mode == "recreate":
         since = parse_time(params.get("since", ""))
         if since is None:
-            return Outcome(REFUSED, "The plan does not say since when the pool waits for recreation: nothing done.")
+            return Outcome(REFUSED, _("The plan does not say since when the pool waits for recreation: nothing done."))
         ops = [o for o in gw.live_operations(ref.project, ref.location) if targets(o, ref)]
         done = recreated_since(ops, pool_name, since)
         if done is not None:
-            return Outcome(ALREADY, f"Node pool `{pool_name}` was recreated since {when(since)} (operation "
-                                    f"`{done.name}`, {done.operation_type.name}): nothing done.")
+            return Outcome(ALREADY, _("Node pool `{pool}` was recreated since {since} (operation `{operation}`, {type}): "
+                                      "nothing done.").format(pool=pool_name, since=when(since), operation=done.name,
+                                                              type=done.operation_type.name))
         if pool.version != before and pool.version == target:
-            return Outcome(ALREADY, f"Node pool `{pool_name}` now runs `{target}`: it was upgraded (so recreated) "
-                                    "meanwhile; nothing done.")
+            return Outcome(ALREADY, _("Node pool `{pool}` now runs `{version}`: it was upgraded (so recreated) meanwhile; "
+                                      "nothing done.").format(pool=pool_name, version=target))
     elif pool.version == target:
-        return Outcome(ALREADY, f"Node pool `{pool_name}` already runs `{target}`: nothing done.")
+        return Outcome(ALREADY, _("Node pool `{pool}` already runs `{version}`: nothing done.").format(
+            pool=pool_name, version=target))
     if pool.version != before:
-        return Outcome(DRIFTED, f"Node pool `{pool_name}` now runs `{pool.version}`, not `{before}` as planned: "
-                                "nothing done. Run `why-400` again.")
+        return Outcome(DRIFTED, _("Node pool `{pool}` now runs `{version}`, not `{planned}` as planned: nothing done. "
+                                  "Run `why-400` again.").format(pool=pool_name, version=pool.version, planned=before))
     busy = _busy(gw, ref)
     if busy:
         return busy
     op = gw.update_node_pool(container_v1.UpdateNodePoolRequest(
         name=f"{ref.path}/nodePools/{pool_name}", node_version=target, image_type=pool.config.image_type))
-    what = (f"Recreation of `{pool_name}` (upgrade to the version it runs, `{target}`)" if before == target else
-            f"Upgrade of `{pool_name}` to `{target}`")
+    what = (_("Recreation of `{pool}` (upgrade to the version it runs, `{version}`)") if before == target else
+            _("Upgrade of `{pool}` to `{version}`")).format(pool=pool_name, version=target)
     return _poll(gw, ref, op, progress, poll, what)
 
 
@@ -160,7 +172,8 @@ def enable_http_load_balancing(gw: Gateway, params: dict, progress: Progress, po
     ref = ClusterRef(params["project"], params["location"], params["cluster"])
     cluster = gw.live_cluster(ref)
     if not cluster.addons_config.http_load_balancing.disabled:
-        return Outcome(ALREADY, f"HTTP load balancing is already enabled on `{ref.name}`: nothing done.")
+        return Outcome(ALREADY, _("HTTP load balancing is already enabled on `{cluster}`: nothing done.").format(
+            cluster=ref.name))
     busy = _busy(gw, ref)
     if busy:
         return busy
@@ -169,7 +182,7 @@ def enable_http_load_balancing(gw: Gateway, params: dict, progress: Progress, po
             http_load_balancing=container_v1.HttpLoadBalancing(disabled=False)),
         etag=cluster.etag)
     op = gw.update_cluster(container_v1.UpdateClusterRequest(name=ref.path, update=update))
-    return _poll(gw, ref, op, progress, poll, f"Enabling HTTP load balancing on `{ref.name}`")
+    return _poll(gw, ref, op, progress, poll, _("Enabling HTTP load balancing on `{cluster}`").format(cluster=ref.name))
 
 
 EXECUTORS: dict[str, Callable[[Gateway, dict, Progress, float], Outcome]] = {
@@ -204,36 +217,40 @@ def validate(gw: Gateway, kind: str, params, cluster: str, projects: tuple[str, 
     cluster (to its control-plane version: upgrade_node_pool checks that live); HTTP load balancing only on the
     diagnosed cluster; and the project must be one of `projects` (the binding's)."""
     if kind not in PARAMS:
-        return f"`{kind}` is not a fix the bot knows"
+        return _("`{kind}` is not a fix the bot knows").format(kind=kind)
     required, optional = PARAMS[kind]
     if not isinstance(params, dict) or not required <= set(params) <= required | optional or \
             not all(isinstance(v, str) and v for v in params.values()):
-        return f"the plan's parameters are not those of `{kind}`"
+        return _("the plan's parameters are not those of `{kind}`").format(kind=kind)
     if params.get("mode", "upgrade") not in ("upgrade", "recreate"):
-        return f"`{params['mode']}` is not a node-pool fix"
+        return _("`{mode}` is not a node-pool fix").format(mode=params["mode"])
     project, planned = params["project"], _planned_cluster(cluster)
     if project not in projects:
-        return f"project `{project}` is not one this conversation may change"
+        return _("project `{project}` is not one this conversation may change").format(project=project)
     if planned is None or planned.project != project:
-        return f"project `{project}` is not the project of the diagnosed cluster"
+        return _("project `{project}` is not the project of the diagnosed cluster").format(project=project)
     if kind == "grant_service_agent":
         if params["role"] != SERVICE_AGENT_ROLE:
-            return f"the re-grant may only add `{SERVICE_AGENT_ROLE}`, not `{params['role']}`"
+            return _("the re-grant may only add `{role}`, not `{asked}`").format(role=SERVICE_AGENT_ROLE,
+                                                                               asked=params["role"])
         number = gw.project_number(project)
         agent = f"serviceAccount:service-{number}@container-engine-robot.iam.gserviceaccount.com"
         if params["member"] != agent:
-            return f"the re-grant may only name the GKE service agent of `{project}` (`{agent}`)"
+            return _("the re-grant may only name the GKE service agent of `{project}` (`{agent}`)").format(
+                project=project, agent=agent)
         return ""
     ref = ClusterRef(project, params["location"], params["cluster"])
     if ref != planned:
-        return f"cluster `{ref.path}` is not the diagnosed cluster `{cluster}`"
+        return _("cluster `{cluster}` is not the diagnosed cluster `{diagnosed}`").format(cluster=ref.path,
+                                                                                       diagnosed=cluster)
     if kind == "upgrade_node_pool":
         live = gw.live_cluster(ref)
         if not any(p.name == params["pool"] for p in live.node_pools):
-            return f"node pool `{params['pool']}` is not a pool of `{ref.name}`"
+            return _("node pool `{pool}` is not a pool of `{cluster}`").format(pool=params["pool"], cluster=ref.name)
         if params["to_version"] != live.current_master_version:
-            return (f"the upgrade may only move a pool to the control-plane version of `{ref.name}` "
-                    f"(now `{live.current_master_version}`), not `{params['to_version']}`; run `why-400` again")
+            return _("the upgrade may only move a pool to the control-plane version of `{cluster}` (now `{version}`), "
+                     "not `{asked}`; run `why-400` again").format(cluster=ref.name, version=live.current_master_version,
+                                                                  asked=params["to_version"])
     return ""
 
 
@@ -241,8 +258,9 @@ def execute(gw: Gateway, kind: str, params: dict, progress: Progress, poll: floa
     """Run one fix. Google API errors become a FAILED outcome quoting the error verbatim."""
     fn = EXECUTORS.get(kind)
     if fn is None:
-        return Outcome(FAILED, f"Unknown remediation `{kind}`.")
+        return Outcome(FAILED, _("Unknown remediation `{kind}`.").format(kind=kind))
     try:
         return fn(gw, params, progress, poll)
     except ApiError as err:
-        return Outcome(FAILED, f"Google answered {err.code} {err.status}: {err.message}")
+        return Outcome(FAILED, _("Google answered {code} {status}: {message}").format(
+            code=err.code, status=err.status, message=err.message))

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+from checks.i18n import _
+
 CLUSTER_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,38}[a-z0-9])?$")  # GKE: <= 40 chars
 PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")  # 6-30 chars
 LOCATION_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]{1,2}(?:-[a-z])?$")  # region or zone
@@ -21,10 +23,10 @@ def cluster_problem(name: str) -> str:
     if CLUSTER_RE.match(name):
         return ""
     if len(name) > 40:
-        return "a GKE cluster name has at most 40 characters"
+        return _("a GKE cluster name has at most 40 characters")
     if not name[:1].isalpha() or not name[:1].islower():
-        return "a GKE cluster name starts with a lowercase letter"
-    return "a GKE cluster name has only lowercase letters, digits and hyphens, and does not end with a hyphen"
+        return _("a GKE cluster name starts with a lowercase letter")
+    return _("a GKE cluster name has only lowercase letters, digits and hyphens, and does not end with a hyphen")
 
 
 def normalize_principal(text: str) -> str:
@@ -33,7 +35,8 @@ def normalize_principal(text: str) -> str:
     if not email:
         kind, email = ("serviceAccount" if text.endswith(".gserviceaccount.com") else "user"), text
     if kind not in PRINCIPAL_KINDS:
-        raise ValueError(f"a principal is user:EMAIL, serviceAccount:EMAIL, group:EMAIL or an email, not `{kind}:`")
+        raise ValueError(_("a principal is user:EMAIL, serviceAccount:EMAIL, group:EMAIL or an email, not `{kind}:`")
+                         .format(kind=kind))
     if not EMAIL_RE.match(email):
-        raise ValueError("that principal is not an email address")
+        raise ValueError(_("that principal is not an email address"))
     return f"{kind}:{email}"
