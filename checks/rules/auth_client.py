@@ -12,7 +12,7 @@ kubectl 1.24 or older, work without the plugin. It never shows the CA certificat
 from __future__ import annotations
 
 from checks.gateway import ApiError
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 
 ID = "gke/auth-client"
 TITLE = N_("kubectl authenticates with gke-gcloud-auth-plugin")

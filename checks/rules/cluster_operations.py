@@ -13,7 +13,7 @@ from __future__ import annotations
 from google.rpc import code_pb2
 
 from checks.gateway import ApiError
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 from checks.operations import IN_FLIGHT, targets
 
 ID = "gke/cluster-operations"

@@ -9,7 +9,7 @@ cluster creation and all management functions fail." Enable it again.
 """
 from __future__ import annotations
 
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 from checks.services import service_enabled_finding
 
 ID = "gke/compute-api-enabled"

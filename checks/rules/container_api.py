@@ -12,7 +12,7 @@ permissions.
 from __future__ import annotations
 
 from checks.gateway import ApiError
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 from checks.iam import grant_command, has_role
 from checks.rules.service_agent import ROLE as AGENT_ROLE, agent_member
 from checks.services import service_enabled_finding

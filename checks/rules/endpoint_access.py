@@ -10,7 +10,7 @@ client did reach the cluster. Both are deliberate security settings, hence WARN,
 """
 from __future__ import annotations
 
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 
 ID = "gke/control-plane-reachable"
 TITLE = N_("Your client can reach the control plane endpoint")

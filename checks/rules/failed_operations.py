@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from checks import operations as opsmod
 
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 
 ID = "gke/recent-failed-operations"
 TITLE = N_("No recent operation on the cluster failed")

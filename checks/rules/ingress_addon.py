@@ -10,7 +10,7 @@ the Ingresses that already exist.
 """
 from __future__ import annotations
 
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 from checks.model import Remediation
 
 ID = "ingress/http-lb-addon"

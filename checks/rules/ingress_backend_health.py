@@ -16,7 +16,7 @@ these objects, the finding is an ERROR that names the permission, never OK.
 from __future__ import annotations
 
 from checks.gateway import ApiError
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 from checks.ingress import (BACKENDS_ANNOTATION, all_backends, annotations, each_ingress, lb_backends, meta,
                             region, where)
 from checks.model import inline

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 from checks.ingress import (NEG_ANNOTATION, all_backends, annotations, backend_config, backend_config_name,
                             each_ingress, where)
 from checks.model import quote

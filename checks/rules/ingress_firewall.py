@@ -28,7 +28,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from checks.gateway import ApiError
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 from checks.ingress import (HC_RANGES, all_backends, cluster_network, lb_backend_for, lb_health_check, lb_services,
                             live_health_check, load_balancer_port, region, targets)
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import functools
 
 from checks.gateway import ApiError
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 from checks.ingress import (HC_SPECS, Redirect, all_backends, backend_config_name, backend_refs, health_check,
                             lb_backend_for, lb_health_check, lb_services, live_health_check, meta, proxy_prefix,
                             redirect, targets)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from checks.accounts import compute_default_sa, least_privilege_commands, least_privilege_sa, node_accounts
 from checks.gateway import ApiError
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 from checks.iam import has_role
 
 ID = "gke/node-default-service-account"

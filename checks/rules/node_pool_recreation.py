@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 
 from checks import operations as opsmod
 from checks.gateway import ApiError
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 from checks.model import Remediation
 
 ID = "gke/node-pool-recreation"

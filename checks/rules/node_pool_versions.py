@@ -11,7 +11,7 @@ is unsupported: FAIL. (Pools that wait for recreation after a rotation are gke/n
 from __future__ import annotations
 
 from checks import versions
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 from checks.model import Remediation
 
 ID = "gke/node-pool-version-skew"

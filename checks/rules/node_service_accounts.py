@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from checks.accounts import DELETED, NODE_PERMISSIONS, NODE_ROLE, RETRY_BUDGET, account_problem, node_accounts
 from checks.gateway import ApiError
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 from checks.iam import grant_command, granted, roles_of, sa_project
 
 ID = "gke/node-service-account"

@@ -9,7 +9,7 @@ shows how to tell them apart, instead of guessing.
 from __future__ import annotations
 
 from checks.gateway import ApiError
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 from checks.iam import grant_command
 from checks.model import Status
 

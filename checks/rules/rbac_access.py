@@ -22,7 +22,7 @@ from __future__ import annotations
 from checks.access import (CLUSTER_GET, NO_PRINCIPAL, VIEWER_ROLE, KubeAsk, cluster_access, email_of,
                            forbidden_message, google_groups_in_bindings, kube_decisions, rbac_bindings, rbac_yaml)
 from checks.gateway import ApiError
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 from checks.iam import grant_command
 
 ID = "gke/principal-rbac"

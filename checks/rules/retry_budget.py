@@ -22,7 +22,7 @@ from checks import operations as opsmod
 from checks.accounts import (DELETED, NODE_PERMISSIONS, NODE_ROLE, account_problem, compute_default_sa, least_privilege_commands,
                              least_privilege_sa, node_accounts)
 from checks.gateway import ApiError
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 from checks.iam import grant_command, granted, has_role, prefetch_roles, sa_project
 
 ID = "gke/retry-budget"

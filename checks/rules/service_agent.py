@@ -10,7 +10,7 @@ the service account and its permissions.
 """
 from __future__ import annotations
 
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 from checks.iam import grant_command, has_role
 from checks.model import Remediation
 

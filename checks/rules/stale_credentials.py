@@ -8,7 +8,7 @@ finding is always shown, with the cluster's real names filled in where they are 
 """
 from __future__ import annotations
 
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 from checks.names import is_zone
 
 ID = "gke/stale-credentials"

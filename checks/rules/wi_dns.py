@@ -11,7 +11,7 @@ service on Google Cloud.
 """
 from __future__ import annotations
 
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 from checks.wi import METADATA_IP, listed, ready, system_pods, target
 
 ID = "wi/dns"

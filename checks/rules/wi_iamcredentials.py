@@ -8,7 +8,7 @@ to enable it in that project.
 """
 from __future__ import annotations
 
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 from checks.wi import IAMCREDENTIALS
 from checks.services import service_enabled_finding
 

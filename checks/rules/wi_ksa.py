@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 
 from checks.gateway import ApiError
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 from checks.iam import bindings
 from checks.wi import (GSA_ANNOTATION, annotations_of, gsa_of, is_gsa_email, ksa_object, ksa_principal,
                        namespace_principal_set, pool_project, target, workload_pool)

@@ -9,7 +9,7 @@ account in every namespace, page by page.
 """
 from __future__ import annotations
 
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 from checks.wi import service_account_count, wi_enabled
 
 ID = "wi/ksa-count"

@@ -8,7 +8,7 @@ such an initContainer in the pods that use the KSA and otherwise shows the manif
 """
 from __future__ import annotations
 
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 from checks.wi import ksa_pods, target
 
 ID = "wi/startup-timeout"

@@ -12,7 +12,7 @@ recommends it; under `wi` it is a FAIL.
 """
 from __future__ import annotations
 
-from checks.i18n import N_, _, sentences
+from checks.i18n import N_, _
 from checks.wi import for_ksa, where
 
 ID = "wi/workload-pool"
