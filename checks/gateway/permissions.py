@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from checks.i18n import _
+
 
 @dataclass(frozen=True)
 class GoogleCall:
@@ -48,9 +50,10 @@ class KubeCall:
 
     def permission(self, namespace: str = "") -> str:
         """The RBAC the bot needs, for people: "list pods in kube-system", "list nodes (cluster-wide)"."""
-        what = self.resource
-        where = f" in {namespace}" if namespace and self.namespaced else " (cluster-wide)"
-        return f"{self.verb} {what}{where}"
+        if namespace and self.namespaced:
+            return _("{verb} {resource} in {namespace}").format(verb=self.verb, resource=self.resource,
+                                                                namespace=namespace)
+        return _("{verb} {resource} (cluster-wide)").format(verb=self.verb, resource=self.resource)
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class KubePathCall:
     purpose: str = ""
 
     def permission(self, namespace: str = "") -> str:
-        return f"{self.verb} {self.path} (non-resource URL)"
+        return _("{verb} {path} (non-resource URL)").format(verb=self.verb, path=self.path)
 
 
 GOOGLE_CALLS: dict[str, GoogleCall] = {}
