@@ -35,6 +35,12 @@ ALREADY_RUNNING = N_(":hourglass_flowing_sand: The same diagnosis is already run
 START_FAILED = N_("Something went wrong starting the diagnosis; please try again.")
 
 
+def _log_failure(fut) -> None:
+    """Work after the ack that raised: never lost silently."""
+    if not fut.cancelled() and fut.exception() is not None:
+        log.error("work after the ack failed", exc_info=fut.exception())
+
+
 class Edge:
     def __init__(self, settings: Settings, queue):
         self.settings = settings
@@ -53,7 +59,8 @@ class Edge:
     def submit(self, fn, *args, busy=None, **kwargs) -> bool:
         """Run fn after the ack; when the pool is full, tell the asker at once (`busy(BUSY)`)."""
         try:
-            self.after_ack.submit(fn, *args, **kwargs)
+            fut = self.after_ack.submit(fn, *args, **kwargs)
+            fut.add_done_callback(_log_failure)
             return True
         except PoolFull:
             COMMANDS.labels("any", "busy").inc()

@@ -55,7 +55,7 @@ class Commands:
         try:
             cmd = parse(text)
         except GrammarError as err:
-            self.edge.answer(ack, client, user, channel, lang_flag(text), lambda: grammar_error(text, err), private)
+            self.edge.answer(ack, client, user, channel, lang_flag(text), lambda e=err: grammar_error(text, e), private)
             COMMANDS.labels("invalid", "rejected").inc()
             log_command("edge", user, channel, "invalid", text, "invalid", str(err)[:200])
             return
