@@ -157,7 +157,7 @@ def _report_groups(report: Report, plans: dict[int, str]) -> tuple[list[dict], l
                                                           summary=summary(report))
     top: list[dict] = [section(head)]
     if report.context:
-        top.append(context(escape(" ".join(report.context))[:MAX_SECTION]))
+        top.append(context(escape("\n".join(report.context))[:MAX_SECTION]))
     if report.note and report.findings:
         top += sections(escape(report.note))
     order = sorted(range(len(report.findings)), key=lambda i: report.findings[i].status.rank)
