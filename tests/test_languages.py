@@ -173,3 +173,17 @@ def test_parent_message_shows_one_line_in_the_readers_language():
     assert "second line" not in shown and len(shown) < 200
     with language("ja"):
         assert render.parent_text("U123", "why-403 c") == "<@U123> が `/gke why-403 c` を実行しました — 確認中…"
+
+
+def test_the_terminal_follows_lc_all_and_lang(env, google):
+    from tests.helpers import AGENT, GKE1, drop_binding
+    from tests.test_cli import gke_bot
+    drop_binding(google.projects[GKE1].iam_policy, "roles/container.serviceAgent", AGENT)
+    ja = gke_bot(dict(env, LANG="ja_JP.UTF-8", LC_ALL="", LC_MESSAGES=""), "check", "why-403", "gke1")
+    assert ja.returncode == 1, ja.stderr
+    assert "修正方法:" in ja.stdout and "失敗 1 件" in ja.stdout and "?hl=ja" in ja.stdout
+    assert "[FAIL] gke/service-agent-role" in ja.stdout  # the tags stay: output is searched the same way
+    bad = gke_bot(dict(env, LC_ALL="ja_JP.UTF-8"), "check", "why-403", "Bad_Name")
+    assert bad.returncode == 2 and "有効なクラスタ名ではありません" in bad.stderr
+    en = gke_bot(dict(env, LANG="en_US.UTF-8", LC_ALL="", LC_MESSAGES=""), "check", "why-403", "gke1")
+    assert "fix:" in en.stdout and not JAPANESE.search(en.stdout + en.stderr)
