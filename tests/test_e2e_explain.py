@@ -240,3 +240,53 @@ def test_explain_refuses_a_project_outside_the_binding_before_any_request(bot, s
     assert f"Project `{GKE1}` is not one this conversation may ask about" in answer
     time.sleep(0.5)
     assert parents(slack, "C123") == [] and [c for c in google.calls if c.path != "/token"] == []
+
+
+def test_picks_and_fix_confirmations_written_into_redis_by_someone_else_are_refused(settings, redis_url):
+    """What a picker or a confirmation dialog stands for lives in Redis, signed: an edited entry is no entry."""
+    import redis as redis_lib
+
+    from bot.work.picks import Picks
+    from bot.work.store import Store
+    from tests.conftest import PLAN_KEY
+    r = redis_lib.Redis.from_url(redis_url)
+    picks = Picks(r, (PLAN_KEY.encode(),))
+    pick_id = picks.save({"user": "U123", "channel": "C123", "clusters": ["acme-prod/europe-west4/payments"]})
+    assert picks.load(pick_id)["clusters"] == ["acme-prod/europe-west4/payments"]
+    raw = json.loads(r.get(f"gke-bot:pick:{pick_id}"))
+    raw["clusters"].append("other-project/europe-west4/x")
+    r.set(f"gke-bot:pick:{pick_id}", json.dumps(raw))
+    assert picks.load(pick_id) is None
+    assert Picks(r, (b"another-key-" * 4,)).load(pick_id) is None
+    assert picks.take("p1") and not picks.take("p1")  # once only
+    store = Store(r, keys=(PLAN_KEY.encode(),))
+    token = store.save_confirmation({"plan_id": "plan-1", "user": "UAPPROVER", "channel": "C123"})
+    assert store.confirmation(token)["plan_id"] == "plan-1"
+    raw = json.loads(r.get(f"gke-bot:confirm:{token}"))
+    r.set(f"gke-bot:confirm:{token}", json.dumps(dict(raw, user="UNOBODY")))
+    assert store.confirmation(token) is None and store.confirmation("no-such-token") is None
+
+
+def test_the_picker_works_without_redis_too(settings, google, slack):
+    """The single-machine trial (no REDIS_URL): the picker's pick lives in the process that serves and runs."""
+    from bot.server import make_wsgi
+    from bot.work.queue import InProcessQueue
+    from tests.fakes.base import ServerThread
+    srv = ServerThread(make_wsgi(settings, InProcessQueue(settings))).start()
+    try:
+        trial = {"url": f"http://127.0.0.1:{srv.port}", "server": None, "worker": None}
+        post(trial, slash_command_body(text="explain " + UNAUTHORIZED, user_id="U123", channel_id="C123",
+                                       response_url=slack.new_response_url(), trigger_id="trial-1"))
+        picker = slack.wait_for(lambda: [e for e in slack.ephemerals if e["blocks"]], timeout=30)[0]
+        block = picker["blocks"][-1]
+        post(trial, interactive_body(select_action_payload(
+            "explain_pick", block["block_id"], f"{GKE1}/europe-west4/gke2", "gke2", "U123", "C123", picker["ts"],
+            slack.new_response_url())))
+        parent = parents(slack, "C123")[0]
+        slack.wait_for(lambda: "choose a cluster" not in parents(slack, "C123")[0]["text"]
+                       and "checking…" not in parents(slack, "C123")[0]["text"], timeout=30)
+        reply = [m for m in slack.thread("C123", parent["ts"]) if m.get("blocks")][0]
+        assert reply["blocks"][0]["text"]["text"].startswith(
+            f"*why-401* on `projects/{GKE1}/locations/europe-west4/clusters/gke2`")
+    finally:
+        srv.stop()
