@@ -82,7 +82,7 @@ class Edge:
         def later() -> None:
             with language(self.gate.language(client, user, channel, flag)):
                 private(**render_fn())
-        self.submit(later)
+        self.submit(later, busy=private)
 
     def start(self, client, cmd: Command, key: str, *, channel: str, user: str, thread_ts: str | None, private,
               parent: dict | None = None, cluster: ClusterSpec | None = None) -> bool:
