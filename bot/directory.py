@@ -1,4 +1,4 @@
-"""What Slack says about people: users.info (guest, external, deleted, bot, email), user-group members,
+"""What Slack says about people: users.info (guest, external, deleted, bot, email, locale), user-group members,
 and the bot's own workspace. Cached briefly, in this process and, when Redis is there, in Redis (signed:
 a cache entry someone wrote into Redis by hand is ignored, never trusted)."""
 from __future__ import annotations
@@ -9,6 +9,7 @@ import time
 
 from slack_sdk.errors import SlackApiError
 
+from bot.i18n import _
 from bot.policy import Asker
 from bot.signing import Signer
 
@@ -68,21 +69,32 @@ class Directory:
         key = f"gke-bot:user:{user_id}"
         cached = self._get(key)
         if isinstance(cached, dict):
-            asker = Asker(**cached) if cached else None
-        else:
             try:
-                user = client.users_info(user=user_id).get("user") or {}
+                asker = Asker(**cached) if cached else None
+            except TypeError:  # signed by another version of the bot with other fields: ask Slack again
+                cached = None
+        if not isinstance(cached, dict):
+            try:
+                # include_locale: the user's Slack language, which answers follow (bot.i18n.choose)
+                user = client.users_info(user=user_id, include_locale=True).get("user") or {}
             except SlackApiError as exc:
                 error = exc.response.get("error", "")
                 if error in ("user_not_found", "user_not_visible"):
                     user = {}
                 else:
-                    raise DirectoryUnavailable(f"users.info answered {error or 'an error'}") from exc
+                    raise DirectoryUnavailable(_("users.info answered {error}").format(error=error or "?")) from exc
             asker = Asker.from_slack(user) if user.get("id") else None
             self._put(key, asker.__dict__ if asker else {}, USER_TTL)
         with _lock:
             _users[user_id] = (now + USER_TTL, asker)
         return asker
+
+    @staticmethod
+    def cached(user_id: str) -> Asker | None:
+        """What this process already knows about `user_id` (no Slack call): for answers in the ack itself."""
+        with _lock:
+            hit = _users.get(user_id)
+        return hit[1] if hit and hit[0] > time.monotonic() else None
 
     # ---- user groups --------------------------------------------------------------------------------
     def members(self, client, group: str) -> set[str]:
@@ -96,8 +108,8 @@ class Directory:
         try:
             members = set(client.usergroups_users_list(usergroup=group).get("users", []))
         except SlackApiError as exc:
-            raise DirectoryUnavailable(f"could not read user group {group} "
-                                       f"({exc.response.get('error')})") from exc
+            raise DirectoryUnavailable(_("could not read user group {group} ({error})").format(
+                group=group, error=exc.response.get("error"))) from exc
         with _lock:
             _groups[group] = (now + GROUP_TTL, members)
         return members

@@ -13,7 +13,10 @@ This module is pure: it reads and validates the file and answers questions about
 about a user (`Asker`) and the members of a user group (`members`) are handed in by the caller
 (bot.directory); nothing here calls Slack or Google.
 
-Adding a key (App Home, `locale:`, `sweep:`, `subscription:` …): give `Binding` (or `Policy`) a field and
+`locale` (`ja-JP`, `en`) fixes the language of the answers in a binding's conversations; without it each
+asker reads them in their own Slack language (and `--lang ja|en` overrides both for one command).
+
+Adding a key (App Home, `sweep:`, `subscription:` …): give `Binding` (or `Policy`) a field and
 add one `Key` to `BINDING_KEYS` (or `TOP_KEYS`) with its parser. Unknown keys are refused with an error
 that lists the known ones, so a typo never silently grants or drops anything.
 """
@@ -25,6 +28,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from bot.config import ConfigError
+from bot.i18n import N_, _
+from checks.i18n import supported
 from checks.names import PROJECT_RE, normalize_principal
 
 DIRECT = "direct"  # a channel entry meaning: every direct message with the bot
@@ -33,24 +38,24 @@ USER_RE = re.compile(r"^[UW][A-Z0-9]{2,}$")
 GROUP_RE = re.compile(r"^S[A-Z0-9]{2,}$")
 DIAGNOSES = ("why-403", "why-401", "why-400", "why-404", "wi", "rbac", "ingress", "doctor")
 
-# ---- user-facing English (kept together for the i18n pass) ----------------------------------------------------
+# ---- user-facing English (translated where used: `_(MSG[key])`) -----------------------------------------------
 MSG = {
-    "unbound": "This conversation is not bound to any project, so I do not answer here. Ask in {allowed}, or ask "
-               "an admin to bind this channel (`{channel}`) in the access policy (GKE_BOT_POLICY).",
-    "unbound_none": "This conversation is not bound to any project, so I do not answer here. Ask an admin to bind "
-                    "this channel (`{channel}`) in the access policy (GKE_BOT_POLICY).",
-    "no_projects": "No project may be asked about here: GKE_BOT_PROJECTS is empty. Ask an admin to set it.",
-    "foreign_project": "Project `{project}` is not one this conversation may ask about, so I did not look at it. "
-                       "Here you may ask about: {allowed}.",
-    "guest": "Guest accounts may not ask the bot here. Ask a full member of the workspace.",
-    "external": "Users of another workspace (Slack Connect) may not ask the bot here.",
-    "deleted": "This account is deactivated.",
-    "bot": "Bots and apps may not ask the bot.",
-    "unknown_user": "I could not tell who you are from Slack, so I did not start the diagnosis.",
-    "not_a_user": "You are not among the users who may ask the bot in this conversation.",
-    "command": "`{command}` may not be asked in this conversation. Here you may ask: {allowed}.",
-    "as_other": "Only approvers of this conversation may ask `--as` someone else (`{principal}`); nothing was "
-                "looked up. Ask without `--as` to check your own access.",
+    "unbound": N_("This conversation is not bound to any project, so I do not answer here. Ask in {allowed}, or "
+                  "ask an admin to bind this channel (`{channel}`) in the access policy (GKE_BOT_POLICY)."),
+    "unbound_none": N_("This conversation is not bound to any project, so I do not answer here. Ask an admin to "
+                       "bind this channel (`{channel}`) in the access policy (GKE_BOT_POLICY)."),
+    "no_projects": N_("No project may be asked about here: GKE_BOT_PROJECTS is empty. Ask an admin to set it."),
+    "foreign_project": N_("Project `{project}` is not one this conversation may ask about, so I did not look at "
+                          "it. Here you may ask about: {allowed}."),
+    "guest": N_("Guest accounts may not ask the bot here. Ask a full member of the workspace."),
+    "external": N_("Users of another workspace (Slack Connect) may not ask the bot here."),
+    "deleted": N_("This account is deactivated."),
+    "bot": N_("Bots and apps may not ask the bot."),
+    "unknown_user": N_("I could not tell who you are from Slack, so I did not start the diagnosis."),
+    "not_a_user": N_("You are not among the users who may ask the bot in this conversation."),
+    "command": N_("`{command}` may not be asked in this conversation. Here you may ask: {allowed}."),
+    "as_other": N_("Only approvers of this conversation may ask `--as` someone else (`{principal}`); nothing was "
+                   "looked up. Ask without `--as` to check your own access."),
 }
 
 
@@ -69,6 +74,7 @@ class Binding:
     commands: tuple[str, ...] = DIAGNOSES
     guests: bool = False  # single- and multi-channel guests may ask
     external: bool = False  # users of other workspaces (Slack Connect) may ask
+    locale: str = ""  # the answers' language here (`ja-JP`, `en`); "" = each asker's Slack locale
 
     def names(self, channel: str) -> bool:
         return "*" in self.channels or channel in self.channels or (channel[:1] == "D" and DIRECT in self.channels)
@@ -94,6 +100,7 @@ class Asker:
     is_stranger: bool = False
     deleted: bool = False
     is_bot: bool = False
+    locale: str = ""  # the user's Slack language (users.info include_locale=true), e.g. "ja-JP"
 
     @classmethod
     def from_slack(cls, user: dict) -> "Asker":
@@ -102,7 +109,7 @@ class Asker:
                    email=profile.get("email") or "", is_restricted=bool(user.get("is_restricted")),
                    is_ultra_restricted=bool(user.get("is_ultra_restricted")),
                    is_stranger=bool(user.get("is_stranger")), deleted=bool(user.get("deleted")),
-                   is_bot=bool(user.get("is_bot")))
+                   is_bot=bool(user.get("is_bot")), locale=str(user.get("locale") or "")[:35])
 
 
 @dataclass(frozen=True)
@@ -111,10 +118,21 @@ class Identity:
     source: str  # "policy" | "slack" | "as" | ""
 
     def describe(self) -> str:
-        where = {"policy": "mapped to your Slack account in the access policy",
-                 "slack": "the email of your Slack profile",
-                 "as": "named with `--as` (an approver's request)"}.get(self.source, "")
-        return f"Diagnosed as `{self.principal}` ({where})." if self.principal else ""
+        """One line for the answer, in the reader's language: which principal was diagnosed, and why."""
+        if not self.principal:
+            return ""
+        if self.source == "policy":
+            return _("Diagnosed as `{principal}` (mapped to your Slack account in the access policy).").format(
+                principal=self.principal)
+        if self.source == "slack":
+            return _("Diagnosed as `{principal}` (the email of your Slack profile).").format(principal=self.principal)
+        if self.source == "as":
+            return _("Diagnosed as `{principal}` (named with `--as`, an approver's request).").format(
+                principal=self.principal)
+        if self.source == "error":
+            return _("Diagnosed as `{principal}` (named by the error; you are an approver here).").format(
+                principal=self.principal)
+        return _("Diagnosed as `{principal}`.").format(principal=self.principal)
 
 
 @dataclass(frozen=True)
@@ -124,6 +142,7 @@ class Decision:
     message: str = ""  # the private answer to the asker when refused (mrkdwn, safe)
     binding: Binding | None = None
     identity: Identity = Identity("", "")
+    note: str = ""  # something the answer must say about the decision (e.g. whose identity was used instead)
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -181,28 +200,28 @@ class Policy:
         binding = self.binding_for(channel)
         if binding is None:
             listed = self.channels()
-            msg = (MSG["unbound"].format(allowed=", ".join(f"<#{c}>" for c in listed), channel=channel) if listed
-                   else MSG["unbound_none"].format(channel=channel))
+            msg = (_(MSG["unbound"]).format(allowed=", ".join(f"<#{c}>" for c in listed), channel=channel)
+                   if listed else _(MSG["unbound_none"]).format(channel=channel))
             return Decision(False, "unbound", msg)
         if asker is None:
-            return Decision(False, "unknown_user", MSG["unknown_user"], binding)
+            return Decision(False, "unknown_user", _(MSG["unknown_user"]), binding)
         refusal = self._person(binding, asker, team_id)
         if refusal:
-            return Decision(False, refusal, MSG[refusal], binding)
+            return Decision(False, refusal, _(MSG[refusal]), binding)
         if binding.users and not self._listed(binding.users, asker.id, members):
-            return Decision(False, "not_a_user", MSG["not_a_user"], binding)
+            return Decision(False, "not_a_user", _(MSG["not_a_user"]), binding)
         if command in DIAGNOSES and command not in binding.commands:
-            return Decision(False, "command", MSG["command"].format(
+            return Decision(False, "command", _(MSG["command"]).format(
                 command=command, allowed=", ".join(f"`{c}`" for c in binding.commands)), binding)
         if not binding.projects:
-            return Decision(False, "no_projects", MSG["no_projects"], binding)
+            return Decision(False, "no_projects", _(MSG["no_projects"]), binding)
         if project and project not in binding.projects:
-            return Decision(False, "foreign_project", MSG["foreign_project"].format(
+            return Decision(False, "foreign_project", _(MSG["foreign_project"]).format(
                 project=project, allowed=", ".join(f"`{p}`" for p in binding.projects)), binding)
         own = self.identity(asker)
         if principal and principal != own.principal:
             if not self.is_approver(binding, asker.id, members):
-                return Decision(False, "as_other", MSG["as_other"].format(principal=principal), binding, own)
+                return Decision(False, "as_other", _(MSG["as_other"]).format(principal=principal), binding, own)
             return Decision(True, "ok", binding=binding, identity=Identity(principal, "as"))
         return Decision(True, "ok", binding=binding, identity=own)
 
@@ -263,6 +282,12 @@ def _flag(raw: Any, where: str) -> bool:
     return raw
 
 
+def _locale(raw: Any, where: str) -> str:
+    if not isinstance(raw, str) or not re.match(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})?$", raw) or not supported(raw):
+        raise PolicyError(f"{where} must be a language the bot speaks: ja-JP, ja, en-US or en")
+    return raw
+
+
 def _name(raw: Any, where: str) -> str:
     if not isinstance(raw, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,62}$", raw):
         raise PolicyError(f"{where} must be a short name (letters, digits, space, '_', '.', '-')")
@@ -279,6 +304,7 @@ BINDING_KEYS: dict[str, Key] = {
     "commands": Key(_commands),
     "guests": Key(_flag),
     "external": Key(_flag),
+    "locale": Key(_locale),
 }
 TOP_KEYS = ("bindings", "identities")  # and their parsers in `parse` below
 

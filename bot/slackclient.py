@@ -5,6 +5,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.config import Settings
+from bot.i18n import _
 
 
 def web_client(settings: Settings) -> WebClient:
@@ -19,6 +20,6 @@ NOT_IN_CHANNEL = {"not_in_channel", "channel_not_found", "is_archived"}
 
 def invite_hint(error: str) -> str:
     if error == "is_archived":
-        return ":warning: This channel is archived, so I cannot post here. Ask me from another channel."
-    return (":wave: I am not in this channel, so I cannot post the answer here. Invite me with "
-            "`/invite @gke-bot` (or ask in a channel I am in), then run the command again.")
+        return ":warning: " + _("This channel is archived, so I cannot post here. Ask me from another channel.")
+    return ":wave: " + _("I am not in this channel, so I cannot post the answer here. Invite me with "
+                         "`/invite @gke-bot` (or ask in a channel I am in), then run the command again.")

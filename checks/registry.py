@@ -69,3 +69,17 @@ def for_command(command: str) -> list[Check]:
     else:
         chosen = [c for c in CHECKS.values() if command in c.commands]
     return sorted(chosen, key=lambda c: (c.order, c.id))
+
+
+def markdown_table() -> str:
+    """The README's cross-reference: every check, the commands that run it, its seed section, its gcpdiag rule."""
+    rows = ["| check | commands | seed section | gcpdiag rule |", "|---|---|---|---|"]
+    for c in sorted(CHECKS.values(), key=lambda c: (COMMANDS.index(c.commands[0]) if c.commands else 99,
+                                                       c.order, c.id)):
+        seed = c.seed.replace("|", "\\|")
+        rows.append(f"| `{c.id}` | {', '.join(c.commands)} | {seed} | {f'`{c.gcpdiag}`' if c.gcpdiag else ''} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

@@ -46,6 +46,14 @@ def command(edge, slack, text, *, user="U123", channel="C123", trigger="t-1", se
     return resp
 
 
+def private_answer(resp, slack) -> dict:
+    """An answer given at once: in the ack when the asker's language was known without asking Slack, else
+    through the command's response_url right after the ack."""
+    if resp.content:
+        return resp.json()
+    return slack.wait_for(lambda: slack.responses_to(resp.response_url), timeout=10)[0]
+
+
 def assert_summary_matches(parent: dict, reply: dict) -> None:
     """The parent's summary counts the FAIL findings the thread reply shows (at least one)."""
     m = re.search(r":x: (\d+) FAIL", parent["text"])
@@ -80,7 +88,7 @@ def test_why_403_answers_in_a_thread_with_the_service_agent_fail(edge, slack, go
 def test_help_is_answered_at_once_without_a_job(edge, slack):
     resp = command(edge, slack, "help")
     assert resp.status_code == 200
-    body = resp.json()
+    body = private_answer(resp, slack)
     assert body["response_type"] == "ephemeral"
     assert "why-403 CLUSTER" in json.dumps(body["blocks"])
     time.sleep(0.2)
@@ -97,7 +105,7 @@ def test_help_is_answered_at_once_without_a_job(edge, slack):
 def test_bad_input_gets_a_clear_message_and_no_job(edge, slack, text, expected):
     resp = command(edge, slack, text)
     assert resp.status_code == 200
-    assert expected in resp.json()["text"]
+    assert expected in private_answer(resp, slack)["text"]
     time.sleep(0.2)
     assert slack.calls_to("chat.postMessage") == []
 
@@ -105,7 +113,8 @@ def test_bad_input_gets_a_clear_message_and_no_job(edge, slack, text, expected):
 def test_user_text_never_pings_anyone(edge, slack):
     for text in ("why-403 <!channel>", "<!here> why-403", "why-403 x --as <@U999>"):
         resp = command(edge, slack, text)
-        assert "<!" not in resp.text and "<@" not in resp.text
+        answer = json.dumps(private_answer(resp, slack))
+        assert "<!" not in answer and "<@" not in answer
     assert slack.calls_to("chat.postMessage") == []
 
 

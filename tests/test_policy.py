@@ -46,7 +46,9 @@ def test_the_issues_example_is_accepted():
     ("bindngs: []", "unknown key 'bindngs' (known: bindings, identities)"),
     ("bindings: [{channels: [C1AA], projects: [acme-prod], chanels: [C2]}]",
      "bindings[0]: unknown key 'chanels' (known: name, channels, projects, approvers, users, commands, guests, "
-     "external)"),
+     "external"),
+    ("bindings: [{channels: [C1AA], projects: [acme-prod], locale: fr-FR}]",
+     "bindings[0].locale must be a language the bot speaks: ja-JP, ja, en-US or en"),
     ("bindings: [{projects: [acme-prod]}]", "bindings[0]: `channels` is required"),
     ("bindings: [{channels: [general], projects: [acme-prod]}]", "bindings[0].channels: 'general' is not Slack"),
     ("bindings: [{channels: [C1AA], projects: [other-project]}]",

@@ -1,12 +1,14 @@
 """Remediation buttons end to end: Slack click → `gke-bot serve` → Redis → `gke-bot worker` → Google fake.
 
-Confirmed (Block Kit confirm), approvers only, four-eyes, exactly once, audited, never losing data.
+Confirmed (a dialog in the approver's language), approvers only, four-eyes, exactly once, audited, never losing
+data.
 """
 from __future__ import annotations
 
 import copy
 import json
 import threading
+import uuid
 
 import pytest
 import redis
@@ -14,7 +16,8 @@ import requests
 
 from bot.work.store import Store
 from tests.conftest import SIGNING_SECRET
-from tests.fakes.slack import block_actions_payload, interactive_body, sign, slash_command_body
+from tests.fakes.slack import (block_actions_payload, interactive_body, sign, slash_command_body,
+                               view_submission_payload)
 from tests.helpers import AGENT, GKE1, drop_binding
 from tests.test_edge import final_parent
 
@@ -34,16 +37,36 @@ def buttons(reply: dict) -> list[dict]:
     return [e for b in reply["blocks"] if b["type"] == "actions" for e in b["elements"]]
 
 
-def click(served, slack, reply, user, button=None, channel="C123"):
+def click(served, slack, reply, user, button=None, channel="C123", confirm=True):
+    """Click a fix button as `user`; when the bot opens its confirmation dialog, confirm it (unless
+    confirm=False). Returns the click's response_url (where private answers go)."""
     button = button or buttons(reply)[0]
     response_url = slack.new_response_url()
+    trigger = uuid.uuid4().hex
     payload = block_actions_payload(button["action_id"], button["value"], user, channel, reply["ts"], response_url,
                                     block_id=next(b["block_id"] for b in reply["blocks"] if b["type"] == "actions"))
+    payload["trigger_id"] = trigger
     payload["message"].update(text=reply["text"], blocks=copy.deepcopy(reply["blocks"]))
     body = interactive_body(payload)
     resp = requests.post(f"{served['url']}/slack/events", data=body, headers=sign(SIGNING_SECRET, body), timeout=10)
     assert resp.status_code == 200
+    slack.wait_for(lambda: slack.responses_to(response_url) or dialog(slack, trigger), timeout=15)
+    view = dialog(slack, trigger)
+    if view and confirm:
+        submit(served, view, user)
     return response_url
+
+
+def dialog(slack, trigger: str) -> dict | None:
+    """The view the bot opened for a click's trigger_id, if any."""
+    return next((v["view"] for v in slack.views if v["trigger_id"] == trigger), None)
+
+
+def submit(served, view: dict, user: str) -> requests.Response:
+    body = interactive_body(view_submission_payload(view, user))
+    resp = requests.post(f"{served['url']}/slack/events", data=body, headers=sign(SIGNING_SECRET, body), timeout=10)
+    assert resp.status_code == 200
+    return resp
 
 
 def outcome(slack, parent, word):
@@ -65,13 +88,31 @@ def bindings_of(policy):
                   for b in policy["bindings"])
 
 
-def test_button_is_confirmed_and_names_the_action(served, slack, broken):
+def test_button_is_confirmed_and_names_the_action(served, slack, google, broken):
     _, reply = diagnose(served, slack)
     [button] = buttons(reply)
     assert button["text"]["text"] == f"Re-grant {ROLE}"
     assert len(button["text"]["text"]) <= 75
-    assert "confirm" in button and AGENT in button["confirm"]["text"]["text"]
     assert len(button["value"]) < 64  # a plan id, not the plan
+    # the click opens a confirmation dialog saying exactly what changes; nothing runs until it is confirmed
+    click(served, slack, reply, "UAPPROVER", confirm=False)
+    [opened] = slack.views
+    view = opened["view"]
+    assert (view["callback_id"], view["title"]["text"], view["submit"]["text"]) == \
+        ("remediate_confirm", "Run this fix?", "Run it")
+    shown = json.dumps(view["blocks"])
+    assert AGENT in shown and GKE1 in shown and ROLE in shown and "<@U123>" in shown
+    assert len(view["private_metadata"]) < 64  # a token: what it stands for stays on the bot's side
+    import time
+    time.sleep(0.5)
+    assert not [c for c in google.calls if c.path.endswith(":setIamPolicy")]
+    # a forged or expired dialog runs nothing and says so in the dialog
+    resp = submit(served, dict(view, private_metadata="forged-token"), "UAPPROVER")
+    assert resp.json()["response_action"] == "update" and "expired" in json.dumps(resp.json()["view"])
+    resp = submit(served, view, "UAPPROVER2")  # another approver cannot submit someone else's dialog
+    assert resp.json()["response_action"] == "update"
+    time.sleep(0.5)
+    assert not [c for c in google.calls if c.path.endswith(":setIamPolicy")]
 
 
 def test_approver_click_regrants_exactly_one_binding(served, slack, google, broken, redis_url):

@@ -46,3 +46,15 @@ def test_gcpdiag_ids_look_like_gcpdiag_rules():
             assert re.fullmatch(r"gke/(ERR|WARN|BP|SEC|BP_EXT)/\d{4}_\d{3}", check.gcpdiag), check.id
         elif check.gcpdiag:
             assert re.fullmatch(r"[a-z]+/[a-z0-9-]+(/[a-z0-9-]+)*", check.gcpdiag), check.id
+
+
+def test_readme_cross_reference_table_is_current():
+    from checks.registry import markdown_table
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start, end = readme.index("<!-- checks-table -->\n"), readme.index("<!-- /checks-table -->")
+    assert readme[start + len("<!-- checks-table -->\n"):end].strip() == markdown_table(), \
+        "README's checks table is out of date: python -m checks.registry"
+
+
+def test_every_check_names_its_seed_section():
+    assert [c.id for c in CHECKS.values() if not c.seed] == []

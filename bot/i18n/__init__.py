@@ -2,14 +2,18 @@
 
     from bot.i18n import _, N_
     _("Only approvers can read the audit trail.")
+
+Whose language: `choose(flag, binding_locale, user_locale)` — `--lang ja|en` on the command, else the
+binding's `locale:` in the access policy, else the asker's Slack locale (users.info include_locale=true),
+else English. Approvers read their confirmation dialogs and fix results in their own language, the same way.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from checks.i18n import N_, Domain, current, language, normalize
+from checks.i18n import DEFAULT, N_, Domain, current, language, normalize, supported
 
-__all__ = ["BOT", "N_", "_", "current", "language", "ngettext", "normalize"]
+__all__ = ["BOT", "N_", "_", "choose", "current", "doc_url", "language", "ngettext", "normalize"]
 
 BOT = Domain("bot", Path(__file__).resolve().parent / "locale")
 
@@ -20,3 +24,27 @@ def _(msgid: str) -> str:
 
 def ngettext(singular: str, plural: str, n: int) -> str:
     return BOT.ngettext(singular, plural, n)
+
+
+def choose(flag: str = "", binding_locale: str = "", user_locale: str = "") -> str:
+    """The reader's language ("ja" or "en"): the command's `--lang`, else the binding's, else the user's."""
+    for tag in (flag, binding_locale, user_locale):
+        if tag and supported(tag):
+            return normalize(tag)
+    return DEFAULT
+
+
+def doc_url(url: str, lang: str | None = None) -> str:
+    """A documentation link for the reader: Google Cloud pages in Japanese (`?hl=ja`) for Japanese readers.
+    A link that already names its language (`hl=`) is kept as it is."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+    lang = normalize(lang or current())
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if lang == DEFAULT or parts.hostname not in ("cloud.google.com", "docs.cloud.google.com") or \
+            any(k == "hl" for k, _v in parse_qsl(parts.query, keep_blank_values=True)):
+        return url
+    query = urlencode(parse_qsl(parts.query, keep_blank_values=True) + [("hl", lang)])
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))

@@ -1,11 +1,13 @@
-"""Events: `app_mention` (a command in a channel or thread; the answer goes to that thread)."""
+"""Events: `app_mention` (a command in a channel or thread; the answer goes to that thread, in the asker's
+language). `@gke-bot explain ERROR TEXT…` diagnoses a pasted error like `/gke explain`."""
 from __future__ import annotations
 
 import logging
 import re
 
 from bot.access import log_command
-from bot.grammar import GrammarError, parse
+from bot.grammar import GrammarError, lang_flag, parse
+from bot.i18n import language
 from bot.render import blocks as render
 from bot.work.queue import QueueUnavailable
 
@@ -41,14 +43,27 @@ class Events:
             cmd = parse(text)
         except GrammarError as err:
             log_command("edge", user, channel, "invalid", text, "invalid", str(err)[:200])
-            self.edge.submit(self.edge._say, client, channel, thread_ts, render.error_text(render.escape(str(err))))
+            self.edge.submit(self._invalid, client, channel, user, thread_ts, text)
             return
         if cmd.name in ("help", "audit"):
-            blocks = render.help_blocks(cmd.args.get("topic", ""))
-            self.edge.submit(self.edge._say, client, channel, thread_ts, blocks["text"], blocks["blocks"])
+            self.edge.submit(self._help, client, channel, user, thread_ts, cmd)
             return
-        def private(msg: str) -> None:
-            self.edge._ephemeral(client, channel, user, msg)
+
+        def private(text: str = "", blocks=None, **_extra) -> None:
+            self.edge._ephemeral(client, channel, user, text, blocks, thread_ts=event.get("thread_ts"))
         self.edge.submit(self.edge.start, client, cmd, key, channel=channel, user=user, thread_ts=thread_ts,
                          private=private, busy=private)
 
+    def _invalid(self, client, channel: str, user: str, thread_ts: str, text: str) -> None:
+        with language(self.edge.gate.language(client, user, channel, lang_flag(text))):
+            try:
+                parse(text)
+                return
+            except GrammarError as err:  # parsed again in the asker's language
+                message = render.error_text(render.escape(str(err)))
+        self.edge._say(client, channel, thread_ts, message)
+
+    def _help(self, client, channel: str, user: str, thread_ts: str, cmd) -> None:
+        with language(self.edge.gate.language(client, user, channel, cmd.lang)):
+            blocks = render.help_blocks(cmd.args.get("topic", ""))
+        self.edge._say(client, channel, thread_ts, blocks["text"], blocks["blocks"])

@@ -3,6 +3,10 @@
 Limits respected here: 50 blocks per message, 3000 characters per section text, 75 characters per
 button text, 2000 per button value. Every piece of text is escaped for mrkdwn (& < >), so user
 text such as `<!channel>` can never ping anyone.
+
+Everything is rendered in the reader's language (bot.i18n; the caller sets it with `language(...)`):
+headings, status words, the layout's notes, button labels (bot.render.plans) and documentation links
+(`?hl=ja` for Japanese readers).
 """
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ import copy
 import re
 import time
 
+from bot.i18n import N_, _, doc_url
+from bot.render import plans
 from checks.model import Finding, Report, Status
 
 MAX_BLOCKS = 50
@@ -18,6 +24,13 @@ MAX_BUTTON_TEXT = 75
 EMOJI = {Status.FAIL: ":x:", Status.ERROR: ":warning:", Status.WARN: ":large_orange_diamond:",
          Status.SKIP: ":white_circle:", Status.OK: ":white_check_mark:"}
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+# the status words as the reader reads them ("[FAIL]", "[失敗]")
+WORD = {Status.FAIL: N_("FAIL"), Status.ERROR: N_("ERROR"), Status.WARN: N_("WARN"), Status.SKIP: N_("SKIP"),
+        Status.OK: N_("OK")}
+
+
+def word(status: Status) -> str:
+    return _(WORD[status])
 
 
 def escape(text: str) -> str:
@@ -31,7 +44,7 @@ def code(text: str) -> str:
 
 
 def mention(user_id: str) -> str:
-    return f"<@{user_id}>" if _USER_ID.match(user_id or "") else "someone"
+    return f"<@{user_id}>" if _USER_ID.match(user_id or "") else _("someone")
 
 
 def section(text: str) -> dict:
@@ -72,34 +85,47 @@ def button_text(label: str) -> str:
     return label if len(label) <= MAX_BUTTON_TEXT else label[: MAX_BUTTON_TEXT - 1] + "…"
 
 
-def parent_text(user_id: str, command_text: str, state: str = "checking…") -> str:
-    return f"{mention(user_id)} asked {code('/gke ' + command_text)} — {state}"
+def shown_command(command_text: str) -> str:
+    """A command as the parent message shows it: its first line, at most 100 characters (a pasted error is
+    longer)."""
+    line = (command_text or "").strip().splitlines()[0] if (command_text or "").strip() else ""
+    return line if len(line) <= 100 else line[:99] + "…"
+
+
+def parent_text(user_id: str, command_text: str, state: str = "") -> str:
+    return _("{user} asked {command} — {state}").format(
+        user=mention(user_id), command=code("/gke " + shown_command(command_text)), state=state or _("checking…"))
+
+
+def counts_line(report: Report) -> str:
+    """`:x: 1 FAIL · :white_check_mark: 5 OK` in the reader's language (FAIL and OK always, the others when
+    there are any)."""
+    c = report.counts()
+    shown = [s for s in (Status.FAIL, Status.ERROR, Status.WARN, Status.OK) if c[s.value] or s in (Status.FAIL, Status.OK)]
+    return " · ".join(f"{EMOJI[s]} " + _("{n} {status}").format(n=c[s.value], status=word(s)) for s in shown)
 
 
 def summary(report: Report) -> str:
     if not report.findings:
-        return escape(report.note) if report.note else "no findings"
-    c = report.counts()
-    parts = [f"{EMOJI[s]} {c[s.value]} {s.value}" for s in (Status.FAIL, Status.ERROR, Status.WARN, Status.OK)
-             if c[s.value] or s in (Status.FAIL, Status.OK)]
-    return " · ".join(parts)
+        return escape(report.note) if report.note else _("no findings")
+    return counts_line(report)
 
 
 def _finding_blocks(f: Finding, plan_id: str = "") -> list[dict]:
-    head = f"{EMOJI[f.status]} *[{f.status.value}] {escape(f.title)}*"
+    head = f"{EMOJI[f.status]} *[{word(f.status)}] {escape(f.title)}*"
     if f.resource:
         head += f"\n{code(f.resource)}"
     body = head + ("\n" + escape(f.detail) if f.detail else "")
     blocks = sections(body)
     if f.evidence:
-        blocks += sections("*Evidence:* " + escape(f.evidence))
+        blocks += sections(_("*Evidence:* {evidence}").format(evidence=escape(f.evidence)))
     if f.remedy:
-        blocks += sections("*Fix:* " + escape(f.remedy))
+        blocks += sections(_("*Fix:* {fix}").format(fix=escape(f.remedy)))
     meta = f"`{f.id}`"
     if f.gcpdiag:
         meta += f" · gcpdiag `{escape(f.gcpdiag)}`"
     if f.doc_url:
-        meta += f" · <{escape(f.doc_url)}|documentation>"
+        meta += " · " + _("<{url}|documentation>").format(url=escape(doc_url(f.doc_url)))
     blocks.append(context(meta))
     if f.remediation and plan_id:
         blocks.append(remediation_actions(f, plan_id))
@@ -107,6 +133,8 @@ def _finding_blocks(f: Finding, plan_id: str = "") -> list[dict]:
 
 
 def remediation_actions(f: Finding, plan_id: str) -> dict:
+    """The fix button. No Block Kit `confirm` (fixed in the asker's language): a click opens a confirmation
+    dialog in the approver's own language (bot.listeners.actions)."""
     rem = f.remediation
     return {
         "type": "actions",
@@ -114,15 +142,9 @@ def remediation_actions(f: Finding, plan_id: str) -> dict:
         "elements": [{
             "type": "button",
             "action_id": f"remediate:{rem.kind}",
-            "text": {"type": "plain_text", "text": button_text(rem.label)},
+            "text": {"type": "plain_text", "text": button_text(plans.label(rem.kind, rem.params, rem.label))},
             "value": plan_id,
             "style": "danger" if rem.kind.startswith("grant") else "primary",
-            "confirm": {
-                "title": {"type": "plain_text", "text": "Run this fix?"},
-                "text": {"type": "mrkdwn", "text": escape(rem.summary[:300])},
-                "confirm": {"type": "plain_text", "text": "Run it"},
-                "deny": {"type": "plain_text", "text": "Cancel"},
-            },
         }],
     }
 
@@ -131,10 +153,11 @@ def _report_groups(report: Report, plans: dict[int, str]) -> tuple[list[dict], l
                                                                      list[dict]]:
     """The report's blocks in three parts: the head, one group per finding shown in full (worst first), and
     the compact list of OK/SKIP findings."""
-    head = f"*{escape(report.command)}* on {code(report.cluster)}: {summary(report)}"
+    head = _("*{command}* on {cluster}: {summary}").format(command=escape(report.command), cluster=code(report.cluster),
+                                                          summary=summary(report))
     top: list[dict] = [section(head)]
     if report.context:
-        top.append(context(escape(" ".join(report.context))[:MAX_SECTION]))
+        top.append(context(escape("\n".join(report.context))[:MAX_SECTION]))
     if report.note and report.findings:
         top += sections(escape(report.note))
     order = sorted(range(len(report.findings)), key=lambda i: report.findings[i].status.rank)
@@ -150,7 +173,8 @@ def _report_groups(report: Report, plans: dict[int, str]) -> tuple[list[dict], l
 
 
 def _fallback(report: Report) -> str:
-    return escape(f"{report.command} on {report.cluster}: {summary(report)}")[:3000]
+    return _("{command} on {cluster}: {summary}").format(command=escape(report.command), cluster=escape(report.cluster),
+                                                         summary=summary(report))[:3000]
 
 
 def report_messages(report: Report, plans: dict[int, str] | None = None) -> list[dict]:
@@ -188,20 +212,29 @@ def report_message(report: Report, plans: dict[int, str] | None = None) -> tuple
     ok = sum(1 for f in report.findings if f.status in (Status.OK, Status.SKIP) and not f.remediation
              and not f.remedy)
     if rest:
-        lines = [f"{EMOJI[f.status]} [{f.status.value}] {escape(f.title)} — {code(f.resource)}" for f in rest]
+        lines = [f"{EMOJI[f.status]} [{word(f.status)}] {escape(f.title)} — {code(f.resource)}" for f in rest]
         blocks += [{"type": "divider"}] + sections("\n".join(lines))[:room + 1]
-    blocks.append(context(f"Shown in full: the worst findings; {len(rest)} more problems in one line each above"
-                          f" and {ok} passing checks are in the attached report. Ask about one resource (e.g. "
-                          "`ingress CLUSTER NAMESPACE/NAME`) for its full detail here."))
+    blocks.append(context(_("Shown in full: the worst findings; {problems} more problems in one line each above and "
+                            "{passing} passing checks are in the attached report. Ask about one resource (e.g. "
+                            "`ingress CLUSTER NAMESPACE/NAME`) for its full detail here.").format(
+        problems=len(rest), passing=ok)))
     return {"text": _fallback(report), "blocks": blocks[:MAX_BLOCKS]}, True
 
 
+def _usage_line(name: str) -> str:
+    from bot.grammar import USAGE
+    syntax, what = USAGE[name]
+    return f"`/gke {syntax}` — {_(what)}"
+
+
 def help_blocks(topic: str = "") -> dict:
-    from bot.grammar import CLUSTER_FORMS, USAGE
-    lines = [f"`/gke {USAGE[topic]}`"] if topic else [f"• `/gke {u}`" for u in USAGE.values()]
-    text = ("*gke-bot* answers \"why is my GKE cluster refusing me?\"\n" + "\n".join(lines)
-            + f"\n{CLUSTER_FORMS}\nMention me in a thread (`@gke-bot why-403 my-cluster`) to answer there.")
-    return {"response_type": "ephemeral", "text": "gke-bot help", "blocks": [section(text)]}
+    from bot.grammar import USAGE, cluster_forms
+    lines = [_usage_line(topic)] if topic else [f"• {_usage_line(u)}" for u in USAGE]
+    text = (_("*gke-bot* answers \"why is my GKE cluster refusing me?\"") + "\n" + "\n".join(lines)
+            + "\n" + cluster_forms() + "\n"
+            + _("Mention me in a thread (`@gke-bot why-403 my-cluster`) to answer there. To diagnose an error "
+                "someone posted, use the message shortcut *Diagnose this error* on it."))
+    return {"response_type": "ephemeral", "text": _("gke-bot help"), "blocks": [section(text)]}
 
 
 def error_text(message: str) -> str:

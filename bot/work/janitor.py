@@ -115,13 +115,15 @@ class Janitor:
             answered(self.redis, job_id)
             log.warning("job %s was lost (its worker stopped); queued again as %s", job_id, new_id)
             return
+        from bot.i18n import _, language
         from bot.render import blocks as render
         from bot.work.thread import Thread
-        why = ("the worker running it stopped, twice" if decision == "lost" else
-               f"it did not finish within {self.settings.job_timeout} s")
-        thread = Thread(self.client_factory(), payload)
-        thread.reply(render.error_text(f"The diagnosis was lost: {why}. Please run it again."))
-        thread.status(":warning: lost (see thread)")
+        with language(str(payload.get("lang") or "")):  # the asker's language, as the job would have answered
+            why = (_("the worker running it stopped, twice") if decision == "lost" else
+                   _("it did not finish within {seconds} s").format(seconds=self.settings.job_timeout))
+            thread = Thread(self.client_factory(), payload)
+            thread.reply(render.error_text(_("The diagnosis was lost: {why}. Please run it again.").format(why=why)))
+            thread.status(":warning: " + _("lost (see thread)"))
         answered(self.redis, job_id, payload.get("coalesce_key", ""))
 
 

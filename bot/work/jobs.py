@@ -13,6 +13,7 @@ import time
 from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
+from bot.i18n import N_, _, language
 from bot.render import blocks as render
 from bot.slackclient import web_client
 from bot.work.store import shared_cache, store_for
@@ -23,14 +24,14 @@ from checks.model import Report
 
 log = logging.getLogger(__name__)
 
-# ---- user-facing English of a job ----------------------------------------------------------------------------
-NO_EMAIL = ("Your Slack profile shows no email address and the access policy maps no Google account to you, so I "
-            "cannot tell which Google account is yours: ask an admin to add you to `identities`, or (approvers) "
-            "add `--as user:EMAIL`.")
-FAILED = "The diagnosis failed: {reason}"
-REFUSED_STATUS = ":no_entry: refused (see thread)"
-CLUSTER_BUSY = ("{n} diagnoses of `{cluster}` were already running and none finished in time, so this one did not "
-                "start. Try again in a minute.")
+# ---- user-facing English of a job (translated where used: `_(NO_EMAIL)`) ----------------------------------------
+NO_EMAIL = N_("Your Slack profile shows no email address and the access policy maps no Google account to you, so "
+              "I cannot tell which Google account is yours: ask an admin to add you to `identities`, or "
+              "(approvers) add `--as user:EMAIL`.")
+FAILED = N_("The diagnosis failed: {reason}")
+REFUSED_STATUS = N_("refused (see thread)")
+CLUSTER_BUSY = N_("{n} diagnoses of `{cluster}` were already running and none finished in time, so this one did "
+                  "not start. Try again in a minute.")
 
 
 def check_budget(settings: Settings) -> float:
@@ -56,10 +57,12 @@ def run_trusted(payload: dict, settings: Settings | None = None) -> dict:
     """A job the bot queued itself (in-process, or verified by run_job): a diagnosis or a remediation."""
     settings = settings or Settings.from_env()
     client = web_client(settings)
-    if payload.get("kind") == "remediate":
-        from bot.work.remediation import run_remediation
-        return run_remediation(settings, client, payload)
-    return run_diagnosis(settings, client, payload)
+    # the reader's language, decided by the edge (the asker's, or the approver's for a fix)
+    with language(str(payload.get("lang") or "")):
+        if payload.get("kind") == "remediate":
+            from bot.work.remediation import run_remediation
+            return run_remediation(settings, client, payload)
+        return run_diagnosis(settings, client, payload)
 
 
 def run_diagnosis(settings: Settings, client, payload: dict) -> dict:
@@ -82,31 +85,42 @@ def _diagnose(settings: Settings, client, payload: dict, redis) -> dict:
     deadline = started + check_budget(settings)
     try:
         cmd = parse(str(payload.get("text", "")))  # validated again: the payload crossed Redis
-        # The access policy again, from the job itself: a job must not reach beyond what its channel may ask.
-        decision = Gate(settings, redis).command(client, cmd, thread.channel, thread.user, where="worker")
+        context, gw = [], None
+        if cmd.name == "explain":  # a pasted error: read again, decided again, its cluster found (or asked for)
+            from bot.work.explaining import settle_explain
+            settled = settle_explain(settings, client, payload, redis, thread, cmd, deadline)
+            if settled.cmd is None:
+                return settled.result
+            cmd, decision, context, gw = settled.cmd, settled.decision, settled.context, settled.gw
+        else:
+            # The access policy again, from the job itself: a job must not reach beyond what its channel may ask.
+            decision = Gate(settings, redis).command(client, cmd, thread.channel, thread.user, where="worker")
         if not decision:
             thread.reply(render.error_text(decision.message))
-            thread.status(REFUSED_STATUS)
+            thread.status(":no_entry: " + _(REFUSED_STATUS))
             return {"ok": False, "error": f"refused: {decision.reason}"}
         projects = decision.binding.projects
         args = dict(cmd.args)
         principal = decision.identity.principal
         if not principal:
-            args["principal_note"] = NO_EMAIL
-        gw = Gateway(settings.google_api_url, deadline=deadline, shared_cache=redis, projects=projects,
-                     endpoint=settings.endpoint)
+            args["principal_note"] = _(NO_EMAIL)
+        gw = gw or Gateway(settings.google_api_url, deadline=deadline, shared_cache=redis, projects=projects,
+                           endpoint=settings.endpoint)
         report = run_command(gw, cmd.name, cmd.cluster, projects, principal, args, strict=True, deadline=deadline,
                              admit=ClusterSlots(settings, redis).admit)
+        report.context += context
         if principal:
             report.context.append(decision.identity.describe())
+        if decision.note:
+            report.context.append(decision.note)
         post_report(thread, report, store_for(settings))
         return {"ok": True, "counts": report.counts(), "calls": len(gw.calls)}
     except Exception as exc:  # noqa: BLE001 - the user must hear about it
         log.exception("job failed")
         reason = f"{type(exc).__name__}: {exc}"[:500]
         try:
-            thread.reply(render.error_text(FAILED.format(reason=render.escape(reason))))
-            thread.status(":warning: failed (see thread)")
+            thread.reply(render.error_text(_(FAILED).format(reason=render.escape(reason))))
+            thread.status(":warning: " + _("failed (see thread)"))
         except SlackApiError:
             log.exception("could not report the failure to Slack")
         return {"ok": False, "error": reason}
@@ -127,7 +141,7 @@ class ClusterSlots:
 
     @contextlib.contextmanager
     def admit(self, ref, deadline: float | None):
-        busy = CLUSTER_BUSY.format(n=self.n, cluster=ref.path)
+        busy = _(CLUSTER_BUSY).format(n=self.n, cluster=ref.path)
         if self.redis is None:
             with self._local_lock:
                 sem = self._local.setdefault(f"{ref.path}:{self.n}", threading.BoundedSemaphore(self.n))
@@ -171,8 +185,10 @@ def _attach(thread: Thread, report: Report, comment: str) -> None:
 
 def post_report(thread: Thread, report: Report, store=None) -> None:
     if not report.findings:
-        thread.reply(render.error_text(render.escape(report.note or "No findings.")))
-        thread.status(":warning: " + render.escape((report.note or "no findings").splitlines()[0][:300]))
+        note = report.note or _("No findings.")
+        thread.reply(render.error_text(render.escape(note)) + "".join(
+            "\n" + render.escape(line) for line in report.context))
+        thread.status(":warning: " + render.escape(note.splitlines()[0][:300]))
         return
     plans = {}
     if store is not None:
@@ -180,13 +196,15 @@ def post_report(thread: Thread, report: Report, store=None) -> None:
             for i, f in enumerate(report.findings):
                 if f.remediation:
                     rem = f.remediation
+                    # label and summary: for logs and the audit trail; what people read is written from kind and
+                    # params in each reader's language (bot.render.plans)
                     plans[i] = store.new_plan(kind=rem.kind, label=rem.label, summary=rem.summary,
                                               params=rem.params, channel=thread.channel, thread_ts=thread.thread_ts,
                                               requester=thread.user, cluster=report.cluster).id
         except Exception as exc:  # noqa: BLE001 - buttons are optional; the report is not
             log.warning("could not save fix plans (%s); posting without buttons", type(exc).__name__)
             plans = {}
-            report.note = "Fix buttons are unavailable right now (Redis); the fixes are in each finding."
+            report.note = _("Fix buttons are unavailable right now (Redis); the fixes are in each finding.")
     message, partial = render.report_message(report, plans)
     try:
         thread.reply(message["text"], message["blocks"])
@@ -196,10 +214,10 @@ def post_report(thread: Thread, report: Report, store=None) -> None:
         # Slack refused the blocks: the whole report as a file in the thread instead, never nothing.
         log.warning("report refused by Slack (%s); uploading it as a file", exc.response.get("error"))
         partial = False
-        _attach(thread, report, f"{render.summary(report)} (full report attached)")
+        _attach(thread, report, _("{summary} (full report attached)").format(summary=render.summary(report)))
     if partial:  # one message shows the worst; the rest is in the attachment
         try:
-            _attach(thread, report, "The full report")
+            _attach(thread, report, _("The full report"))
         except SlackApiError as exc:
             log.warning("could not attach the full report: %s", exc.response.get("error"))
     thread.status(render.summary(report))

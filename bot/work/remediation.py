@@ -13,21 +13,23 @@ import time
 from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
+from bot.i18n import N_, _
 from bot.render import blocks as render
+from bot.render import plans
 from bot.render.blocks import hhmm, replace_actions
 from bot.work.store import Plan, PlanTampered
 
 log = logging.getLogger(__name__)
 
-# ---- user-facing English of a fix run --------------------------------------------------------------------------
-EXPIRED = "The fix expired before it ran."
-TAMPERED = "This fix was changed after the bot planned it, so nothing was done. Run the diagnosis again."
-NOT_APPROVER = "You may no longer approve fixes in this conversation, so nothing was done."
-UNKNOWN_APPROVERS = "I could not check who may approve ({why}); nothing was done. Click again in a minute."
-NOT_HOLDER = "This fix was not approved by you (or its approval was released), so nothing was done."
-SELF = "You asked for this diagnosis, so someone else must approve its fix (four-eyes). Nothing was done."
-ALREADY_RAN = "This fix has already run once; nothing was done."
-REFUSED = "I refused to run this fix: {why}. Nothing was done."
+# ---- user-facing English of a fix run (in the approver's language: the job runs under it) -----------------------
+EXPIRED = N_("The fix expired before it ran.")
+TAMPERED = N_("This fix was changed after the bot planned it, so nothing was done. Run the diagnosis again.")
+NOT_APPROVER = N_("You may no longer approve fixes in this conversation, so nothing was done.")
+UNKNOWN_APPROVERS = N_("I could not check who may approve ({why}); nothing was done. Click again in a minute.")
+NOT_HOLDER = N_("This fix was not approved by you (or its approval was released), so nothing was done.")
+SELF = N_("You asked for this diagnosis, so someone else must approve its fix (four-eyes). Nothing was done.")
+ALREADY_RAN = N_("This fix has already run once; nothing was done.")
+REFUSED = N_("I refused to run this fix: {why}. Nothing was done.")
 
 
 def run_remediation(settings: Settings, client, payload: dict) -> dict:
@@ -43,7 +45,7 @@ def run_remediation(settings: Settings, client, payload: dict) -> dict:
 
     def tell(text: str) -> None:
         try:
-            client.chat_postEphemeral(channel=channel, user=approver, text=render.error_text(text))
+            client.chat_postEphemeral(channel=channel, user=approver, text=render.error_text(_(text)))
         except SlackApiError as exc:
             log.warning("could not tell %s: %s", approver, exc.response.get("error"))
     if store is None:
@@ -69,19 +71,19 @@ def run_remediation(settings: Settings, client, payload: dict) -> dict:
         allowed, binding = gate.approver(client, plan.channel, approver)
     except DirectoryUnavailable as exc:
         store.audit("failed", user=approver, plan=plan, result=f"approvers unknown at run: {exc}")
-        tell(UNKNOWN_APPROVERS.format(why=render.escape(str(exc))))
+        tell(_(UNKNOWN_APPROVERS).format(why=render.escape(str(exc))))
         return {"ok": False}
     refusal = ("" if allowed else NOT_APPROVER) or \
         ("" if store.plan_holder(plan.id) == approver else NOT_HOLDER) or \
         ("" if approver != plan.requester or settings.allow_self_approval else SELF)
     if refusal:
         store.audit("denied", user=approver, plan=plan, result=f"refused at run: {refusal}")
-        tell(refusal)
+        tell(_(refusal))
         return {"ok": False, "status": "refused"}
     progress_ts: list[str] = []
 
     def progress(text: str) -> None:
-        msg = f":gear: {render.escape(text)}"
+        msg = f":gear: {render.escape(text)}"  # the engine's words (checks.fixes), in the approver's language
         try:
             if progress_ts:
                 client.chat_update(channel=channel, ts=progress_ts[0], text=msg)
@@ -96,30 +98,34 @@ def run_remediation(settings: Settings, client, payload: dict) -> dict:
         why = validate(gw, plan.kind, plan.params, plan.cluster, binding.projects)
         if why:
             security_event("fix plan refused by validation", plan_id=plan.id, kind=plan.kind, why=why)
-            outcome = Outcome(REFUSED_OUTCOME, REFUSED.format(why=why))
+            outcome = Outcome(REFUSED_OUTCOME, _(REFUSED).format(why=why))
         elif not store.mark_run(plan.id, payload.get("job_id", "")):
-            outcome = Outcome(REFUSED_OUTCOME, ALREADY_RAN)
+            outcome = Outcome(REFUSED_OUTCOME, _(ALREADY_RAN))
         else:
             outcome = execute(gw, plan.kind, plan.params, progress, settings.op_poll_seconds)
     except ApiError as err:
-        outcome = Outcome(FAILED, f"Google answered {err.code} {err.status}: {err.message}"[:300])
+        outcome = Outcome(FAILED, _("Google answered {code} {status}: {message}").format(
+            code=err.code, status=err.status, message=err.message)[:300])
     except Exception as exc:  # noqa: BLE001 - report, never go silent
         log.exception("remediation crashed")
         outcome = Outcome(FAILED, f"{type(exc).__name__}: {exc}"[:300])
     ok = outcome.status in (DONE, ALREADY)
     if outcome.status == RUNNING:
-        word, event, icon = "still running in GKE", "running", ":hourglass_flowing_sand:"
+        word, event, icon = _("still running in GKE"), "running", ":hourglass_flowing_sand:"
     elif ok:
-        word, event, icon = ("done" if outcome.status == DONE else "already fixed, nothing done"), "succeeded", \
+        word, event, icon = (_("done") if outcome.status == DONE else _("already fixed, nothing done")), "succeeded", \
             ":white_check_mark:"
     else:
-        word, event, icon = f"failed: {outcome.status}", "failed", ":x:"
+        word, event, icon = _("failed: {status}").format(status=outcome.status), "failed", ":x:"
     store.audit(event, user=approver, plan=plan, result=f"{outcome.status}: {outcome.message}")
+    label = plans.label(plan.kind, plan.params, plan.label)  # the approver's language, from kind and params
     client.chat_postMessage(channel=channel, thread_ts=plan.thread_ts,
-                            text=f"{icon} *{render.escape(plan.label)}* (approved by {render.mention(approver)}) — "
-                                 f"{word}. {render.escape(outcome.message)}")
-    blocks = replace_actions(payload.get("blocks", []), plan.id,
-                             f"{icon} Approved by {render.mention(approver)} at {hhmm()} — {render.escape(word)}")
+                            text=f"{icon} " + _("*{fix}* (approved by {approver}) — {outcome}.").format(
+                                fix=render.escape(label), approver=render.mention(approver), outcome=word)
+                                 + f" {render.escape(outcome.message)}")
+    blocks = replace_actions(payload.get("blocks", []), plan.id, f"{icon} " + _(
+        "Approved by {approver} at {time} — {outcome}").format(approver=render.mention(approver), time=hhmm(),
+                                                              outcome=render.escape(word)))
     if blocks and payload.get("message_ts"):
         try:
             client.chat_update(channel=channel, ts=payload["message_ts"], blocks=blocks, text=payload.get("text") or "gke-bot")

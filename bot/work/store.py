@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 audit_log = logging.getLogger("gke_bot.audit")
 
 PLAN_TTL = 24 * 3600
+CONFIRM_TTL = 900  # seconds a fix's confirmation dialog stays usable
 AUDIT_STREAM = "gke-bot:audit"
 DENIED_STREAM = "gke-bot:audit:denied"
 AUDIT_MAX = 10000
@@ -60,6 +61,7 @@ class Store:
         self.redis = redis
         self.plan_ttl = plan_ttl
         self.signer = Signer(keys, "plan")
+        self.confirm_signer = Signer(keys, "confirm")
 
     # ---- plans ----------------------------------------------------------------------------
     def save_plan(self, plan: Plan) -> Plan:
@@ -120,6 +122,31 @@ class Store:
             p.incr(key)
             n = p.execute()[1]
         return int(n) <= count
+
+    # ---- confirmation dialogs -------------------------------------------------------------------------
+    def save_confirmation(self, data: dict) -> str:
+        """What a fix's confirmation dialog stands for (the plan, the approver, the message to update), kept
+        here, signed; the dialog carries only the returned token."""
+        token = secrets.token_urlsafe(16)
+        body = dict(data, token=token)
+        if self.confirm_signer.enabled:
+            body = self.confirm_signer.sign(body)
+        self.redis.set(f"gke-bot:confirm:{token}", json.dumps(body), ex=CONFIRM_TTL)
+        return token
+
+    def confirmation(self, token: str) -> dict | None:
+        """The dialog's data; None when it expired, does not exist or is not signed by the bot."""
+        if not token or len(token) > 64:
+            return None
+        raw = self.redis.get(f"gke-bot:confirm:{token}")
+        try:
+            data = json.loads(raw) if raw else None
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or data.get("token") != token or (
+                self.confirm_signer.enabled and not self.confirm_signer.valid(data)):
+            return None
+        return {k: v for k, v in data.items() if k != "sig"}
 
     # ---- audit ----------------------------------------------------------------------------
     def audit(self, event: str, *, user: str, plan: Plan | None = None, plan_id: str = "", result: str = "",

@@ -19,7 +19,7 @@ class Thread:
         self.thread_ts = payload["thread_ts"]
         self.status_ts = payload.get("status_ts") or payload["thread_ts"]
         self.user = payload.get("user", "")
-        self.text = payload.get("text", "")
+        self.text = payload.get("shown") or payload.get("text", "")  # the command as the parent shows it
 
     def reply(self, text: str, blocks: list | None = None) -> None:
         self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, text=text, blocks=blocks)

@@ -32,7 +32,7 @@ BLOCK_TYPES = {"section", "divider", "header", "context", "actions", "image", "i
 TEXT_LIMITS = [("section", "text", 3000), ("header", "text", 150)]
 ELEMENT_LIMITS = {"context": 10, "actions": 25}
 BUTTON_LIMITS = [("text", 75), ("value", 2000), ("action_id", 255), ("url", 3000)]
-JSON_PARAMS = ("blocks", "attachments", "metadata", "files")
+JSON_PARAMS = ("blocks", "attachments", "metadata", "files", "view")
 DEFAULT_RESPONSE_URL = "http://127.0.0.1:9/response/unset"  # loopback, refused: never leaves the host
 # Web API method -> the bot scopes that allow it (any one of them), as api.slack.com lists them.
 METHOD_SCOPES = {
@@ -105,12 +105,59 @@ def block_errors(blocks) -> list[str]:
             errs.append(f"no more than {ELEMENT_LIMITS[btype]} items allowed [json-pointer:{ptr}/elements]")
         buttons = [(f"{ptr}/elements/{j}", e) for j, e in enumerate(elements) if btype == "actions"]
         buttons += [(f"{ptr}/accessory", block["accessory"])] if isinstance(block.get("accessory"), dict) else []
+        selects = [(f"{ptr}/elements/{j}", e) for j, e in enumerate(elements) if btype == "actions"]
+        selects += [(f"{ptr}/accessory", block["accessory"])] if isinstance(block.get("accessory"), dict) else []
+        errs += [e for eptr, el in selects if el.get("type") == "static_select" for e in select_errors(el, eptr)]
         for eptr, el in buttons:
             for key, limit in BUTTON_LIMITS if el.get("type") == "button" else ():
                 value = el.get(key)
                 value = value.get("text") if isinstance(value, dict) else value
                 if value is not None and len(value) > limit:
                     errs.append(f"must be less than {limit + 1} characters [json-pointer:{eptr}/{key}]")
+    return errs
+
+
+def select_errors(el: dict, ptr: str) -> list[str]:
+    """A static_select as Slack checks it: 1–100 options, option text at most 75 characters, value at most 150,
+    a placeholder of at most 150."""
+    errs = []
+    options = el.get("options")
+    if not isinstance(options, list) or not 1 <= len(options) <= 100:
+        errs.append(f"must provide between 1 and 100 options [json-pointer:{ptr}/options]")
+        options = []
+    for k, opt in enumerate(options):
+        text = (opt.get("text") or {}).get("text", "")
+        if not 0 < len(text) <= 75:
+            errs.append(f"must be less than 76 characters [json-pointer:{ptr}/options/{k}/text/text]")
+        if not 0 < len(str(opt.get("value", ""))) <= 150:
+            errs.append(f"must be less than 151 characters [json-pointer:{ptr}/options/{k}/value]")
+    if len((el.get("placeholder") or {}).get("text", "")) > 150:
+        errs.append(f"must be less than 151 characters [json-pointer:{ptr}/placeholder/text]")
+    return errs
+
+
+def view_errors(view) -> list[str]:
+    """Slack-style validation errors for a modal view (views.open)."""
+    if not isinstance(view, dict) or view.get("type") != "modal":
+        return ["must be a modal view [json-pointer:/view/type]"]
+    errs = []
+    for key, required in (("title", True), ("submit", False), ("close", False)):
+        obj = view.get(key)
+        if obj is None:
+            if required:
+                errs.append(f"is required [json-pointer:/view/{key}]")
+            continue
+        if obj.get("type") != "plain_text" or not 0 < len(obj.get("text", "")) <= 24:
+            errs.append(f"must be plain_text of 1 to 24 characters [json-pointer:/view/{key}/text]")
+    blocks = view.get("blocks")
+    if not isinstance(blocks, list) or len(blocks) > 100:
+        errs.append("must be at most 100 blocks [json-pointer:/view/blocks]")
+    else:
+        errs += [e for e in block_errors(blocks) if not e.startswith("no more than 50 items")]
+    if len(view.get("private_metadata") or "") > 3000:
+        errs.append("must be less than 3001 characters [json-pointer:/view/private_metadata]")
+    if len(view.get("callback_id") or "") > 255:
+        errs.append("must be less than 256 characters [json-pointer:/view/callback_id]")
     return errs
 
 
@@ -147,6 +194,8 @@ class FakeSlack:
         self.ephemerals: list[dict] = []
         self.responses: list[dict] = []
         self.files: list[dict] = []           # completed uploads: id, filename, title, content, channel, thread_ts
+        self.views: list[dict] = []           # views.open: {"trigger_id", "view" as Slack returns it}
+        self.expired_triggers: set[str] = set()  # trigger ids views.open refuses (Slack's are valid 3 s)
         self.socket_acks: list[dict] = []
         self._responses_by_url: dict[str, list[dict]] = {}
         self._users: dict[str, dict] = {}
@@ -465,6 +514,26 @@ class FakeSlack:
             raise SlackError("channel_not_found")
         return {"channel": {**channel, "is_channel": True}}
 
+    def _api_views_open(self, params: dict) -> dict:
+        trigger = params.get("trigger_id")
+        if not trigger:
+            raise SlackError("invalid_arguments")
+        if trigger in self.expired_triggers:
+            raise SlackError("expired_trigger_id")
+        view = params.get("view")
+        if errs := view_errors(view):
+            raise SlackError("invalid_arguments", response_metadata={"messages": [f"[ERROR] {e}" for e in errs]})
+        view_id = f"V{next(self._ids):09d}"
+        shown = {"id": view_id, "team_id": self.team_id, "type": "modal", "blocks": view.get("blocks", []),
+                 "private_metadata": view.get("private_metadata", ""), "callback_id": view.get("callback_id", ""),
+                 "state": {"values": {}}, "hash": uuid.uuid4().hex[:20], "title": view["title"],
+                 "close": view.get("close"), "submit": view.get("submit"), "clear_on_close": False,
+                 "notify_on_close": False, "root_view_id": view_id, "previous_view_id": None,
+                 "app_id": self.app_id, "external_id": "", "app_installed_team_id": self.team_id,
+                 "bot_id": self.bot_id}
+        self.views.append({"trigger_id": trigger, "view": shown})
+        return {"view": shown}
+
     def _api_apps_connections_open(self, params: dict) -> dict:
         ticket = uuid.uuid4().hex
         self._tickets.add(ticket)
@@ -583,3 +652,38 @@ def event_callback_body(event: dict, event_id: str = "Ev1") -> str:
                             "is_enterprise_install": False}],
         "is_ext_shared_channel": False,
     })
+
+
+def message_action_payload(callback_id: str, user_id: str, channel_id: str, message: dict, response_url: str,
+                           trigger_id: str = "t1", team_id: str = "T1", user_name: str = "alice") -> dict:
+    """A message shortcut (https://api.slack.com/reference/interaction-payloads/shortcuts#message_actions)."""
+    return {
+        "type": "message_action", "token": "verification-token", "action_ts": f"{time.time():.6f}",
+        "team": {"id": team_id, "domain": "fake"}, "user": {"id": user_id, "username": user_name, "name": user_name,
+                                                             "team_id": team_id},
+        "channel": {"id": channel_id, "name": "general"}, "is_enterprise_install": False, "enterprise": None,
+        "callback_id": callback_id, "trigger_id": trigger_id, "response_url": response_url,
+        "message_ts": message["ts"], "message": message,
+    }
+
+
+def select_action_payload(action_id: str, block_id: str, value: str, label: str, user_id: str, channel_id: str,
+                          message_ts: str, response_url: str, team_id: str = "T1", ephemeral: bool = True) -> dict:
+    """A static_select choice (block_actions); Slack sends no `message` for an ephemeral message."""
+    payload = block_actions_payload(action_id, value, user_id, channel_id, message_ts, response_url,
+                                    container={"type": "message", "message_ts": message_ts, "channel_id": channel_id,
+                                               "is_ephemeral": ephemeral}, block_id=block_id, team_id=team_id)
+    if ephemeral:
+        payload.pop("message")
+    payload["actions"] = [{"type": "static_select", "action_id": action_id, "block_id": block_id,
+                           "selected_option": {"text": {"type": "plain_text", "text": label}, "value": value},
+                           "action_ts": f"{time.time():.6f}"}]
+    return payload
+
+
+def view_submission_payload(view: dict, user_id: str, team_id: str = "T1", user_name: str = "alice") -> dict:
+    """A modal's submission (https://api.slack.com/reference/interaction-payloads/views#view_submission)."""
+    return {"type": "view_submission", "team": {"id": team_id, "domain": "fake"},
+            "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": team_id},
+            "api_app_id": "A1", "token": "verification-token", "trigger_id": uuid.uuid4().hex,
+            "view": view, "response_urls": [], "is_enterprise_install": False, "enterprise": None}
