@@ -123,15 +123,19 @@ def N_(msgid: str) -> str:
     return msgid
 
 
-DOC_HOSTS = ("cloud.google.com",)  # Google's documentation, which serves each page in Japanese with `hl=ja`
+DOC_HOSTS = ("cloud.google.com", "docs.cloud.google.com")  # Google's documentation: Japanese pages with `hl=ja`
 
 
 def doc_url(url: str) -> str:
     """A documentation link for the reader: Google Cloud pages get `hl=ja` for Japanese readers (before the
-    #fragment; an `hl` the link already has is kept). Other links, and every link for English readers, as given."""
+    #fragment; an `hl` the link already has is kept). Other links, and every link for English readers, as given.
+    (bot.i18n.doc_url does the same for a language given explicitly.)"""
     if not url or _lang.get() != "ja":
         return url
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return url
     if parts.hostname not in DOC_HOSTS:
         return url
     query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
