@@ -35,16 +35,9 @@ def choose(flag: str = "", binding_locale: str = "", user_locale: str = "") -> s
 
 
 def doc_url(url: str, lang: str | None = None) -> str:
-    """A documentation link for the reader: Google Cloud pages in Japanese (`?hl=ja`) for Japanese readers.
-    A link that already names its language (`hl=`) is kept as it is."""
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-    lang = normalize(lang or current())
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if lang == DEFAULT or parts.hostname not in ("cloud.google.com", "docs.cloud.google.com") or \
-            any(k == "hl" for k, _v in parse_qsl(parts.query, keep_blank_values=True)):
-        return url
-    query = urlencode(parse_qsl(parts.query, keep_blank_values=True) + [("hl", lang)])
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+    """A documentation link for the reader (checks.i18n.doc_url) in `lang`, or the current language."""
+    from checks.i18n import doc_url as for_reader
+    if lang is None:
+        return for_reader(url)
+    with language(lang):
+        return for_reader(url)
