@@ -107,9 +107,10 @@ def test_a_japanese_user_reads_the_thread_buttons_and_dialogs_in_japanese(bot, s
     result = slack.wait_for(lambda: [m for m in slack.thread("C123", parent["ts"]) if "承認者" in m["text"]],
                             timeout=30)[0]["text"]
     assert result.startswith(f":white_check_mark: *{ROLE} を再付与*（承認者 <@UAPPJA>）— 完了。")
-    line = next(m for m in slack.messages("C123") if m["ts"] == reply["ts"])
-    assert "<@UAPPJA> が " in json.dumps(line["blocks"], ensure_ascii=False) and "に承認 — 完了" in json.dumps(
-        line["blocks"], ensure_ascii=False)
+    # the fix line is updated after the result is posted: wait for the update, do not race it
+    line = slack.wait_for(lambda: [m for m in slack.messages("C123") if m["ts"] == reply["ts"]
+                                   and "に承認 — 完了" in json.dumps(m["blocks"], ensure_ascii=False)], timeout=30)[0]
+    assert "<@UAPPJA> が " in json.dumps(line["blocks"], ensure_ascii=False)
     assert any(AGENT in b["members"] for b in google.projects[GKE1].iam_policy["bindings"] if b["role"] == ROLE)
 
 

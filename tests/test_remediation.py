@@ -126,9 +126,10 @@ def test_approver_click_regrants_exactly_one_binding(served, slack, google, brok
     assert bindings_of(after) == bindings_of(expected)
     assert after["version"] == broken["version"]
     # the button was replaced by who approved it
-    msg = next(m for m in slack.messages("C123") if m["ts"] == reply["ts"])
+    # the fix line is updated just after the result is posted: wait for it
+    msg = slack.wait_for(lambda: [m for m in slack.messages("C123") if m["ts"] == reply["ts"]
+                                  and "Approved by <@UAPPROVER>" in json.dumps(m["blocks"])])[0]
     assert buttons(msg) == []
-    assert "Approved by <@UAPPROVER>" in json.dumps(msg["blocks"])
     events = [e["event"] for e in audit(redis_url)]
     assert events[:2] == ["succeeded", "approved"]
 
