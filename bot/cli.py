@@ -1,4 +1,4 @@
-"""`gke-bot`: serve | socket | worker | check."""
+"""`gke-bot`: serve | socket | worker | sweep | scheduler | check."""
 from __future__ import annotations
 
 import argparse
@@ -45,7 +45,9 @@ def _start_checks(settings: Settings, cmd: str) -> None:
     from bot.policy import load
     settings.require(*{"serve": ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"),
                        "socket": ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"),
-                       "worker": ("REDIS_URL", "SLACK_BOT_TOKEN")}[cmd])
+                       "worker": ("REDIS_URL", "SLACK_BOT_TOKEN"),
+                       "sweep": ("SLACK_BOT_TOKEN",),
+                       "scheduler": ("REDIS_URL",)}[cmd])
     settings.require_plan_key()
     policy = load(settings)  # PolicyError (a ConfigError) names the file and the problem
     log = logging.getLogger("bot.cli")
@@ -68,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     so.add_argument("--host", default="0.0.0.0", help="address of the metrics listener")
     w = sub.add_parser("worker", help="RQ worker on REDIS_URL")
     w.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    sw = sub.add_parser("sweep", help="doctor on every cluster of a channel's binding; one digest of what changed")
+    sw.add_argument("--channel", required=True, help="the Slack channel (id) whose binding is swept and told")
+    sc = sub.add_parser("scheduler", help="queue the sweeps of the policy's `sweep: {cron: ...}` schedules")
+    sc.add_argument("--once", action="store_true", help="look at the schedules once and exit")
+    sc.add_argument("--every", type=float, default=15.0, help="seconds between looks (default 15)")
     c = sub.add_parser("check", help="run a diagnosis in the terminal")
     c.add_argument("command")
     c.add_argument("cluster")
@@ -90,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             import dataclasses
             settings = dataclasses.replace(settings, metrics_port=args.metrics_port)
         _logging(settings)
-        if args.cmd in ("serve", "socket", "worker"):
+        if args.cmd in ("serve", "socket", "worker", "sweep", "scheduler"):
             _start_checks(settings, args.cmd)
         if args.cmd == "serve":
             from bot.server import serve
@@ -105,6 +112,14 @@ def main(argv: list[str] | None = None) -> int:
             SocketModeHandler(create_app(settings, make_queue(settings)), settings.slack_app_token).start()
         elif args.cmd == "worker":
             return worker(settings, args.burst)
+        elif args.cmd == "sweep":
+            from bot.work.fleet import start
+            from bot.work.jobs import check_budget, post_report
+            sweep_id = start(settings, args.channel, post_report, check_budget(settings))
+            print(json.dumps({"sweep": sweep_id, "queued": bool(settings.redis_url)}))
+        elif args.cmd == "scheduler":
+            from bot.work.scheduler import Scheduler
+            Scheduler(settings, every=args.every).run(once=args.once)
     except ConfigError as err:
         print(f"gke-bot: {err}", file=sys.stderr)
         return 2

@@ -2,12 +2,22 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 
 # GKE_BOT_ENDPOINT values (checks.gateway.endpoints.MODES; not imported, so the Slack edge starts without the
 # Google client libraries)
 ENDPOINT_MODES = ("auto", "public", "private", "dns")
+
+
+# Google's default per-project rate quotas, per minute: Kubernetes Engine API 3,000 requests, IAM v1 reads 6,000.
+# The bot keeps to 80 % of them (room for people and other tools of the same project); GKE_BOT_API_RATES
+# overrides (bot.work.ratelimit, README "Watching the fleet").
+DEFAULT_API_RATES: dict[str, tuple[int, int]] = {
+    "container.googleapis.com": (2400, 60),
+    "iam.googleapis.com": (4800, 60),
+}
 
 
 class ConfigError(Exception):
@@ -46,6 +56,20 @@ def _rate(name: str, value: str) -> tuple[int, int]:
     return int(count), int(window)
 
 
+def _api_rates(value: str | None) -> dict[str, tuple[int, int]]:
+    """GKE_BOT_API_RATES: `API=COUNT/SECONDS[,…]` over the defaults (DEFAULT_API_RATES)."""
+    out = dict(DEFAULT_API_RATES)
+    for item in filter(None, (v.strip() for v in (value or "").split(","))):
+        api, _, rate = item.partition("=")
+        count, _, window = rate.partition("/")
+        if not (re.fullmatch(r"[a-z0-9.-]+\.googleapis\.com", api.strip()) and count.isdigit() and window.isdigit()
+                and int(count) > 0 and int(window) > 0):
+            raise ConfigError("GKE_BOT_API_RATES is API=COUNT/SECONDS[,…], e.g. container.googleapis.com=2400/60; "
+                              f"got {item!r}")
+        out[api.strip()] = (int(count), int(window))
+    return out
+
+
 @dataclass(frozen=True)
 class Settings:
     slack_bot_token: str = field(default="", repr=False)  # a secret: never in a repr or a log
@@ -74,6 +98,8 @@ class Settings:
     inprocess_workers: int = 4  # jobs at once in the in-process queue (no REDIS_URL)
     inprocess_backlog: int = 16  # jobs waiting in the in-process queue before askers are told it is full
     endpoint: str = "auto"  # which control-plane endpoint to use: auto|public|private|dns (GKE_BOT_ENDPOINT)
+    api_rates: dict = field(default_factory=lambda: dict(DEFAULT_API_RATES))  # per Google API, shared in Redis
+    sweep_deadline: int = 900  # GKE_BOT_SWEEP_DEADLINE: seconds a sweep waits for its clusters before the digest
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -136,6 +162,8 @@ class Settings:
             inprocess_workers=workers,
             inprocess_backlog=backlog,
             endpoint=endpoint,
+            api_rates=_api_rates(env.get("GKE_BOT_API_RATES")),
+            sweep_deadline=_int(env, "GKE_BOT_SWEEP_DEADLINE", 900, low=10),
         )
 
     def require(self, *names: str) -> "Settings":

@@ -16,7 +16,11 @@ about a user (`Asker`) and the members of a user group (`members`) are handed in
 `locale` (`ja-JP`, `en`) fixes the language of the answers in a binding's conversations; without it each
 asker reads them in their own Slack language (and `--lang ja|en` overrides both for one command).
 
-Adding a key (App Home, `sweep:`, `subscription:` …): give `Binding` (or `Policy`) a field and
+`sweep` (`{cron: "0 9 * * 1-5", quiet: false, deadline: 900, channel: C…}`) has the binding's clusters swept by
+`gke-bot sweep` / `gke-bot scheduler` (bot.work.fleet, bot.work.scheduler): the cron is five fields in UTC; the
+digest goes to `channel` (default: the binding's first channel); `quiet: true` posts nothing when nothing changed.
+
+Adding a key (App Home, `subscription:` …): give `Binding` (or `Policy`) a field and
 add one `Key` to `BINDING_KEYS` (or `TOP_KEYS`) with its parser. Unknown keys are refused with an error
 that lists the known ones, so a typo never silently grants or drops anything.
 """
@@ -75,6 +79,7 @@ class Binding:
     guests: bool = False  # single- and multi-channel guests may ask
     external: bool = False  # users of other workspaces (Slack Connect) may ask
     locale: str = ""  # the answers' language here (`ja-JP`, `en`); "" = each asker's Slack locale
+    sweep: "SweepSpec | None" = None  # the fleet sweep of this binding's clusters (bot.work.fleet)
 
     def names(self, channel: str) -> bool:
         return "*" in self.channels or channel in self.channels or (channel[:1] == "D" and DIRECT in self.channels)
@@ -86,6 +91,16 @@ class Binding:
     @property
     def approver_groups(self) -> list[str]:
         return [a for a in self.approvers if GROUP_RE.match(a)]
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """`sweep:` of a binding: when the scheduler sweeps it, and how its digest speaks."""
+
+    cron: str = ""  # five-field cron, UTC ("0 9 * * 1-5"); "" = only `gke-bot sweep --channel` runs it
+    channel: str = ""  # where the digest goes; "" = the binding's first channel
+    quiet: bool = False  # nothing new: post nothing (False: one short line)
+    deadline: int = 0  # seconds to wait for every cluster's answer; 0 = GKE_BOT_SWEEP_DEADLINE
 
 
 @dataclass(frozen=True)
@@ -294,6 +309,30 @@ def _name(raw: Any, where: str) -> str:
     return raw
 
 
+def _sweep(raw: Any, where: str) -> SweepSpec:
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{where} must be a mapping, e.g. {{cron: \"0 9 * * 1-5\"}}")
+    known = ("cron", "channel", "quiet", "deadline")
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise PolicyError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(known)})")
+    cron = raw.get("cron", "")
+    if cron != "":
+        from croniter import croniter
+        if not isinstance(cron, str) or len(cron.split()) != 5 or not croniter.is_valid(cron):
+            raise PolicyError(f"{where}.cron must be a five-field cron expression in UTC, e.g. \"0 9 * * 1-5\"; "
+                              f"got {cron!r}")
+    channel = raw.get("channel", "")
+    if channel and (not isinstance(channel, str) or not CHANNEL_RE.match(channel) or channel[0] == "D"):
+        raise PolicyError(f"{where}.channel must be a Slack channel id (C…, G…)")
+    deadline = raw.get("deadline", 0)
+    if "deadline" in raw and (not isinstance(deadline, int) or isinstance(deadline, bool)
+                              or not 10 <= deadline <= 86400):
+        raise PolicyError(f"{where}.deadline must be a number of seconds from 10 to 86400")
+    return SweepSpec(cron=cron, channel=channel, quiet=_flag(raw.get("quiet", False), f"{where}.quiet"),
+                     deadline=deadline)
+
+
 # The documented place to add binding keys: one entry per key (and a field of the same name on Binding).
 BINDING_KEYS: dict[str, Key] = {
     "name": Key(_name),
@@ -305,6 +344,7 @@ BINDING_KEYS: dict[str, Key] = {
     "guests": Key(_flag),
     "external": Key(_flag),
     "locale": Key(_locale),
+    "sweep": Key(_sweep),
 }
 TOP_KEYS = ("bindings", "identities")  # and their parsers in `parse` below
 
@@ -342,6 +382,13 @@ def parse(data: Any, allowed_projects: tuple[str, ...], source: str = "policy") 
                 raise PolicyError(f"{where}.channels: {c!r} is already bound by {seen[c]}; a conversation "
                                   "belongs to one binding")
             seen[c] = values["name"]
+        sweep = values.get("sweep")
+        if sweep is not None:
+            targets = [c for c in values["channels"] if c != DIRECT]
+            if sweep.channel and sweep.channel not in targets:
+                raise PolicyError(f"{where}.sweep.channel: {sweep.channel!r} is not one of this binding's channels")
+            if not targets:
+                raise PolicyError(f"{where}.sweep: the binding names no channel to post the digest in")
         bindings.append(Binding(**values))
     identities = data.get("identities") or {}
     if not isinstance(identities, dict):

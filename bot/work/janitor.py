@@ -41,6 +41,13 @@ class Janitor:
                 self.sweep()
             except Exception:  # noqa: BLE001 - Redis may be down; try again next round
                 log.warning("janitor sweep failed", exc_info=True)
+            try:
+                from bot.work.fleet import finish_overdue
+                from bot.work.jobs import post_report
+                # fleet sweeps past their deadline: their digest, naming the clusters that did not answer
+                finish_overdue(self.settings, self.redis, self.client_factory, post_report)
+            except Exception:  # noqa: BLE001 - as above
+                log.warning("overdue fleet digests failed", exc_info=True)
 
     def sweep(self) -> list[tuple[str, str]]:
         """Decide about every open job; returns (job id, decision) for what was done."""

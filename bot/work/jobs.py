@@ -62,6 +62,9 @@ def run_trusted(payload: dict, settings: Settings | None = None) -> dict:
         if payload.get("kind") == "remediate":
             from bot.work.remediation import run_remediation
             return run_remediation(settings, client, payload)
+        if payload.get("kind") in ("sweep", "sweep-cluster"):
+            from bot.work.fleet import run_job as run_sweep
+            return run_sweep(settings, client, payload, post_report, check_budget(settings))
         return run_diagnosis(settings, client, payload)
 
 
@@ -104,8 +107,9 @@ def _diagnose(settings: Settings, client, payload: dict, redis) -> dict:
         principal = decision.identity.principal
         if not principal:
             args["principal_note"] = _(NO_EMAIL)
+        from bot.work.ratelimit import limiter_for
         gw = gw or Gateway(settings.google_api_url, deadline=deadline, shared_cache=redis, projects=projects,
-                           endpoint=settings.endpoint)
+                           endpoint=settings.endpoint, limiter=limiter_for(settings, redis))
         report = run_command(gw, cmd.name, cmd.cluster, projects, principal, args, strict=True, deadline=deadline,
                              admit=ClusterSlots(settings, redis).admit)
         report.context += context

@@ -52,7 +52,8 @@ class GatewayCore:
     """Facts about one job's world. Construct one per job; it is thread-safe."""
 
     def __init__(self, google_api_url: str = "", credentials=None, deadline: float | None = None,
-                 shared_cache=None, endpoint: str = "auto", projects: tuple[str, ...] | None = None):
+                 shared_cache=None, endpoint: str = "auto", projects: tuple[str, ...] | None = None,
+                 limiter=None):
         from checks.gateway.endpoints import MODES
         if endpoint not in MODES:
             raise ValueError(f"endpoint is one of {', '.join(MODES)}; got {endpoint!r}")
@@ -63,6 +64,9 @@ class GatewayCore:
         self.allowed_projects = None if projects is None else frozenset(projects)
         self.truncated: list[tuple[str, int]] = []  # (list label, cap) of Kubernetes lists the cap cut
         self.shared_cache = shared_cache  # a redis.Redis for cross-job caches, or None
+        # A rate limit shared per Google API (the bot's workers inject one: bot.work.ratelimit): anything with
+        # acquire(api, deadline) before each request and backoff(api, seconds) after a 429. None: no limit.
+        self.limiter = limiter
         if self.google_api_url:
             keep_auth_on_endpoint()
         if credentials is None:
@@ -134,6 +138,8 @@ class GatewayCore:
         attempt = 0
         while True:
             attempt += 1
+            if self.limiter is not None:
+                self.limiter.acquire(decl.api, self.deadline)
             self.calls.append(call)
             try:
                 return fn()
@@ -147,6 +153,8 @@ class GatewayCore:
             except google.auth.exceptions.GoogleAuthError as exc:
                 err = auth_error(exc)
             delay = min(4.0, 0.25 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+            if err.code == 429 and self.limiter is not None:
+                self.limiter.backoff(decl.api, delay)  # every worker slows down, not only this one
             out_of_time = self.deadline is not None and time.monotonic() + delay > self.deadline
             if err.code not in RETRYABLE or attempt >= attempts or out_of_time:
                 raise err

@@ -1,0 +1,123 @@
+"""Fleet sweeps, piece by piece: the `sweep:` policy key, comparing sweeps by key, the shared rate limiter (a real
+redis-server), the scheduler's once-per-tick claim."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import redis as redis_lib
+import yaml
+
+from bot.policy import PolicyError, parse
+from bot.work.fleet import compare, digest_text
+from checks.model import Finding, Report, Status
+
+C1 = "projects/proj-one/locations/europe-west4-a/clusters/a"
+C2 = "projects/proj-two/locations/europe-west4-a/clusters/b"
+
+
+def policy(sweep: str):
+    return parse(yaml.safe_load(f"bindings:\n  - channels: [C123]\n    projects: [proj-one]\n    sweep: {sweep}\n"),
+                 ("proj-one",), "policy.yaml")
+
+
+def test_the_sweep_key_is_validated():
+    spec = policy('{cron: "0 9 * * 1-5", quiet: true, deadline: 600}').bindings[0].sweep
+    assert (spec.cron, spec.quiet, spec.deadline, spec.channel) == ("0 9 * * 1-5", True, 600, "")
+    for bad, error in [('{cron: "every day"}', "five-field cron"), ('{cron: "61 * * * *"}', "five-field cron"),
+                       ("{quiet: maybe}", "quiet must be true or false"), ("{deadline: 5}", "from 10 to 86400"),
+                       ("{when: 9}", "unknown key 'when'"), ("{channel: C999}", "not one of this binding's"),
+                       ('"0 9 * * *"', "must be a mapping")]:
+        with pytest.raises(PolicyError, match=error):
+            policy(bad)
+
+
+def report(cluster: str, *fails: tuple[str, str, str]) -> Report:
+    return Report("doctor", cluster, [Finding("gke/ok", Status.OK, "fine", resource=cluster)] + [
+        Finding(i, Status.FAIL, title, resource=res) for i, res, title in fails])
+
+
+def test_sweeps_are_compared_by_check_and_resource_never_by_text():
+    first = compare([C1, C2], {}, {C1: report(C1, ("x/one", C1, "Title")), C2: report(C2)})
+    assert [e["id"] for e in first.new] == ["x/one"] and first.unchanged == 0
+    # the same finding worded differently (another language, a new detail) is not new
+    again = compare([C1, C2], first.state, {C1: report(C1, ("x/one", C1, "Titre")), C2: report(C2)})
+    assert again.new == [] and again.unchanged == 1 and again.quiet
+    # a cluster that did not answer keeps its FAILs: not resolved, not new
+    silent = compare([C1, C2], first.state, {C2: report(C2)})
+    assert silent.resolved == [] and [p for p, _ in silent.missing] == [C1] and silent.state == first.state
+    # the same check on another resource is a new FAIL; the old one resolved
+    moved = compare([C1, C2], first.state, {C1: report(C1, ("x/one", C1 + "/nodePools/np", "Title")),
+                                            C2: report(C2)})
+    assert len(moved.new) == 1 and len(moved.resolved) == 1
+    assert "1 new FAILs, 1 resolved, 0 unchanged" in digest_text(moved)
+
+
+def test_the_digest_escapes_what_it_quotes():
+    d = compare([C1], {}, {C1: report(C1, ("x/unknown", C1, "<!channel> & co"))})
+    text = digest_text(d)
+    assert "<!channel>" not in text and "&lt;!channel&gt; &amp; co" in text
+
+
+def test_the_rate_limit_is_shared_and_a_429_slows_everyone(redis_url):
+    from bot.work.ratelimit import RedisLimiter
+    conn = redis_lib.Redis.from_url(redis_url)
+    now = [1000.0]
+    waits: list[float] = []
+    a = RedisLimiter(conn, {"container.googleapis.com": (60, 60)}, clock=lambda: now[0], sleep=waits.append)
+    b = RedisLimiter(redis_lib.Redis.from_url(redis_url), {"container.googleapis.com": (60, 60)},
+                     clock=lambda: now[0], sleep=waits.append)
+    assert a.acquire("container.googleapis.com") and waits == []  # one token a second, burst of one
+    # the bucket is one for both "workers": b must wait for the next token a second later
+    waits_before = len(waits)
+
+    def tick(seconds):
+        waits.append(seconds)
+        now[0] += seconds
+    b.sleep = tick
+    assert b.acquire("container.googleapis.com")
+    assert len(waits) > waits_before and sum(waits[waits_before:]) == pytest.approx(1.0, abs=0.01)
+    # a 429 seen by a holds the API for b as well
+    a.backoff("container.googleapis.com", 0.5)
+    assert 0 < conn.pttl("gke-bot:bucket:container.googleapis.com:hold") <= 500
+    start = len(waits)
+    def real(seconds):  # the hold expires in Redis' own time
+        tick(seconds)
+        time.sleep(seconds)
+    b.sleep = real
+    assert b.acquire("container.googleapis.com")
+    assert sum(waits[start:]) > 0.3
+    # an API without a configured rate is never held up
+    assert b.acquire("logging.googleapis.com")
+
+
+def test_the_limiter_never_blocks_past_the_deadline_nor_without_redis():
+    from bot.work.ratelimit import RedisLimiter
+    dead = redis_lib.Redis(port=1, socket_connect_timeout=0.2)
+    assert RedisLimiter(dead, {"container.googleapis.com": (1, 60)}).acquire("container.googleapis.com") is False
+
+
+def test_one_tick_is_claimed_once_by_many_schedulers(redis_url, tmp_path, monkeypatch):
+    from bot.config import Settings
+    from bot.work.scheduler import Scheduler
+    path = tmp_path / "policy.yaml"
+    path.write_text('bindings:\n  - name: fleet\n    channels: [C123]\n    projects: [proj-one]\n'
+                    '    sweep: {cron: "*/5 * * * *"}\n')
+    settings = Settings.from_env({"GKE_BOT_PROJECTS": "proj-one", "GKE_BOT_POLICY": str(path), "REDIS_URL": redis_url})
+    at = time.mktime((2026, 3, 2, 9, 5, 30, 0, 0, 0)) - time.timezone  # 09:05:30 UTC: tick 09:05
+    got: list = []
+    schedulers = [Scheduler(settings, redis_lib.Redis.from_url(redis_url), clock=lambda: at) for _ in range(8)]
+    threads = [threading.Thread(target=lambda s=s: got.extend(s.due())) for s in schedulers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == [("fleet", "C123")]
+    # the next look in the same tick claims nothing; the next tick is claimed again
+    assert schedulers[0].due() == []
+    later = Scheduler(settings, redis_lib.Redis.from_url(redis_url), clock=lambda: at + 300)
+    assert later.due() == [("fleet", "C123")]
+    # a tick older than the grace is skipped (a scheduler that was down does not sweep late)
+    path.write_text(path.read_text().replace("*/5 * * * *", "0 9 * * *"))
+    assert Scheduler(settings, redis_lib.Redis.from_url(redis_url), clock=lambda: at + 3600).due() == []
