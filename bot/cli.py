@@ -1,4 +1,4 @@
-"""`gke-bot`: serve | socket | worker | sweep | scheduler | check."""
+"""`gke-bot`: serve | socket | worker | sweep | scheduler | notifications | check."""
 from __future__ import annotations
 
 import argparse
@@ -47,7 +47,8 @@ def _start_checks(settings: Settings, cmd: str) -> None:
                        "socket": ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"),
                        "worker": ("REDIS_URL", "SLACK_BOT_TOKEN"),
                        "sweep": ("SLACK_BOT_TOKEN",),
-                       "scheduler": ("REDIS_URL",)}[cmd])
+                       "scheduler": ("REDIS_URL",),
+                       "notifications": ("REDIS_URL", "SLACK_BOT_TOKEN")}[cmd])
     settings.require_plan_key()
     policy = load(settings)  # PolicyError (a ConfigError) names the file and the problem
     log = logging.getLogger("bot.cli")
@@ -75,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     sc = sub.add_parser("scheduler", help="queue the sweeps of the policy's `sweep: {cron: ...}` schedules")
     sc.add_argument("--once", action="store_true", help="look at the schedules once and exit")
     sc.add_argument("--every", type=float, default=15.0, help="seconds between looks (default 15)")
+    sub.add_parser("notifications", help="post GKE cluster notifications (Pub/Sub) in each binding's channel")
     c = sub.add_parser("check", help="run a diagnosis in the terminal")
     c.add_argument("command")
     c.add_argument("cluster")
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             import dataclasses
             settings = dataclasses.replace(settings, metrics_port=args.metrics_port)
         _logging(settings)
-        if args.cmd in ("serve", "socket", "worker", "sweep", "scheduler"):
+        if args.cmd in ("serve", "socket", "worker", "sweep", "scheduler", "notifications"):
             _start_checks(settings, args.cmd)
         if args.cmd == "serve":
             from bot.server import serve
@@ -117,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
             from bot.work.jobs import check_budget, post_report
             sweep_id = start(settings, args.channel, post_report, check_budget(settings))
             print(json.dumps({"sweep": sweep_id, "queued": bool(settings.redis_url)}))
+        elif args.cmd == "notifications":
+            from bot.notifications import run
+            return run(settings)
         elif args.cmd == "scheduler":
             from bot.work.scheduler import Scheduler
             Scheduler(settings, every=args.every).run(once=args.once)

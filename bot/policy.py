@@ -19,6 +19,8 @@ asker reads them in their own Slack language (and `--lang ja|en` overrides both 
 `sweep` (`{cron: "0 9 * * 1-5", quiet: false, deadline: 900, channel: C…}`) has the binding's clusters swept by
 `gke-bot sweep` / `gke-bot scheduler` (bot.work.fleet, bot.work.scheduler): the cron is five fields in UTC; the
 digest goes to `channel` (default: the binding's first channel); `quiet: true` posts nothing when nothing changed.
+`notifications` (`{subscription: projects/P/subscriptions/S, channel: C…}`) has `gke-bot notifications` post the
+GKE cluster notifications of that Pub/Sub subscription in the binding's (first, or named) channel.
 
 Adding a key (App Home, `subscription:` …): give `Binding` (or `Policy`) a field and
 add one `Key` to `BINDING_KEYS` (or `TOP_KEYS`) with its parser. Unknown keys are refused with an error
@@ -80,6 +82,7 @@ class Binding:
     external: bool = False  # users of other workspaces (Slack Connect) may ask
     locale: str = ""  # the answers' language here (`ja-JP`, `en`); "" = each asker's Slack locale
     sweep: "SweepSpec | None" = None  # the fleet sweep of this binding's clusters (bot.work.fleet)
+    notifications: "NotificationsSpec | None" = None  # GKE cluster notifications to post here (bot.notifications)
 
     def names(self, channel: str) -> bool:
         return "*" in self.channels or channel in self.channels or (channel[:1] == "D" and DIRECT in self.channels)
@@ -101,6 +104,14 @@ class SweepSpec:
     channel: str = ""  # where the digest goes; "" = the binding's first channel
     quiet: bool = False  # nothing new: post nothing (False: one short line)
     deadline: int = 0  # seconds to wait for every cluster's answer; 0 = GKE_BOT_SWEEP_DEADLINE
+
+
+@dataclass(frozen=True)
+class NotificationsSpec:
+    """`notifications:` of a binding: the Pub/Sub subscription of GKE cluster notifications posted here."""
+
+    subscription: str  # projects/P/subscriptions/S
+    channel: str = ""  # "" = the binding's first channel
 
 
 @dataclass(frozen=True)
@@ -333,6 +344,22 @@ def _sweep(raw: Any, where: str) -> SweepSpec:
                      deadline=deadline)
 
 
+def _notifications(raw: Any, where: str) -> NotificationsSpec:
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{where} must be a mapping, e.g. {{subscription: projects/P/subscriptions/S}}")
+    unknown = sorted(set(raw) - {"subscription", "channel"})
+    if unknown:
+        raise PolicyError(f"{where}: unknown key {unknown[0]!r} (known: subscription, channel)")
+    sub = raw.get("subscription")
+    if not isinstance(sub, str) or not re.match(
+            r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/subscriptions/[A-Za-z][\w.~+%-]{2,254}$", sub):
+        raise PolicyError(f"{where}.subscription must be a Pub/Sub subscription, projects/PROJECT/subscriptions/NAME")
+    channel = raw.get("channel", "")
+    if channel and (not isinstance(channel, str) or not CHANNEL_RE.match(channel) or channel[0] == "D"):
+        raise PolicyError(f"{where}.channel must be a Slack channel id (C…, G…)")
+    return NotificationsSpec(sub, channel)
+
+
 # The documented place to add binding keys: one entry per key (and a field of the same name on Binding).
 BINDING_KEYS: dict[str, Key] = {
     "name": Key(_name),
@@ -345,6 +372,7 @@ BINDING_KEYS: dict[str, Key] = {
     "external": Key(_flag),
     "locale": Key(_locale),
     "sweep": Key(_sweep),
+    "notifications": Key(_notifications),
 }
 TOP_KEYS = ("bindings", "identities")  # and their parsers in `parse` below
 
@@ -359,7 +387,7 @@ def parse(data: Any, allowed_projects: tuple[str, ...], source: str = "policy") 
     raw_bindings = data.get("bindings")
     if not isinstance(raw_bindings, list) or not raw_bindings:
         raise PolicyError(f"{source}: `bindings` must be a non-empty list")
-    bindings, seen = [], {}
+    bindings, seen, subscriptions = [], {}, {}
     for i, raw in enumerate(raw_bindings):
         where = f"{source}: bindings[{i}]"
         if not isinstance(raw, dict):
@@ -382,13 +410,20 @@ def parse(data: Any, allowed_projects: tuple[str, ...], source: str = "policy") 
                 raise PolicyError(f"{where}.channels: {c!r} is already bound by {seen[c]}; a conversation "
                                   "belongs to one binding")
             seen[c] = values["name"]
-        sweep = values.get("sweep")
-        if sweep is not None:
+        for key in ("sweep", "notifications"):
+            spec = values.get(key)
+            if spec is None:
+                continue
             targets = [c for c in values["channels"] if c != DIRECT]
-            if sweep.channel and sweep.channel not in targets:
-                raise PolicyError(f"{where}.sweep.channel: {sweep.channel!r} is not one of this binding's channels")
+            if spec.channel and spec.channel not in targets:
+                raise PolicyError(f"{where}.{key}.channel: {spec.channel!r} is not one of this binding's channels")
             if not targets:
-                raise PolicyError(f"{where}.sweep: the binding names no channel to post the digest in")
+                raise PolicyError(f"{where}.{key}: the binding names no channel to post in")
+            if key == "notifications":
+                if spec.subscription in subscriptions:
+                    raise PolicyError(f"{where}.notifications.subscription is already used by "
+                                      f"{subscriptions[spec.subscription]}; one binding per subscription")
+                subscriptions[spec.subscription] = values["name"]
         bindings.append(Binding(**values))
     identities = data.get("identities") or {}
     if not isinstance(identities, dict):

@@ -283,3 +283,59 @@ def start_serve(spawn, env, *args: str) -> tuple[str, "Proc"]:
     except AssertionError:
         raise AssertionError("serve did not start:\n" + server.output())
     return base, server
+
+
+class PubSubEmulator:
+    """The real Pub/Sub emulator (`gcloud beta emulators pubsub start`, package google-cloud-cli-pubsub-emulator)
+    on a free loopback port; clients reach it through PUBSUB_EMULATOR_HOST."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self.proc = None
+
+    @staticmethod
+    def missing() -> str:
+        gcloud = shutil.which("gcloud")
+        if not gcloud:
+            return "gcloud is not installed"
+        root = Path(os.path.realpath(gcloud)).parents[1]
+        if not any((d / "platform" / "pubsub-emulator").exists() for d in (root, Path("/usr/lib/google-cloud-sdk"))):
+            return "the Pub/Sub emulator is not installed (apt-get install google-cloud-cli-pubsub-emulator)"
+        if not shutil.which("java"):
+            return "java is not installed (the Pub/Sub emulator needs it)"
+        return ""
+
+    def start(self) -> "PubSubEmulator":
+        self.proc = subprocess.Popen(["gcloud", "beta", "emulators", "pubsub", "start", f"--host-port={self.host}",
+                                      "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+
+        def up():
+            with socket.socket() as s:
+                s.settimeout(0.5)
+                return s.connect_ex(("127.0.0.1", self.port)) == 0
+        wait_until(up, 60, 0.2, what="the Pub/Sub emulator")
+        return self
+
+    def stop(self) -> None:
+        import signal
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # gcloud and the emulator's java process
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator():
+    why = PubSubEmulator.missing()
+    if why:
+        if os.environ.get("GKE_BOT_REQUIRE_TOOLS") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
+    emu = PubSubEmulator().start()
+    yield emu
+    emu.stop()

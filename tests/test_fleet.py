@@ -121,3 +121,20 @@ def test_one_tick_is_claimed_once_by_many_schedulers(redis_url, tmp_path, monkey
     # a tick older than the grace is skipped (a scheduler that was down does not sweep late)
     path.write_text(path.read_text().replace("*/5 * * * *", "0 9 * * *"))
     assert Scheduler(settings, redis_lib.Redis.from_url(redis_url), clock=lambda: at + 3600).due() == []
+
+
+def test_the_notifications_key_is_validated():
+    def load(value: str, second: str = ""):
+        return parse(yaml.safe_load(f"bindings:\n  - channels: [C123]\n    projects: [proj-one]\n"
+                                    f"    notifications: {value}\n{second}"), ("proj-one",), "policy.yaml")
+    spec = load("{subscription: projects/proj-one/subscriptions/gke-notes}").bindings[0].notifications
+    assert (spec.subscription, spec.channel) == ("projects/proj-one/subscriptions/gke-notes", "")
+    for bad, error in [("{subscription: gke-notes}", "projects/PROJECT/subscriptions/NAME"),
+                       ("{topic: x}", "unknown key 'topic'"), ("projects/p/subscriptions/s", "must be a mapping"),
+                       ("{subscription: projects/proj-one/subscriptions/s1, channel: C999}", "not one of this")]:
+        with pytest.raises(PolicyError, match=error):
+            load(bad)
+    with pytest.raises(PolicyError, match="one binding per subscription"):
+        load("{subscription: projects/proj-one/subscriptions/s1}",
+             "  - channels: [C456]\n    projects: [proj-one]\n"
+             "    notifications: {subscription: projects/proj-one/subscriptions/s1}\n")

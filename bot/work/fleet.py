@@ -88,15 +88,20 @@ Post = Callable  # (thread, report, store) → None: bot.work.jobs.post_report
 
 def doctor(settings: Settings, binding, path: str, budget: float, redis=None) -> tuple[Report, int]:
     """`doctor` on one cluster of the binding (a path it listed): its report and how many Google calls it made."""
-    from checks.engine import run_command
     from checks.resolve import ClusterSpec
     parts = path.split("/")
     if len(parts) != 6 or parts[0] != "projects" or parts[1] not in binding.projects:
         return Report("doctor", path, note=_("not a cluster of this binding")), 0
+    return doctor_spec(settings, binding, ClusterSpec(name=parts[5], location=parts[3], project=parts[1]), budget,
+                       redis)
+
+
+def doctor_spec(settings: Settings, binding, spec, budget: float, redis=None) -> tuple[Report, int]:
+    """`doctor` on a cluster as named (found among the binding's projects when no project is given)."""
+    from checks.engine import run_command
     deadline = time.monotonic() + budget
     gw = _gateway(settings, binding, redis, deadline)
-    report = run_command(gw, "doctor", ClusterSpec(name=parts[5], location=parts[3], project=parts[1]),
-                         binding.projects, "", {}, strict=True, deadline=deadline)
+    report = run_command(gw, "doctor", spec, binding.projects, "", {}, strict=True, deadline=deadline)
     return report, len(gw.calls)
 
 
@@ -265,9 +270,11 @@ def _meta_key(sweep_id: str) -> str:
 
 
 def run_job(settings: Settings, client, payload: dict, post_report: Post, budget: float) -> dict:
-    """A `sweep` or `sweep-cluster` job (verified by bot.work.jobs.run_job)."""
+    """A `sweep`, `sweep-cluster` or `notify-doctor` job (verified by bot.work.jobs.run_job)."""
     from bot.work.store import shared_cache
     redis = shared_cache(settings)
+    if payload.get("kind") == "notify-doctor":
+        return notify_doctor(settings, redis, client, payload, post_report, budget)
     sweep_id, channel = str(payload.get("sweep_id", "")), str(payload.get("channel", ""))
     if redis is None or not sweep_id.isalnum() or len(sweep_id) > 64:
         return {"ok": False, "error": "a sweep job needs Redis and a sweep id"}
@@ -287,6 +294,24 @@ def run_job(settings: Settings, client, payload: dict, post_report: Post, budget
     meta = signer(settings).loads(redis.get(_meta_key(sweep_id)))
     if meta and redis.hlen(f"{_meta_key(sweep_id)}:results") >= len(meta["clusters"]):
         finish(settings, redis, client, sweep_id, post_report)
+    return {"ok": True, "calls": calls, "counts": report.counts()}
+
+
+def notify_doctor(settings: Settings, redis, client, payload: dict, post_report: Post, budget: float) -> dict:
+    """`doctor` on the cluster of a GKE notification (bot.notifications), answered in the cluster's thread."""
+    from checks.names import LOCATION_RE, cluster_problem
+    from checks.resolve import ClusterSpec
+    from bot.work.store import store_for
+    channel, ts = str(payload.get("channel", "")), str(payload.get("thread_ts", ""))
+    name, location = str(payload.get("cluster", "")), str(payload.get("location", ""))
+    if cluster_problem(name) or (location and not LOCATION_RE.match(location)) or not ts:
+        return {"ok": False, "error": "not a cluster"}
+    try:
+        binding = binding_of(settings, channel)
+    except ConfigError as err:
+        return {"ok": False, "error": str(err)}
+    report, calls = doctor_spec(settings, binding, ClusterSpec(name=name, location=location), budget, redis)
+    post_report(_DigestThread(client, channel, ts), report, store_for(settings))
     return {"ok": True, "calls": calls, "counts": report.counts()}
 
 

@@ -62,7 +62,7 @@ def run_trusted(payload: dict, settings: Settings | None = None) -> dict:
         if payload.get("kind") == "remediate":
             from bot.work.remediation import run_remediation
             return run_remediation(settings, client, payload)
-        if payload.get("kind") in ("sweep", "sweep-cluster"):
+        if payload.get("kind") in ("sweep", "sweep-cluster", "notify-doctor"):
             from bot.work.fleet import run_job as run_sweep
             return run_sweep(settings, client, payload, post_report, check_budget(settings))
         return run_diagnosis(settings, client, payload)

@@ -1,0 +1,120 @@
+"""GKE cluster notifications end to end: the real Pub/Sub emulator and the official client, a real
+`gke-bot notifications` process, a real `gke-bot worker` (the doctor runs), redis-server and the fake Slack."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import GKE1
+from tests.fleet import make_fleet
+
+OTHER = "fleet-proj-b"
+EMU_PROJECT = "notify-proj"
+UPGRADE_URL = "type.googleapis.com/google.container.v1beta1."
+
+
+def gke_message(kind: str, cluster: str, number: str, payload: dict, text: str) -> dict:
+    """A message as GKE publishes it: its short text, and the attributes of the cluster notifications docs."""
+    return {"data": text.encode(), "cluster_name": cluster, "cluster_location": "europe-west4-a",
+            "project_id": number, "type_url": UPGRADE_URL + kind, "payload": json.dumps(payload)}
+
+
+@pytest.fixture
+def topics(pubsub_emulator, monkeypatch):
+    from google.cloud import pubsub_v1
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub_emulator.host)
+    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    made = {}
+    for name in ("gke-a", "gke-b"):
+        topic = publisher.topic_path(EMU_PROJECT, f"{name}-{id(made)}")
+        sub = subscriber.subscription_path(EMU_PROJECT, f"{name}-sub-{id(made)}")
+        publisher.create_topic(name=topic)
+        subscriber.create_subscription(name=sub, topic=topic, ack_deadline_seconds=10)
+        made[name] = (topic, sub)
+    yield publisher, made
+    for topic, sub in made.values():
+        subscriber.delete_subscription(subscription=sub)
+        publisher.delete_topic(topic=topic)
+    subscriber.close()
+
+
+def test_notifications_reach_the_right_channel_once_each(spawn, env, redis_url, google, kube, slack, topics,
+                                                          pubsub_emulator, tmp_path):
+    publisher, made = topics
+    make_fleet(google, [GKE1, OTHER], 2, {(GKE1, "c1"), (OTHER, "c0")}, kube)
+    other_number = google.projects[OTHER].number
+    slack.add_channel("C456", member=True)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        f"bindings:\n"
+        f"  - channels: [C123]\n    projects: [{GKE1}]\n    notifications: {{subscription: {made['gke-a'][1]}}}\n"
+        f"  - channels: [C456]\n    projects: [{OTHER}]\n    notifications: {{subscription: {made['gke-b'][1]}}}\n")
+    full = dict(env, REDIS_URL=redis_url, GKE_BOT_PROJECTS=f"{GKE1},{OTHER}", GKE_BOT_POLICY=str(policy),
+                PUBSUB_EMULATOR_HOST=pubsub_emulator.host)
+    spawn(["worker"], full, "worker")
+    slack.fail_next("chat.postMessage", error="internal_error")  # the first post fails: nacked, delivered again
+    notifier = spawn(["notifications"], full, "notifications")
+
+    def publish(topic, msg):
+        msg = dict(msg)
+        publisher.publish(topic, msg.pop("data"), **msg).result(timeout=30)
+    publish(made["gke-a"][0], gke_message("UpgradeAvailableEvent", "c0", "12340002", {
+        "version": "1.31.5-gke.1000", "resourceType": "MASTER", "releaseChannel": {"channel": "REGULAR"}},
+        "New master version 1.31.5-gke.1000 is available for upgrade."))
+    publish(made["gke-a"][0], gke_message("SecurityBulletinEvent", "c1", "12340002", {
+        "resourceTypeAffected": "RESOURCE_TYPE_CONTROLPLANE", "bulletinId": "GCP-2026-001", "cveIds": ["CVE-2026-0001"],
+        "severity": "HIGH", "bulletinUri": "https://cloud.google.com/kubernetes-engine/security-bulletins#gcp-2026-001",
+        "briefDescription": "A <!channel> vulnerability", "suggestedUpgradeTarget": "1.31.5-gke.1000"},
+        "A security bulletin affects your cluster."))
+    publish(made["gke-b"][0], gke_message("UpgradeEvent", "c0", other_number, {
+        "resourceType": "MASTER", "operation": "operation-1", "currentVersion": "1.30.1-gke.1",
+        "targetVersion": "1.31.5-gke.1000"}, "Master is upgrading to version 1.31.5-gke.1000."))
+
+    def replies(channel):
+        return [m for m in slack.messages(channel) if m.get("thread_ts") and m["thread_ts"] != m["ts"]]
+
+    # the doctor runs (security bulletin, upgrade event) answer in the cluster's thread, after the event itself
+    try:
+        slack.wait_for(lambda: sum("doctor" in m["text"] for m in replies("C123")) == 1
+                       and sum("doctor" in m["text"] for m in replies("C456")) == 1, timeout=60)
+    except AssertionError:
+        raise AssertionError(notifier.output())
+    a, b = replies("C123"), replies("C456")
+    events_a = [m["text"] for m in a if "doctor" not in m["text"]]
+    events_b = [m["text"] for m in b if "doctor" not in m["text"]]
+    assert len(events_a) == 2 and len(events_b) == 1, (events_a, events_b)  # once each, in its binding's channel
+    assert sum("GKE version `1.31.5-gke.1000` is available" in t for t in events_a) == 1
+    bulletin = next(t for t in events_a if "GCP-2026-001" in t)
+    assert "(HIGH)" in bulletin and "&lt;!channel&gt;" in bulletin and "<!channel>" not in bulletin
+    assert "upgrade from `1.30.1-gke.1` to `1.31.5-gke.1000` has started" in events_b[0]
+    # threaded per cluster: one root per cluster, the events and the doctor run replies under it
+    roots_a = [m for m in slack.messages("C123") if not m.get("thread_ts")]
+    assert sorted(m["text"] for m in roots_a) == ["GKE notifications for `europe-west4-a/c0`",
+                                                  "GKE notifications for `europe-west4-a/c1`"]
+    c1 = next(m for m in roots_a if "c1" in m["text"])
+    doctor = next(m for m in slack.thread("C123", c1["ts"]) if "doctor" in m["text"])
+    assert "ingress/http-lb-addon" in json.dumps(doctor["blocks"])  # the broken cluster's FAIL, with its fix
+    assert f"projects/{OTHER}/" in json.dumps(next(m for m in b if "doctor" in m["text"])["blocks"])
+
+
+def test_a_message_delivered_twice_is_posted_once(settings, redis_url, slack):
+    import redis as redis_lib
+
+    from bot.notifications import Event, Handler
+    from bot.slackclient import web_client
+    queued = []
+    handler = Handler(settings, redis_lib.Redis.from_url(redis_url), web_client(settings), "C123", "ja",
+                      queued.append)
+    event = Event.parse("m-1", {"cluster_name": "c1", "cluster_location": "europe-west4-a", "project_id": "1",
+                                "type_url": UPGRADE_URL + "UpgradeEvent", "payload": "{not json"}, b"upgrading")
+    assert handler.handle(event) and handler.handle(event)
+    assert len([m for m in slack.messages("C123") if m.get("thread_ts")]) == 1
+    assert len(queued) == 1 and queued[0]["kind"] == "notify-doctor"
+    # Slack refuses: not acknowledged, nothing remembered, so the redelivery posts it
+    slack.fail_next("chat.postMessage", error="internal_error")
+    other = Event.parse("m-2", {"cluster_name": "c1", "cluster_location": "europe-west4-a", "project_id": "1",
+                                "type_url": UPGRADE_URL + "UpgradeInfoEvent"}, b"info")
+    assert handler.handle(other) is False
+    assert handler.handle(other) is True
+    assert len([m for m in slack.messages("C123") if m.get("thread_ts")]) == 2
