@@ -131,10 +131,10 @@ def test_the_notifications_key_is_validated():
     assert (spec.subscription, spec.channel) == ("projects/proj-one/subscriptions/gke-notes", "")
     for bad, error in [("{subscription: gke-notes}", "projects/PROJECT/subscriptions/NAME"),
                        ("{topic: x}", "unknown key 'topic'"), ("projects/p/subscriptions/s", "must be a mapping"),
-                       ("{subscription: projects/proj-one/subscriptions/s1, channel: C999}", "not one of this")]:
+                       ("{subscription: projects/proj-one/subscriptions/sub-1, channel: C999}", "not one of this")]:
         with pytest.raises(PolicyError, match=error):
             load(bad)
     with pytest.raises(PolicyError, match="one binding per subscription"):
-        load("{subscription: projects/proj-one/subscriptions/s1}",
+        load("{subscription: projects/proj-one/subscriptions/sub-1}",
              "  - channels: [C456]\n    projects: [proj-one]\n"
-             "    notifications: {subscription: projects/proj-one/subscriptions/s1}\n")
+             "    notifications: {subscription: projects/proj-one/subscriptions/sub-1}\n")
