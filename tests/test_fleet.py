@@ -138,3 +138,43 @@ def test_the_notifications_key_is_validated():
         load("{subscription: projects/proj-one/subscriptions/sub-1}",
              "  - channels: [C456]\n    projects: [proj-one]\n"
              "    notifications: {subscription: projects/proj-one/subscriptions/sub-1}\n")
+
+
+def test_a_429_to_one_gateway_holds_the_api_for_every_worker(google, settings, redis_url):
+    """Real container client, fake Google answering 429 once: the gateway that saw it puts the backoff in Redis
+    for the container API (where every worker's limiter reads it), then retries."""
+    from checks.gateway import Gateway
+    from checks.model import ClusterRef
+    from bot.work.ratelimit import RedisLimiter
+    conn = redis_lib.Redis.from_url(redis_url)
+    holds: list[tuple[str, int]] = []
+
+    class Seen(RedisLimiter):
+        def backoff(self, api, seconds):
+            super().backoff(api, seconds)
+            holds.append((api, conn.pttl(f"gke-bot:bucket:{api}:hold")))
+    ref = ClusterRef("gcpdiag-gke1-aaaa", "europe-west4-a", "gke1")
+    google.fail("GET", r"/clusters/gke1$", 429, times=1)
+    gw = Gateway(settings.google_api_url, limiter=Seen(conn))
+    assert gw.cluster(ref).name == "gke1"  # retried after the backoff
+    assert sum(c.path.endswith("/clusters/gke1") for c in google.calls) == 2
+    assert len(holds) == 1 and holds[0][0] == "container.googleapis.com" and holds[0][1] > 0
+    # another worker's limiter waits out such a hold, for that API only
+    slept: list[float] = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        time.sleep(seconds)
+    other = RedisLimiter(redis_lib.Redis.from_url(redis_url), sleep=sleep)
+    conn.set("gke-bot:bucket:container.googleapis.com:hold", "1", px=300)
+    assert other.acquire("iam.googleapis.com") and slept == []
+    assert other.acquire("container.googleapis.com") and slept and 0 < slept[0] <= 0.3
+
+
+def test_the_digest_speaks_the_bindings_language():
+    from bot.i18n import language
+    d = compare([C1, C2], {}, {C1: report(C1, ("gke/service-agent-role", C1, "x")), C2: report(C2)})
+    with language("ja"):
+        text = digest_text(d)
+    assert "*フリート スイープ*（2 プロジェクトの 2 クラスタ）: 新しい FAIL 1 件" in text
+    assert "*新規:*" in text and "GKE" in text  # the check's title, translated by its id
