@@ -161,7 +161,7 @@ def _title(entry: dict) -> str:
 
 
 def digest_text(d: Digest) -> str:
-    from bot.render.blocks import code, escape
+    from bot.render.blocks import code, escape, word
     projects = len({p.split("/")[1] for p in d.clusters if p.count("/") == 5})
     if d.quiet:
         return ":white_check_mark: " + _("Fleet sweep of {clusters} clusters in {projects} projects: nothing new "
@@ -177,9 +177,10 @@ def digest_text(d: Digest) -> str:
             lines.extend(items[:MAX_LINES])
             if len(items) > MAX_LINES:
                 lines.append(_("… and {n} more").format(n=len(items) - MAX_LINES))
-    part(":x: " + _("*New:*"), [f"• {code(_short(e['cluster']))} — {escape(_title(e))}" for e in d.new])
+    fail, ok = word(Status.FAIL), word(Status.OK)  # a check's title says what should hold: "[FAIL] X is enabled"
+    part(":x: " + _("*New:*"), [f"• {code(_short(e['cluster']))} — [{fail}] {escape(_title(e))}" for e in d.new])
     part(":white_check_mark: " + _("*Resolved:*"),
-         [f"• {code(_short(e['cluster']))} — {escape(_title(e))}" for e in d.resolved])
+         [f"• {code(_short(e['cluster']))} — [{ok}] {escape(_title(e))}" for e in d.resolved])
     part(":hourglass: " + _("*No answer before the deadline* (their findings are kept for the next sweep):"),
          [f"• {code(_short(p))}" + (f" — {escape(why.splitlines()[0][:200])}" if why else "") for p, why in d.missing])
     part(":warning: " + _("*Not swept:*"), [f"• {escape(e)}" for e in d.errors])
