@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 from bot.config import Settings
@@ -107,12 +108,14 @@ class Handler:
         self.channel, self.lang, self.enqueue = channel, lang, enqueue
         self._lock = threading.Lock()  # one thread root per cluster, even for events that arrive together
 
-    def handle(self, event: Event) -> bool:
-        """True: acknowledge (posted now or before). False: nack (Slack refused; it comes back)."""
+    def handle(self, event: Event) -> bool | None:
+        """True: acknowledge (posted now or before). False: nack (Slack refused; it comes back). None: another
+        delivery of it is being posted right now: let it come back a little later."""
         key = f"{PREFIX}msg:{event.message_id}"
-        if not event.message_id or not self.redis.set(key, "posting", nx=True, ex=POSTING_TTL):
-            state = self.redis.get(key)
-            return state in (b"done", "done")  # being posted right now by another delivery: let it come back
+        if not event.message_id:
+            return True  # nothing to tell it by: GKE always sets one
+        if not self.redis.set(key, "posting", nx=True, ex=POSTING_TTL):
+            return True if self.redis.get(key) in (b"done", "done") else None
         try:
             with language(self.lang), self._lock:
                 ts = self._post(event)
@@ -174,7 +177,10 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
 
         def callback(message, handler=handler):
             event = Event.parse(message.message_id, dict(message.attributes), message.data)
-            (message.ack if handler.handle(event) else message.nack)()
+            outcome = handler.handle(event)
+            if outcome is None:
+                time.sleep(1)  # the other delivery is being posted: not at once again
+            (message.ack if outcome else message.nack)()
         futures.append(subscriber.subscribe(subscription, callback,
                                             flow_control=pubsub_v1.types.FlowControl(max_messages=10)))
         log.info("listening to %s for %s", subscription, channel)

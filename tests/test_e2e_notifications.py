@@ -118,3 +118,17 @@ def test_a_message_delivered_twice_is_posted_once(settings, redis_url, slack):
     assert handler.handle(other) is False
     assert handler.handle(other) is True
     assert len([m for m in slack.messages("C123") if m.get("thread_ts")]) == 2
+
+
+def test_a_delivery_of_a_message_being_posted_elsewhere_waits(settings, redis_url, slack):
+    import redis as redis_lib
+
+    from bot.notifications import Event, Handler
+    from bot.slackclient import web_client
+    conn = redis_lib.Redis.from_url(redis_url)
+    handler = Handler(settings, conn, web_client(settings), "C123")
+    conn.set("gke-bot:notify:msg:m-9", "posting", ex=60)  # another process is posting it
+    event = Event.parse("m-9", {"cluster_name": "c1", "type_url": UPGRADE_URL + "UpgradeInfoEvent"}, b"info")
+    assert handler.handle(event) is None and slack.messages("C123") == []
+    conn.set("gke-bot:notify:msg:m-9", "done", ex=60)
+    assert handler.handle(event) is True and slack.messages("C123") == []
