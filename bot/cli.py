@@ -155,6 +155,10 @@ def worker(settings: Settings, burst: bool, host: str = "0.0.0.0") -> int:
                 running[-1].work(burst=burst, logging_level="WARNING")
                 return 0
             except (RedisConnectionError, RedisTimeoutError) as exc:
+                if running and getattr(running[-1], "_shutdown_requested_date", None):
+                    # asked to stop (SIGTERM) while Redis was down: RQ's own goodbye to Redis failed; stop anyway
+                    logging.getLogger("bot.worker").warning("stopping; Redis unreachable (%s)", type(exc).__name__)
+                    return 0
                 # RQ gives up on some Redis outages: wait for Redis and start working again.
                 logging.getLogger("bot.worker").warning("Redis unreachable (%s); waiting for it", type(exc).__name__)
                 _wait_for_redis(conn)
@@ -164,9 +168,16 @@ def worker(settings: Settings, burst: bool, host: str = "0.0.0.0") -> int:
 
 
 def _wait_for_redis(conn, limit: float = 5.0) -> None:
+    import signal
     import time
 
     from redis.exceptions import RedisError
+
+    def stop(signum, _frame):  # RQ's own handlers write to Redis (down): a SIGTERM must still end the process
+        logging.getLogger("bot.worker").warning("stopping (signal %d) while Redis is unreachable", signum)
+        raise SystemExit(0)
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     delay = 0.25
     while True:
         try:

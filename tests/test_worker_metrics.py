@@ -66,3 +66,7 @@ def test_a_redis_outage_is_a_metric_not_a_crash(spawn, env):
     gone = scrape(port)
     assert gone["gke_bot_redis_up"] == 0 and "gke_bot_worker_jobs_total" not in str(gone)
     assert worker.alive()
+    # a worker waiting for Redis still stops when Kubernetes asks it to (SIGTERM), instead of being killed
+    wait_until(lambda: "could not connect to Redis" in worker.output(), 30, what="the worker to notice the outage")
+    worker.proc.terminate()
+    assert worker.proc.wait(8) == 0, worker.output()
