@@ -71,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     so.add_argument("--host", default="0.0.0.0", help="address of the metrics listener")
     w = sub.add_parser("worker", help="RQ worker on REDIS_URL")
     w.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    w.add_argument("--metrics-port", type=int, help="serve /metrics on this port (GKE_BOT_METRICS_PORT)")
+    w.add_argument("--host", default="0.0.0.0", help="address of the metrics listener")
     sw = sub.add_parser("sweep", help="doctor on every cluster of a channel's binding; one digest of what changed")
     sw.add_argument("--channel", required=True, help="the Slack channel (id) whose binding is swept and told")
     sc = sub.add_parser("scheduler", help="queue the sweeps of the policy's `sweep: {cron: ...}` schedules")
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             start_metrics(settings, args.host)
             SocketModeHandler(create_app(settings, make_queue(settings)), settings.slack_app_token).start()
         elif args.cmd == "worker":
-            return worker(settings, args.burst)
+            return worker(settings, args.burst, args.host)
         elif args.cmd == "sweep":
             from bot.work.fleet import start
             from bot.work.jobs import check_budget, post_report
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def worker(settings: Settings, burst: bool) -> int:
+def worker(settings: Settings, burst: bool, host: str = "0.0.0.0") -> int:
     from redis import Redis
     from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
     from rq import Queue
@@ -152,6 +154,14 @@ def worker(settings: Settings, burst: bool) -> int:
     from bot.slackclient import web_client
     conn = Redis.from_url(settings.redis_url)
     queue = Queue(QUEUE_NAME, connection=conn, serializer=JSONSerializer, job_class=SafeJob)
+    running: list = []  # the RQ worker of this process (a new one when RQ's loop restarts after an outage)
+    if settings.metrics_port:
+        from prometheus_client import REGISTRY
+        from bot.server import start_metrics
+        from bot.work.metrics import WorkerCollector
+        REGISTRY.register(WorkerCollector(Redis.from_url(settings.redis_url, socket_timeout=2), QUEUE_NAME,
+                                          lambda: running[-1].key if running else ""))
+        start_metrics(settings, host)
     janitor = None
     if not burst:
         janitor = Janitor(settings, Redis.from_url(settings.redis_url, socket_timeout=5), RQQueue(settings),
@@ -160,10 +170,15 @@ def worker(settings: Settings, burst: bool) -> int:
         while True:
             try:
                 # SafeWorker: only the bot's own, signed jobs run (bot.work.rqsafe, bot.work.jobs.run_job).
-                SafeWorker([queue], connection=conn, serializer=JSONSerializer,
-                           job_class=SafeJob).work(burst=burst, logging_level="WARNING")
+                running.append(SafeWorker([queue], connection=conn, serializer=JSONSerializer, job_class=SafeJob))
+                del running[:-1]
+                running[-1].work(burst=burst, logging_level="WARNING")
                 return 0
             except (RedisConnectionError, RedisTimeoutError) as exc:
+                if running and getattr(running[-1], "_shutdown_requested_date", None):
+                    # asked to stop (SIGTERM) while Redis was down: RQ's own goodbye to Redis failed; stop anyway
+                    logging.getLogger("bot.worker").warning("stopping; Redis unreachable (%s)", type(exc).__name__)
+                    return 0
                 # RQ gives up on some Redis outages: wait for Redis and start working again.
                 logging.getLogger("bot.worker").warning("Redis unreachable (%s); waiting for it", type(exc).__name__)
                 _wait_for_redis(conn)
@@ -173,9 +188,16 @@ def worker(settings: Settings, burst: bool) -> int:
 
 
 def _wait_for_redis(conn, limit: float = 5.0) -> None:
+    import signal
     import time
 
     from redis.exceptions import RedisError
+
+    def stop(signum, _frame):  # RQ's own handlers write to Redis (down): a SIGTERM must still end the process
+        logging.getLogger("bot.worker").warning("stopping (signal %d) while Redis is unreachable", signum)
+        raise SystemExit(0)
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     delay = 0.25
     while True:
         try:
