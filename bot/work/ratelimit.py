@@ -2,9 +2,9 @@
 
 Google's rate quotas are per project and per minute (the container API's and IAM's, for example), and every
 worker of the bot spends the same project's quota. Each worker asks the bucket of the API before each request
-(`acquire`); the bucket refills at the configured rate and holds at most one second's worth of burst. A 429 (or
-a quota 403 `rateLimitExceeded`) seen by one worker holds the bucket for everybody (`backoff`): the whole
-fleet slows down, not only the worker that was told.
+(`acquire`); the bucket refills at the configured rate and holds at most one second's worth of burst. A 429 seen
+by one worker holds the bucket for everybody for its backoff (`backoff`): the whole fleet slows down, not only the
+worker that was told. (The workers' clocks feed the bucket: keep them in sync, as on GKE nodes.)
 
 The rates are GKE_BOT_API_RATES (`API=COUNT/SECONDS,…`); the defaults stay under the default quotas with a
 margin (see README, "Watching the fleet"). This module is handed to the gateway as its `limiter`:
