@@ -74,6 +74,8 @@ class Settings:
     inprocess_workers: int = 4  # jobs at once in the in-process queue (no REDIS_URL)
     inprocess_backlog: int = 16  # jobs waiting in the in-process queue before askers are told it is full
     endpoint: str = "auto"  # which control-plane endpoint to use: auto|public|private|dns (GKE_BOT_ENDPOINT)
+    recheck_tries: int = 7  # GKE_BOT_RECHECK_TRIES: how often a fixed finding's check runs until it passes
+    recheck_wait: float = 10.0  # GKE_BOT_RECHECK_WAIT: seconds between those runs (IAM takes a while)
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -104,6 +106,13 @@ class Settings:
         cluster_concurrency = _int(env, "GKE_BOT_CLUSTER_CONCURRENCY", 2, low=1)
         workers = _int(env, "GKE_BOT_INPROCESS_WORKERS", 4, low=1)
         backlog = _int(env, "GKE_BOT_INPROCESS_BACKLOG", 16, low=1)
+        recheck_tries = _int(env, "GKE_BOT_RECHECK_TRIES", 7, low=1)
+        try:
+            recheck_wait = float(env.get("GKE_BOT_RECHECK_WAIT", "10"))
+        except ValueError:
+            raise ConfigError("GKE_BOT_RECHECK_WAIT is a number of seconds") from None
+        if not 0 <= recheck_wait <= 300:
+            raise ConfigError("GKE_BOT_RECHECK_WAIT is a number of seconds from 0 to 300")
         endpoint = (env.get("GKE_BOT_ENDPOINT") or "auto").strip().lower()
         if endpoint not in ENDPOINT_MODES:
             raise ConfigError(f"GKE_BOT_ENDPOINT is one of {', '.join(ENDPOINT_MODES)}; got {endpoint!r}")
@@ -136,6 +145,8 @@ class Settings:
             inprocess_workers=workers,
             inprocess_backlog=backlog,
             endpoint=endpoint,
+            recheck_tries=recheck_tries,
+            recheck_wait=recheck_wait,
         )
 
     def require(self, *names: str) -> "Settings":

@@ -122,6 +122,12 @@ def diagnose(command: str, ctx: Context, max_workers: int = 16, deadline: float 
     return report
 
 
+def recheck(gw: Gateway, ref: ClusterRef, command: str, check_id: str) -> list[Finding]:
+    """One check run again on a cluster (after a fix): its findings now ([] for a check that does not exist)."""
+    check = registry.CHECKS.get(check_id)
+    return [] if check is None else _run_one(Context(gw, ref, command).for_check(check))
+
+
 Admit = Callable[[ClusterRef, float | None], ContextManager[str]]  # a slot for one diagnosis of a cluster
 
 

@@ -111,7 +111,7 @@ def summary(report: Report) -> str:
     return counts_line(report)
 
 
-def _finding_blocks(f: Finding, plan_id: str = "") -> list[dict]:
+def finding_blocks(f: Finding, plan_id: str = "") -> list[dict]:
     head = f"{EMOJI[f.status]} *[{word(f.status)}] {escape(f.title)}*"
     if f.resource:
         head += f"\n{code(f.resource)}"
@@ -167,7 +167,7 @@ def _report_groups(report: Report, plans: dict[int, str]) -> tuple[list[dict], l
         if f.status in (Status.OK, Status.SKIP) and not f.remediation and not f.remedy:
             ok_lines.append(f"{EMOJI[f.status]} {escape(f.title)} — {escape(f.detail)}")
             continue
-        groups.append((f, [{"type": "divider"}] + _finding_blocks(f, plans.get(i, ""))))
+        groups.append((f, [{"type": "divider"}] + finding_blocks(f, plans.get(i, ""))))
     tail = ([{"type": "divider"}] + sections("\n".join(ok_lines))) if ok_lines else []
     return top, groups, tail
 

@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.i18n import N_, _, language
 from bot.render import blocks as render
 from bot.slackclient import web_client
+from bot.work.rechecks import new_plans, post_difference
 from bot.work.store import shared_cache, store_for
 from bot.work.thread import Thread
 from checks.engine import run_command
@@ -113,7 +114,10 @@ def _diagnose(settings: Settings, client, payload: dict, redis) -> dict:
             report.context.append(decision.identity.describe())
         if decision.note:
             report.context.append(decision.note)
-        post_report(thread, report, store_for(settings))
+        store = store_for(settings)
+        # `@gke-bot recheck`: what changed since the thread's previous answer (when there is one to compare with)
+        if not (payload.get("recheck") and post_difference(settings, thread, report, redis, store)):
+            remember(settings, redis, payload, thread, report, post_report(thread, report, store))
         return {"ok": True, "counts": report.counts(), "calls": len(gw.calls)}
     except Exception as exc:  # noqa: BLE001 - the user must hear about it
         log.exception("job failed")
@@ -183,37 +187,47 @@ def _attach(thread: Thread, report: Report, comment: str) -> None:
                                   initial_comment=comment)
 
 
-def post_report(thread: Thread, report: Report, store=None) -> None:
+def remember(settings: Settings, redis, payload: dict, thread: Thread, report: Report, posted: dict) -> None:
+    """Keep what this diagnosis answered (bot.work.history): for `recheck`, the re-check after a fix, Home."""
+    from bot.work.history import findings_of, history_for
+    history = history_for(settings, redis)
+    if history is None:
+        return
+    history.save({"channel": thread.channel, "thread_ts": thread.thread_ts, "status_ts": thread.status_ts,
+                  "user": thread.user, "text": str(payload.get("text", "")), "shown": thread.text,
+                  "lang": str(payload.get("lang", "")), "command": report.command, "cluster": report.cluster,
+                  "cluster_spec": payload.get("cluster"), "findings": findings_of(report),
+                  "summary": render.summary(report), **posted})
+
+
+def post_report(thread: Thread, report: Report, store=None) -> dict:
+    """The report as one thread reply (with fix buttons when plans can be kept) and the parent's summary:
+    {"reply_ts", "blocks", "plans"} of the reply (no blocks for a file or a note)."""
     if not report.findings:
         note = report.note or _("No findings.")
-        thread.reply(render.error_text(render.escape(note)) + "".join(
+        ts = thread.reply(render.error_text(render.escape(note)) + "".join(
             "\n" + render.escape(line) for line in report.context))
         thread.status(":warning: " + render.escape(note.splitlines()[0][:300]))
-        return
+        return {"reply_ts": ts, "blocks": [], "plans": []}
     plans = {}
     if store is not None:
         try:
-            for i, f in enumerate(report.findings):
-                if f.remediation:
-                    rem = f.remediation
-                    # label and summary: for logs and the audit trail; what people read is written from kind and
-                    # params in each reader's language (bot.render.plans)
-                    plans[i] = store.new_plan(kind=rem.kind, label=rem.label, summary=rem.summary,
-                                              params=rem.params, channel=thread.channel, thread_ts=thread.thread_ts,
-                                              requester=thread.user, cluster=report.cluster).id
+            plans = new_plans(store, thread, report)
         except Exception as exc:  # noqa: BLE001 - buttons are optional; the report is not
             log.warning("could not save fix plans (%s); posting without buttons", type(exc).__name__)
             plans = {}
             report.note = _("Fix buttons are unavailable right now (Redis); the fixes are in each finding.")
     message, partial = render.report_message(report, plans)
+    posted = {"reply_ts": "", "blocks": message["blocks"], "plans": list(plans.values())}
     try:
-        thread.reply(message["text"], message["blocks"])
+        posted["reply_ts"] = thread.reply(message["text"], message["blocks"])
     except SlackApiError as exc:
         if exc.response.get("error") not in ("msg_too_long", "invalid_blocks"):
             raise
         # Slack refused the blocks: the whole report as a file in the thread instead, never nothing.
         log.warning("report refused by Slack (%s); uploading it as a file", exc.response.get("error"))
         partial = False
+        posted["blocks"] = []
         _attach(thread, report, _("{summary} (full report attached)").format(summary=render.summary(report)))
     if partial:  # one message shows the worst; the rest is in the attachment
         try:
@@ -221,3 +235,4 @@ def post_report(thread: Thread, report: Report, store=None) -> None:
         except SlackApiError as exc:
             log.warning("could not attach the full report: %s", exc.response.get("error"))
     thread.status(render.summary(report))
+    return posted

@@ -42,6 +42,9 @@ class Plan:
     requester: str
     cluster: str
     created: float = field(default_factory=time.time)
+    check: str = ""  # the finding's check id and resource (its stable key) and the diagnosis command, so the
+    resource: str = ""  # fix can be checked again once it has run (bot.work.rechecks)
+    command: str = ""
     sig: str = ""
 
     def to_json(self) -> str:
@@ -100,6 +103,10 @@ class Store:
         """Take the once-only lock of a plan. None when taken; else the lock holder (`who`)."""
         ok = self.redis.set(f"gke-bot:plan:{plan_id}:lock", who, nx=True, ex=self.plan_ttl + 3600)
         return who if ok else None
+
+    def drop_plan(self, plan_id: str) -> None:
+        """Forget a plan whose button no longer applies (superseded); its once-only marks stay."""
+        self.redis.delete(f"gke-bot:plan:{plan_id}")
 
     def release_plan(self, plan_id: str) -> None:
         self.redis.delete(f"gke-bot:plan:{plan_id}:lock")
