@@ -131,3 +131,12 @@ def test_global_shortcut_asks_where_and_the_policy_still_applies(served, slack, 
     refusal = slack.wait_for(lambda: [e for e in slack.ephemerals if e["user"] == "U123"])
     assert "other-project-1" in refusal[0]["text"] or "project" in refusal[0]["text"]
     assert len([m for m in slack.messages("C123") if not m.get("thread_ts")]) == 1
+
+
+def test_the_modal_speaks_the_askers_language(served, slack):
+    slack.add_user("UJA", email="taro@example.com", name="taro", locale="ja-JP")
+    view = open_by_command(served, slack, user="UJA", trigger="ja-1")
+    assert view["title"]["text"] == "GKE を診断" and view["submit"]["text"] == "診断する"
+    view = choose(served, slack, view, "wi", user="UJA")
+    resp = submit(served, view, {"command": "wi", "cluster": GKE1_PATH, "ksa": "a b"}, user="UJA")
+    assert resp.json()["errors"]["ksa"] == "スペースを含まず、'-' で始まらない 1 語で入力してください。"

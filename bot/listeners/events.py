@@ -1,6 +1,7 @@
 """Events: `app_mention` (a command in a channel or thread; the answer goes to that thread, in the asker's
 language). `@gke-bot explain ERROR TEXT…` diagnoses a pasted error like `/gke explain`. `@gke-bot recheck` in
-a diagnosis thread runs that diagnosis again and answers with what changed (bot.work.rechecks)."""
+a diagnosis thread runs that diagnosis again and answers with what changed (bot.work.rechecks).
+`app_home_opened`: the Home tab (bot.work.home)."""
 from __future__ import annotations
 
 import logging
@@ -32,6 +33,15 @@ class Events:
 
     def register(self, app) -> None:
         app.event("app_mention")(self.on_mention)
+        app.event("app_home_opened")(self.on_home)
+
+    def on_home(self, ack, event, client):
+        """The Home tab was opened: publish it for that user (bot.work.home)."""
+        ack()
+        if event.get("tab") != "home" or not event.get("user"):
+            return
+        from bot.work.home import publish
+        self.edge.submit(publish, self.edge.settings, client, self.edge.gate, event["user"])
 
     def on_mention(self, ack, event, body, client):
         ack()

@@ -19,13 +19,14 @@ from slack_sdk.errors import SlackApiError
 from bot.grammar import GrammarError, parse
 from bot.i18n import N_, _, language
 from bot.render import blocks as render
+from bot.render.home import HOME_NEW
 from bot.render.modal import (CHOICES, CLUSTER, COMMAND, FIELDS, VIEW, WHERE, cluster_option, diagnose_view,
                               has_fields, read_metadata, values)
 from bot.work import clusters
 
 log = logging.getLogger(__name__)
 
-HOME_NEW = "home_new_diagnosis"  # the Home tab's "New diagnosis" button
+
 _CONVERSATION = re.compile(r"^[CGD][A-Z0-9]{2,20}$")
 # ---- user-facing English of the modal's checks
 CHOOSE_COMMAND = N_("Choose a diagnosis.")

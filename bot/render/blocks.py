@@ -136,15 +136,20 @@ def remediation_actions(f: Finding, plan_id: str) -> dict:
     """The fix button. No Block Kit `confirm` (fixed in the asker's language): a click opens a confirmation
     dialog in the approver's own language (bot.listeners.actions)."""
     rem = f.remediation
+    return fix_button(rem.kind, rem.params, rem.label, plan_id)
+
+
+def fix_button(kind: str, params: dict, label: str, plan_id: str) -> dict:
+    """The actions block of a fix button (in a thread, or on an approver's Home tab): the plan id is its value."""
     return {
         "type": "actions",
         "block_id": f"remediate:{plan_id}",
         "elements": [{
             "type": "button",
-            "action_id": f"remediate:{rem.kind}",
-            "text": {"type": "plain_text", "text": button_text(plans.label(rem.kind, rem.params, rem.label))},
+            "action_id": f"remediate:{kind}",
+            "text": {"type": "plain_text", "text": button_text(plans.label(kind, params, label))},
             "value": plan_id,
-            "style": "danger" if rem.kind.startswith("grant") else "primary",
+            "style": "danger" if kind.startswith("grant") else "primary",
         }],
     }
 

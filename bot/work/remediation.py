@@ -131,6 +131,8 @@ def run_remediation(settings: Settings, client, payload: dict) -> dict:
             client.chat_update(channel=channel, ts=payload["message_ts"], blocks=blocks, text=payload.get("text") or "gke-bot")
         except SlackApiError as exc:
             log.warning("could not update the fix line: %s", exc.response.get("error"))
+    from bot.work.home import republish
+    republish(settings, client, gate, plan.channel)  # approvers' Home tabs: no longer waiting
     if ok and plan.check:  # did it work? the finding's check again (bot.work.rechecks)
         from bot.work.rechecks import after_fix
         try:

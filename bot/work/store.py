@@ -24,6 +24,7 @@ audit_log = logging.getLogger("gke_bot.audit")
 
 PLAN_TTL = 24 * 3600
 CONFIRM_TTL = 900  # seconds a fix's confirmation dialog stays usable
+PENDING = "gke-bot:plans:pending"  # sorted set: plan id → time planned
 AUDIT_STREAM = "gke-bot:audit"
 DENIED_STREAM = "gke-bot:audit:denied"
 AUDIT_MAX = 10000
@@ -76,7 +77,30 @@ class Store:
         return plan
 
     def new_plan(self, **kw) -> Plan:
-        return self.save_plan(Plan(id=secrets.token_urlsafe(12), **kw))
+        plan = self.save_plan(Plan(id=secrets.token_urlsafe(12), **kw))
+        try:  # the index the Home tab lists pending fixes from (each entry is checked again when read)
+            with self.redis.pipeline(transaction=False) as p:
+                p.zadd(PENDING, {plan.id: plan.created})
+                p.zremrangebyscore(PENDING, 0, time.time() - self.plan_ttl)
+                p.execute()
+        except Exception:  # noqa: BLE001 - the button in the thread works without it
+            log.warning("could not index the fix plan")
+        return plan
+
+    def pending(self, limit: int = 100) -> list[Plan]:
+        """Plans not approved yet and not expired, newest first (tampered ones left out)."""
+        out = []
+        for raw in self.redis.zrevrangebyscore(PENDING, "+inf", time.time() - self.plan_ttl, start=0, num=limit):
+            plan_id = raw.decode() if isinstance(raw, bytes) else raw
+            try:
+                plan = self.plan(plan_id)
+            except PlanTampered:
+                continue
+            if plan is None:
+                self.redis.zrem(PENDING, plan_id)
+            elif not self.plan_holder(plan.id):
+                out.append(plan)
+        return out
 
     def plan(self, plan_id: str) -> Plan | None:
         """The stored plan; None when it does not exist. Raises PlanTampered when its signature is wrong."""
@@ -107,6 +131,7 @@ class Store:
     def drop_plan(self, plan_id: str) -> None:
         """Forget a plan whose button no longer applies (superseded); its once-only marks stay."""
         self.redis.delete(f"gke-bot:plan:{plan_id}")
+        self.redis.zrem(PENDING, plan_id)
 
     def release_plan(self, plan_id: str) -> None:
         self.redis.delete(f"gke-bot:plan:{plan_id}:lock")
