@@ -76,6 +76,8 @@ class Settings:
     endpoint: str = "auto"  # which control-plane endpoint to use: auto|public|private|dns (GKE_BOT_ENDPOINT)
     recheck_tries: int = 7  # GKE_BOT_RECHECK_TRIES: how often a fixed finding's check runs until it passes
     recheck_wait: float = 10.0  # GKE_BOT_RECHECK_WAIT: seconds between those runs (IAM takes a while)
+    progress_seconds: float = 3.0  # GKE_BOT_PROGRESS_SECONDS: a running diagnosis shows progress after this, and
+    # updates it at most this often
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -113,6 +115,12 @@ class Settings:
             raise ConfigError("GKE_BOT_RECHECK_WAIT is a number of seconds") from None
         if not 0 <= recheck_wait <= 300:
             raise ConfigError("GKE_BOT_RECHECK_WAIT is a number of seconds from 0 to 300")
+        try:
+            progress_seconds = float(env.get("GKE_BOT_PROGRESS_SECONDS", "3"))
+        except ValueError:
+            raise ConfigError("GKE_BOT_PROGRESS_SECONDS is a number of seconds") from None
+        if not 0.05 <= progress_seconds <= 600:
+            raise ConfigError("GKE_BOT_PROGRESS_SECONDS is a number of seconds from 0.05 to 600")
         endpoint = (env.get("GKE_BOT_ENDPOINT") or "auto").strip().lower()
         if endpoint not in ENDPOINT_MODES:
             raise ConfigError(f"GKE_BOT_ENDPOINT is one of {', '.join(ENDPOINT_MODES)}; got {endpoint!r}")
@@ -147,6 +155,7 @@ class Settings:
             endpoint=endpoint,
             recheck_tries=recheck_tries,
             recheck_wait=recheck_wait,
+            progress_seconds=progress_seconds,
         )
 
     def require(self, *names: str) -> "Settings":

@@ -6,6 +6,7 @@ updated parent message: a result, or what failed. Never silence.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import threading
 import time
@@ -107,8 +108,9 @@ def _diagnose(settings: Settings, client, payload: dict, redis) -> dict:
             args["principal_note"] = _(NO_EMAIL)
         gw = gw or Gateway(settings.google_api_url, deadline=deadline, shared_cache=redis, projects=projects,
                            endpoint=settings.endpoint)
-        report = run_command(gw, cmd.name, cmd.cluster, projects, principal, args, strict=True, deadline=deadline,
-                             admit=ClusterSlots(settings, redis).admit)
+        with Progress(thread, settings.progress_seconds) as progress:
+            report = run_command(gw, cmd.name, cmd.cluster, projects, principal, args, strict=True,
+                                 deadline=deadline, admit=ClusterSlots(settings, redis).admit, progress=progress)
         report.context += context
         if principal:
             report.context.append(decision.identity.describe())
@@ -128,6 +130,46 @@ def _diagnose(settings: Settings, client, payload: dict, redis) -> dict:
         except SlackApiError:
             log.exception("could not report the failure to Slack")
         return {"ok": False, "error": reason}
+
+
+class Progress:
+    """While the checks run: after `every` seconds, the parent shows how many are done (`checking… 3 of 9 checks
+    done`), updated at most every `every` seconds and only when it changed; silent once the block is left (the
+    parent then gets its summary)."""
+
+    def __init__(self, thread: Thread, every: float):
+        self.thread, self.every = thread, every
+        self.counts: tuple[int, int] | None = None
+        self.shown: tuple[int, int] | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        # in this job's context: the reader's language goes with it
+        self._ticker = threading.Thread(target=contextvars.copy_context().run, args=(self._run,), daemon=True,
+                                        name="progress")
+
+    def __call__(self, done: int, total: int) -> None:
+        self.counts = (done, total)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            with self._lock:
+                counts = self.counts
+                if self._stop.is_set() or counts is None or counts == self.shown or counts[0] >= counts[1]:
+                    continue
+                try:
+                    self.thread.status(_("checking…") + " " + _("{done} of {total} checks done").format(
+                        done=counts[0], total=counts[1]))
+                except Exception:  # noqa: BLE001 - progress is a courtesy
+                    log.warning("could not show progress")
+                self.shown = counts
+
+    def __enter__(self) -> "Progress":
+        self._ticker.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:  # an update under way finishes first; none starts after this
+            self._stop.set()
 
 
 class ClusterSlots:
