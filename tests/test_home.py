@@ -101,3 +101,18 @@ def test_new_diagnosis_button_opens_the_modal(served, slack):
     modal = slack.wait_for(lambda: next((v["view"] for v in slack.views if v["trigger_id"] == trigger), None))
     assert modal["callback_id"] == "gke_diagnose"
     assert "where" in [b.get("block_id") for b in modal["blocks"]]
+
+
+def test_an_expired_fix_is_marked_in_its_thread_and_leaves_the_home_tab(spawn, env, redis_url, slack, google,
+                                                                         broken):  # noqa: F811
+    from tests.conftest import serve_with
+    from tests.test_remediation import buttons
+    served = serve_with(spawn, env, redis_url, GKE_BOT_PLAN_TTL="8")
+    parent, reply = diagnose(served, slack)
+    assert buttons(reply)
+    home = open_home(served, slack, "UAPPROVER")
+    assert "remediate:" in json.dumps(home["blocks"])
+    expired = slack.wait_for(lambda: [m for m in slack.thread("C123", parent["ts"]) if m["ts"] == reply["ts"]
+                                      and "This fix expired" in json.dumps(m["blocks"])], timeout=30)
+    assert not buttons(expired[0])
+    slack.wait_for(lambda: "remediate:" not in json.dumps(slack.homes["UAPPROVER"]["blocks"]))

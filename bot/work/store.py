@@ -25,6 +25,7 @@ audit_log = logging.getLogger("gke_bot.audit")
 PLAN_TTL = 24 * 3600
 CONFIRM_TTL = 900  # seconds a fix's confirmation dialog stays usable
 PENDING = "gke-bot:plans:pending"  # sorted set: plan id → time planned
+WHERE = "gke-bot:plans:where"  # hash: plan id → [channel, thread ts]
 AUDIT_STREAM = "gke-bot:audit"
 DENIED_STREAM = "gke-bot:audit:denied"
 AUDIT_MAX = 10000
@@ -78,10 +79,11 @@ class Store:
 
     def new_plan(self, **kw) -> Plan:
         plan = self.save_plan(Plan(id=secrets.token_urlsafe(12), **kw))
-        try:  # the index the Home tab lists pending fixes from (each entry is checked again when read)
+        try:  # the index the Home tab lists pending fixes from (each entry is checked again when read), and where
+            # each was posted (the janitor marks its button when it expires: bot.work.expiry)
             with self.redis.pipeline(transaction=False) as p:
                 p.zadd(PENDING, {plan.id: plan.created})
-                p.zremrangebyscore(PENDING, 0, time.time() - self.plan_ttl)
+                p.hset(WHERE, plan.id, json.dumps([plan.channel, plan.thread_ts]))
                 p.execute()
         except Exception:  # noqa: BLE001 - the button in the thread works without it
             log.warning("could not index the fix plan")
@@ -96,9 +98,7 @@ class Store:
                 plan = self.plan(plan_id)
             except PlanTampered:
                 continue
-            if plan is None:
-                self.redis.zrem(PENDING, plan_id)
-            elif not self.plan_holder(plan.id):
+            if plan is not None and not self.plan_holder(plan.id):
                 out.append(plan)
         return out
 
@@ -132,6 +132,7 @@ class Store:
         """Forget a plan whose button no longer applies (superseded); its once-only marks stay."""
         self.redis.delete(f"gke-bot:plan:{plan_id}")
         self.redis.zrem(PENDING, plan_id)
+        self.redis.hdel(WHERE, plan_id)
 
     def release_plan(self, plan_id: str) -> None:
         self.redis.delete(f"gke-bot:plan:{plan_id}:lock")
