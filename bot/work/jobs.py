@@ -119,7 +119,8 @@ def _diagnose(settings: Settings, client, payload: dict, redis) -> dict:
         store = store_for(settings)
         # `@gke-bot recheck`: what changed since the thread's previous answer (when there is one to compare with)
         if not (payload.get("recheck") and post_difference(settings, thread, report, redis, store)):
-            remember(settings, redis, payload, thread, report, post_report(thread, report, store))
+            post_report(thread, report, store,
+                        keep=lambda posted: remember(settings, redis, payload, thread, report, posted))
         return {"ok": True, "counts": report.counts(), "calls": len(gw.calls)}
     except Exception as exc:  # noqa: BLE001 - the user must hear about it
         log.exception("job failed")
@@ -242,13 +243,16 @@ def remember(settings: Settings, redis, payload: dict, thread: Thread, report: R
                   "summary": render.summary(report), **posted})
 
 
-def post_report(thread: Thread, report: Report, store=None) -> dict:
+def post_report(thread: Thread, report: Report, store=None, keep=None) -> dict:
     """The report as one thread reply (with fix buttons when plans can be kept) and the parent's summary:
-    {"reply_ts", "blocks", "plans"} of the reply (no blocks for a file or a note)."""
+    {"reply_ts", "blocks", "plans"} of the reply (no blocks for a file or a note), also given to `keep` before
+    the parent says the diagnosis is over."""
+    keep = keep or (lambda posted: None)
     if not report.findings:
         note = report.note or _("No findings.")
         ts = thread.reply(render.error_text(render.escape(note)) + "".join(
             "\n" + render.escape(line) for line in report.context))
+        keep({"reply_ts": ts, "blocks": [], "plans": []})
         thread.status(":warning: " + render.escape(note.splitlines()[0][:300]))
         return {"reply_ts": ts, "blocks": [], "plans": []}
     plans = {}
@@ -276,5 +280,6 @@ def post_report(thread: Thread, report: Report, store=None) -> dict:
             _attach(thread, report, _("The full report"))
         except SlackApiError as exc:
             log.warning("could not attach the full report: %s", exc.response.get("error"))
+    keep(posted)
     thread.status(render.summary(report))
     return posted

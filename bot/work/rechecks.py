@@ -201,8 +201,8 @@ def post_difference(settings, thread, report: Report, redis, store) -> bool:
                                summary=render.summary(report))
     supersede(thread.client, store, record)
     ts = thread.reply(text, blocks)
-    thread.status(render.summary(report))
     record.update(findings=findings_of(report), reply_ts=ts, blocks=blocks, plans=list(plans.values()),
                   summary=render.summary(report), status_ts=thread.status_ts)
     history.save(record)
+    thread.status(render.summary(report))
     return True
