@@ -29,6 +29,16 @@ def _int(env: dict, name: str, default: int, *, low: int = 0) -> int:
     return int(value)
 
 
+def _seconds(env: dict, name: str, default: float, low: float, high: float) -> float:
+    try:
+        value = float(env.get(name, str(default)))
+    except ValueError:
+        value = -1.0
+    if not low <= value <= high:
+        raise ConfigError(f"{name} is a number of seconds from {low:g} to {high:g}, got {env.get(name)!r}")
+    return value
+
+
 def _keys(value: str | None) -> tuple[bytes, ...]:
     """GKE_BOT_PLAN_KEY: one secret, or several separated by commas (the first signs, every one verifies:
     add the new key first, drop the old one after GKE_BOT_PLAN_TTL)."""
@@ -109,18 +119,8 @@ class Settings:
         workers = _int(env, "GKE_BOT_INPROCESS_WORKERS", 4, low=1)
         backlog = _int(env, "GKE_BOT_INPROCESS_BACKLOG", 16, low=1)
         recheck_tries = _int(env, "GKE_BOT_RECHECK_TRIES", 7, low=1)
-        try:
-            recheck_wait = float(env.get("GKE_BOT_RECHECK_WAIT", "10"))
-        except ValueError:
-            raise ConfigError("GKE_BOT_RECHECK_WAIT is a number of seconds") from None
-        if not 0 <= recheck_wait <= 300:
-            raise ConfigError("GKE_BOT_RECHECK_WAIT is a number of seconds from 0 to 300")
-        try:
-            progress_seconds = float(env.get("GKE_BOT_PROGRESS_SECONDS", "3"))
-        except ValueError:
-            raise ConfigError("GKE_BOT_PROGRESS_SECONDS is a number of seconds") from None
-        if not 0.05 <= progress_seconds <= 600:
-            raise ConfigError("GKE_BOT_PROGRESS_SECONDS is a number of seconds from 0.05 to 600")
+        recheck_wait = _seconds(env, "GKE_BOT_RECHECK_WAIT", 10.0, 0, 300)
+        progress_seconds = _seconds(env, "GKE_BOT_PROGRESS_SECONDS", 3.0, 0.05, 600)
         endpoint = (env.get("GKE_BOT_ENDPOINT") or "auto").strip().lower()
         if endpoint not in ENDPOINT_MODES:
             raise ConfigError(f"GKE_BOT_ENDPOINT is one of {', '.join(ENDPOINT_MODES)}; got {endpoint!r}")

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
+from bot.config import ConfigError, Settings
+
 from tests.conftest import serve_with
 from tests.test_e2e import post
 from tests.test_edge import final_parent
@@ -24,3 +28,11 @@ def test_a_slow_diagnosis_shows_checks_done_on_the_parent(spawn, env, redis_url,
     assert [d for d, _ in shown] == sorted(d for d, _ in shown)
     assert not DONE.search(parent["text"]) and "OK" in parent["text"]  # the summary replaced it
 
+
+
+@pytest.mark.parametrize("name,value", [("GKE_BOT_PROGRESS_SECONDS", "0"), ("GKE_BOT_PROGRESS_SECONDS", "soon"),
+                                        ("GKE_BOT_RECHECK_WAIT", "-1"), ("GKE_BOT_RECHECK_WAIT", "nan"),
+                                        ("GKE_BOT_RECHECK_TRIES", "0")])
+def test_bad_timing_settings_stop_the_process_with_one_line(name, value):
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
