@@ -238,7 +238,9 @@ def help_blocks(topic: str = "") -> dict:
     text = (_("*gke-bot* answers \"why is my GKE cluster refusing me?\"") + "\n" + "\n".join(lines)
             + "\n" + cluster_forms() + "\n"
             + _("Mention me in a thread (`@gke-bot why-403 my-cluster`) to answer there. To diagnose an error "
-                "someone posted, use the message shortcut *Diagnose this error* on it."))
+                "someone posted, use the message shortcut *Diagnose this error* on it.")
+            + "\n" + _("`/gke` alone (or the shortcut *New diagnosis*) opens a form instead. In a diagnosis thread, "
+                        "`@gke-bot recheck` checks again and says what changed."))
     return {"response_type": "ephemeral", "text": _("gke-bot help"), "blocks": [section(text)]}
 
 
