@@ -231,6 +231,20 @@ class Edge:
         except SlackApiError as exc:
             log.warning("cannot reply in %s: %s", channel, exc.response.get("error"))
 
+    @classmethod
+    def privately(cls, client, channel: str, user: str, text: str, response_url: str = "", blocks=None) -> None:
+        """A private answer: through the response_url Slack gave with the request when there is one (it works
+        where the bot cannot post), else an ephemeral message in the channel."""
+        if response_url:
+            try:
+                from slack_sdk.webhook import WebhookClient
+                WebhookClient(response_url, timeout=10).send(text=text, blocks=blocks, response_type="ephemeral",
+                                                             replace_original=False)
+                return
+            except Exception as exc:  # noqa: BLE001 - expired or refused: try the channel
+                log.warning("could not answer through the response_url: %s", type(exc).__name__)
+        cls._ephemeral(client, channel, user, text, blocks)
+
     @staticmethod
     def _ephemeral(client, channel, user, text, blocks=None, thread_ts=None):
         try:

@@ -20,7 +20,8 @@ _events = iter(range(1, 10**6))
 def open_home(served, slack, user: str) -> dict:
     """The user opens the Home tab; the bot publishes it (a newer version each time)."""
     before = (slack.homes.get(user) or {}).get("hash")
-    body = event_callback_body(app_home_opened_event(user, view=slack.homes.get(user)), event_id=f"EvHome{next(_events)}")
+    event = app_home_opened_event(user, view=slack.homes.get(user))
+    body = event_callback_body(event, event_id=f"EvHome{next(_events)}")
     resp = requests.post(f"{served['url']}/slack/events", data=body, headers=sign(SIGNING_SECRET, body), timeout=10)
     assert resp.status_code == 200
     return slack.wait_for(lambda: user in slack.homes and slack.homes[user]["hash"] != before and

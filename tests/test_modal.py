@@ -140,3 +140,17 @@ def test_the_modal_speaks_the_askers_language(served, slack):
     view = choose(served, slack, view, "wi", user="UJA")
     resp = submit(served, view, {"command": "wi", "cluster": GKE1_PATH, "ksa": "a b"}, user="UJA")
     assert resp.json()["errors"]["ksa"] == "スペースを含まず、'-' で始まらない 1 語で入力してください。"
+
+
+def test_where_the_bot_may_not_post_the_asker_is_told_through_the_commands_response_url(served, slack):
+    slack.add_channel("CSECRET", member=False, private=True)
+    response_url = slack.new_response_url()
+    send(served, slash_command_body(text="", user_id="U123", channel_id="CSECRET", trigger_id="m-secret",
+                                    response_url=response_url))
+    view = slack.wait_for(lambda: next((v["view"] for v in slack.views if v["trigger_id"] == "m-secret"), None))
+    view = choose(served, slack, view, "why-404")
+    assert submit(served, view, {"command": "why-404", "cluster": GKE1_PATH}).text == ""
+    told = slack.wait_for(lambda: slack.responses_to(response_url))
+    assert "invite" in told[0]["text"].lower() or "/invite" in told[0]["text"]
+    assert told[0]["response_type"] == "ephemeral"
+    assert not slack.messages("CSECRET")

@@ -229,15 +229,11 @@ class Remediations:
 
     def confirmed(self, client, data: dict) -> None:
         def private(msg: str, **_extra) -> None:
-            url = data.get("response_url", "")
             try:
                 if data.get("home"):  # clicked on the Home tab: the app's messages tab
                     client.chat_postMessage(channel=data["user"], text=msg)
-                elif url:
-                    from slack_sdk.webhook import WebhookClient
-                    WebhookClient(url, timeout=10).send(text=msg, response_type="ephemeral", replace_original=False)
                 else:
-                    client.chat_postEphemeral(channel=data["channel"], user=data["user"], text=msg)
+                    self.edge.privately(client, data["channel"], data["user"], msg, data.get("response_url", ""))
             except Exception as exc:  # noqa: BLE001 - the audit trail still has it
                 log.warning("could not answer the approver: %s", type(exc).__name__)
         with language(data.get("lang", "")):

@@ -1,4 +1,5 @@
-"""Slash commands: `/gke …` (`/gke` alone opens the diagnosis modal, bot.listeners.views). Parse and ack at once; everything else runs after the ack, in the asker's language."""
+"""Slash commands: `/gke …` (`/gke` alone opens the diagnosis modal, bot.listeners.views). Parse and ack at once;
+everything else runs after the ack, in the asker's language."""
 from __future__ import annotations
 
 import logging
@@ -57,7 +58,8 @@ class Commands:
             ack()
             COMMANDS.labels("modal", "opened").inc()
             log_command("edge", user, channel, "modal", text, "answered")
-            open_modal(self.edge, client, command.get("trigger_id", ""), user, channel, private)
+            open_modal(self.edge, client, command.get("trigger_id", ""), user, channel, private,
+                       response_url=command.get("response_url", ""))
             return
         try:
             cmd = parse(text)

@@ -41,11 +41,12 @@ def register(app, edge) -> None:
     Modal(edge).register(app)
 
 
-def open_modal(edge, client, trigger_id: str, user: str, channel: str, private=None, flag: str = "") -> None:
+def open_modal(edge, client, trigger_id: str, user: str, channel: str, private=None,
+               response_url: str = "") -> None:
     """Open the modal for `user` (in their language), posting to `channel` (or asking where, when "")."""
-    lang = edge.gate.language(client, user, channel, flag)
+    lang = edge.gate.language(client, user, channel)
     with language(lang):
-        view = diagnose_view(channel, lang, ask_where=not channel)
+        view = diagnose_view(channel, lang, ask_where=not channel, response_url=response_url)
         try:
             client.views_open(trigger_id=trigger_id, view=view)
         except SlackApiError as exc:
@@ -119,7 +120,8 @@ class Modal:
         command = str((action.get("selected_option") or {}).get("value", ""))
         ask_where = any(b.get("block_id") == WHERE for b in view.get("blocks") or [])
         with language(str(meta.get("lang", ""))):
-            new = diagnose_view(str(meta.get("channel", "")), str(meta.get("lang", "")), command, ask_where)
+            new = diagnose_view(str(meta.get("channel", "")), str(meta.get("lang", "")), command, ask_where,
+                                str(meta.get("response_url", "")))
         try:
             client.views_update(view_id=view.get("id", ""), hash=view.get("hash"), view=new)
         except SlackApiError as exc:  # hash_conflict: a later choice updated it already
@@ -168,7 +170,7 @@ class Modal:
                 return
             if not has_fields(view, command):  # its fields never reached the view: show them now
                 ack(response_action="update", view=diagnose_view(str(meta.get("channel", "")), lang, command,
-                                                                 ask_where))
+                                                                 ask_where, str(meta.get("response_url", ""))))
                 return
             text, errors = command_text(command, entered)
             if not _CONVERSATION.match(channel):
@@ -180,7 +182,7 @@ class Modal:
         cmd = parse(text)
 
         def private(msg: str = "", blocks=None, **_extra) -> None:
-            self.edge._ephemeral(client, channel, user, msg, blocks)
+            self.edge.privately(client, channel, user, msg, str(meta.get("response_url", "")), blocks)
         key = f"view:{(body.get('team') or {}).get('id', '')}:{view.get('id', '')}"
         self.edge.submit(self.edge.start, client, cmd, key, channel=channel, user=user, thread_ts=None,
                          private=private, busy=private)

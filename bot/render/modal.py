@@ -48,8 +48,10 @@ def cluster_option(path: str) -> dict:
     return _option(path, f"{name} ({location}, {project})")
 
 
-def metadata(channel: str, lang: str) -> str:
-    return json.dumps({"channel": channel, "lang": lang})
+def metadata(channel: str, lang: str, response_url: str = "") -> str:
+    """What the modal remembers (set by the bot; Slack gives it back signed): where to post, the language, and
+    the slash command's response_url for private answers (it works even where the bot may not post)."""
+    return json.dumps({"channel": channel, "lang": lang, **({"response_url": response_url} if response_url else {})})
 
 
 def read_metadata(raw: str) -> dict:
@@ -73,7 +75,8 @@ def _field(block_id: str, label: str, placeholder: str, optional: bool, multilin
             "element": element}
 
 
-def diagnose_view(channel: str, lang: str, command: str = "", ask_where: bool = False) -> dict:
+def diagnose_view(channel: str, lang: str, command: str = "", ask_where: bool = False,
+                  response_url: str = "") -> dict:
     """The modal; `command` chosen (its fields shown) or not yet; `ask_where` when opened outside a conversation
     (a conversation select, the current conversation by default where Slack knows one)."""
     chooser = {"type": "static_select", "action_id": COMMAND, "placeholder": _text(_("Choose what to diagnose")),
@@ -95,7 +98,7 @@ def diagnose_view(channel: str, lang: str, command: str = "", ask_where: bool = 
                                    "filter": {"include": ["public", "private"], "exclude_bot_users": True}}})
     blocks.append(context(_("The answer is posted in a thread, exactly as for the typed command "
                             "(`/gke help` lists them).")))
-    return {"type": "modal", "callback_id": VIEW, "private_metadata": metadata(channel, lang),
+    return {"type": "modal", "callback_id": VIEW, "private_metadata": metadata(channel, lang, response_url),
             "title": _text(_("Diagnose GKE")), "submit": _text(_("Diagnose")), "close": _text(_("Cancel")),
             "blocks": blocks}
 

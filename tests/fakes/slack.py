@@ -565,7 +565,8 @@ class FakeSlack:
         if errs := view_errors(view):
             raise SlackError("invalid_arguments", response_metadata={"messages": [f"[ERROR] {e}" for e in errs]})
         view_id = f"V{next(self._ids):09d}"
-        shown = {"id": view_id, "team_id": self.team_id, "type": "modal", "blocks": with_block_ids(view.get("blocks", [])),
+        shown = {"id": view_id, "team_id": self.team_id, "type": "modal",
+                 "blocks": with_block_ids(view.get("blocks", [])),
                  "private_metadata": view.get("private_metadata", ""), "callback_id": view.get("callback_id", ""),
                  "state": {"values": {}}, "hash": uuid.uuid4().hex[:20], "title": view["title"],
                  "close": view.get("close"), "submit": view.get("submit"), "clear_on_close": False,
@@ -610,7 +611,8 @@ class FakeSlack:
         if params.get("hash") and old and params["hash"] != old["hash"]:
             raise SlackError("hash_conflict")
         view_id = old["id"] if old else f"V{next(self._ids):09d}"
-        shown = {"id": view_id, "team_id": self.team_id, "type": "home", "blocks": with_block_ids(view.get("blocks", [])),
+        shown = {"id": view_id, "team_id": self.team_id, "type": "home",
+                 "blocks": with_block_ids(view.get("blocks", [])),
                  "private_metadata": view.get("private_metadata", ""), "callback_id": view.get("callback_id", ""),
                  "state": {"values": {}}, "hash": uuid.uuid4().hex[:20], "title": {"type": "plain_text", "text": "View"},
                  "clear_on_close": False, "notify_on_close": False, "close": None, "submit": None,
