@@ -68,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     so.add_argument("--host", default="0.0.0.0", help="address of the metrics listener")
     w = sub.add_parser("worker", help="RQ worker on REDIS_URL")
     w.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    w.add_argument("--metrics-port", type=int, help="serve /metrics on this port (GKE_BOT_METRICS_PORT)")
+    w.add_argument("--host", default="0.0.0.0", help="address of the metrics listener")
     c = sub.add_parser("check", help="run a diagnosis in the terminal")
     c.add_argument("command")
     c.add_argument("cluster")
@@ -104,14 +106,14 @@ def main(argv: list[str] | None = None) -> int:
             start_metrics(settings, args.host)
             SocketModeHandler(create_app(settings, make_queue(settings)), settings.slack_app_token).start()
         elif args.cmd == "worker":
-            return worker(settings, args.burst)
+            return worker(settings, args.burst, args.host)
     except ConfigError as err:
         print(f"gke-bot: {err}", file=sys.stderr)
         return 2
     return 0
 
 
-def worker(settings: Settings, burst: bool) -> int:
+def worker(settings: Settings, burst: bool, host: str = "0.0.0.0") -> int:
     from redis import Redis
     from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
     from rq import Queue
@@ -132,6 +134,14 @@ def worker(settings: Settings, burst: bool) -> int:
     from bot.slackclient import web_client
     conn = Redis.from_url(settings.redis_url)
     queue = Queue(QUEUE_NAME, connection=conn, serializer=JSONSerializer, job_class=SafeJob)
+    running: list = []  # the RQ worker of this process (a new one when RQ's loop restarts after an outage)
+    if settings.metrics_port:
+        from prometheus_client import REGISTRY
+        from bot.server import start_metrics
+        from bot.work.metrics import WorkerCollector
+        REGISTRY.register(WorkerCollector(Redis.from_url(settings.redis_url, socket_timeout=2), QUEUE_NAME,
+                                          lambda: running[-1].key if running else ""))
+        start_metrics(settings, host)
     janitor = None
     if not burst:
         janitor = Janitor(settings, Redis.from_url(settings.redis_url, socket_timeout=5), RQQueue(settings),
@@ -140,10 +150,15 @@ def worker(settings: Settings, burst: bool) -> int:
         while True:
             try:
                 # SafeWorker: only the bot's own, signed jobs run (bot.work.rqsafe, bot.work.jobs.run_job).
-                SafeWorker([queue], connection=conn, serializer=JSONSerializer,
-                           job_class=SafeJob).work(burst=burst, logging_level="WARNING")
+                running.append(SafeWorker([queue], connection=conn, serializer=JSONSerializer, job_class=SafeJob))
+                del running[:-1]
+                running[-1].work(burst=burst, logging_level="WARNING")
                 return 0
             except (RedisConnectionError, RedisTimeoutError) as exc:
+                if running and getattr(running[-1], "_shutdown_requested_date", None):
+                    # asked to stop (SIGTERM) while Redis was down: RQ's own goodbye to Redis failed; stop anyway
+                    logging.getLogger("bot.worker").warning("stopping; Redis unreachable (%s)", type(exc).__name__)
+                    return 0
                 # RQ gives up on some Redis outages: wait for Redis and start working again.
                 logging.getLogger("bot.worker").warning("Redis unreachable (%s); waiting for it", type(exc).__name__)
                 _wait_for_redis(conn)
@@ -153,9 +168,16 @@ def worker(settings: Settings, burst: bool) -> int:
 
 
 def _wait_for_redis(conn, limit: float = 5.0) -> None:
+    import signal
     import time
 
     from redis.exceptions import RedisError
+
+    def stop(signum, _frame):  # RQ's own handlers write to Redis (down): a SIGTERM must still end the process
+        logging.getLogger("bot.worker").warning("stopping (signal %d) while Redis is unreachable", signum)
+        raise SystemExit(0)
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     delay = 0.25
     while True:
         try:

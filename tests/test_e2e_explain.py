@@ -175,8 +175,9 @@ def test_several_clusters_ask_with_a_picker_and_the_choice_starts_the_diagnosis(
     explain(bot, slack, UNAUTHORIZED, channel="CMULTI")
     picker = slack.wait_for(lambda: [e for e in slack.ephemerals if e["channel"] == "CMULTI" and e["blocks"]],
                             timeout=30)[0]
-    parent = parents(slack, "CMULTI")[0]
-    assert "waiting for <@U123> to choose a cluster" in parent["text"]
+    # the parent's status is updated just after the picker is posted: wait for it
+    parent = slack.wait_for(lambda: [p for p in parents(slack, "CMULTI")
+                                     if "waiting for <@U123> to choose a cluster" in p["text"]], timeout=30)[0]
     assert picker["user"] == "U123" and picker.get("thread_ts") == parent["ts"]
     block = picker["blocks"][-1]
     options = [o["value"] for o in block["accessory"]["options"]]

@@ -112,6 +112,12 @@ def test_a_japanese_user_reads_the_thread_buttons_and_dialogs_in_japanese(bot, s
                                    and "に承認 — 完了" in json.dumps(m["blocks"], ensure_ascii=False)], timeout=30)[0]
     assert "<@UAPPJA> が " in json.dumps(line["blocks"], ensure_ascii=False)
     assert any(AGENT in b["members"] for b in google.projects[GKE1].iam_policy["bindings"] if b["role"] == ROLE)
+    # the audit trail says which language its result text is in
+    import redis
+    from bot.work.store import Store
+    [done] = [e for e in Store(redis.Redis.from_url(bot["env"]["REDIS_URL"])).audit_entries(20)
+              if e["event"] == "succeeded"]
+    assert done["lang"] == "ja" and done["user"] == "UAPPJA"
 
 
 def test_an_english_user_sees_no_japanese(bot, slack):

@@ -131,6 +131,8 @@ def _offer(settings, client, payload: dict, redis, thread, rec, choices: list[Cl
         "user": thread.user, "text": str(payload.get("text", "")), "shown": str(payload.get("shown", "")),
         "lang": str(payload.get("lang", "")), "clusters": [f"{r.project}/{r.location}/{r.name}" for r in choices]})
     message = texts.picker(rec, choices, pick_id, note)
+    # the parent says so before the picker shows: a quick pick's "checking…" must not be overwritten by it
+    thread.status(":point_up: " + _("waiting for {user} to choose a cluster").format(user=render.mention(thread.user)))
     try:
         client.chat_postEphemeral(channel=thread.channel, user=thread.user, thread_ts=thread.thread_ts,
                                   text=message["text"], blocks=message["blocks"])
@@ -141,4 +143,3 @@ def _offer(settings, client, payload: dict, redis, thread, rec, choices: list[Cl
             error=render.escape(str(exc.response.get("error", ""))))))
         thread.status(":warning: " + _("failed (see thread)"))
         return
-    thread.status(":point_up: " + _("waiting for {user} to choose a cluster").format(user=render.mention(thread.user)))

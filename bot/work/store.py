@@ -18,6 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from bot.signing import Signer
+from checks.i18n import current as current_language
 
 log = logging.getLogger(__name__)
 audit_log = logging.getLogger("gke_bot.audit")
@@ -186,7 +187,8 @@ class Store:
               **extra) -> dict:
         """Record one click outcome: a capped Redis stream entry plus one JSON log line."""
         entry = {"event": event, "user": user, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                 "plan_id": plan.id if plan else plan_id, "result": result}
+                 "plan_id": plan.id if plan else plan_id, "result": result,
+                 "lang": current_language()}  # the language `result` is written in (the clicker's)
         if plan:
             entry.update(kind=plan.kind, cluster=plan.cluster, requester=plan.requester, channel=plan.channel,
                          params=plan.params, summary=plan.summary)
