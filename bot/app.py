@@ -10,7 +10,7 @@ from slack_bolt import App
 
 from bot.config import Settings
 from bot.edge import Edge
-from bot.listeners import actions, commands, events, shortcuts
+from bot.listeners import actions, commands, events, shortcuts, views
 from bot.slackclient import web_client
 
 
@@ -21,6 +21,6 @@ def create_app(settings: Settings, queue) -> App:
     app = App(signing_secret=settings.slack_signing_secret, client=web_client(settings),
               process_before_response=True)
     edge = Edge(settings, queue)
-    for room in (commands, events, actions, shortcuts):
+    for room in (commands, events, actions, shortcuts, views):
         room.register(app, edge)
     return app

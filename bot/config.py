@@ -39,6 +39,16 @@ def _int(env: dict, name: str, default: int, *, low: int = 0) -> int:
     return int(value)
 
 
+def _seconds(env: dict, name: str, default: float, low: float, high: float) -> float:
+    try:
+        value = float(env.get(name, str(default)))
+    except ValueError:
+        value = -1.0
+    if not low <= value <= high:
+        raise ConfigError(f"{name} is a number of seconds from {low:g} to {high:g}, got {env.get(name)!r}")
+    return value
+
+
 def _keys(value: str | None) -> tuple[bytes, ...]:
     """GKE_BOT_PLAN_KEY: one secret, or several separated by commas (the first signs, every one verifies:
     add the new key first, drop the old one after GKE_BOT_PLAN_TTL)."""
@@ -100,6 +110,10 @@ class Settings:
     endpoint: str = "auto"  # which control-plane endpoint to use: auto|public|private|dns (GKE_BOT_ENDPOINT)
     api_rates: dict = field(default_factory=lambda: dict(DEFAULT_API_RATES))  # per Google API, shared in Redis
     sweep_deadline: int = 900  # GKE_BOT_SWEEP_DEADLINE: seconds a sweep waits for its clusters before the digest
+    recheck_tries: int = 7  # GKE_BOT_RECHECK_TRIES: how often a fixed finding's check runs until it passes
+    recheck_wait: float = 10.0  # GKE_BOT_RECHECK_WAIT: seconds between those runs (IAM takes a while)
+    progress_seconds: float = 3.0  # GKE_BOT_PROGRESS_SECONDS: a running diagnosis shows progress after this, and
+    # updates it at most this often
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -130,6 +144,9 @@ class Settings:
         cluster_concurrency = _int(env, "GKE_BOT_CLUSTER_CONCURRENCY", 2, low=1)
         workers = _int(env, "GKE_BOT_INPROCESS_WORKERS", 4, low=1)
         backlog = _int(env, "GKE_BOT_INPROCESS_BACKLOG", 16, low=1)
+        recheck_tries = _int(env, "GKE_BOT_RECHECK_TRIES", 7, low=1)
+        recheck_wait = _seconds(env, "GKE_BOT_RECHECK_WAIT", 10.0, 0, 300)
+        progress_seconds = _seconds(env, "GKE_BOT_PROGRESS_SECONDS", 3.0, 0.05, 600)
         endpoint = (env.get("GKE_BOT_ENDPOINT") or "auto").strip().lower()
         if endpoint not in ENDPOINT_MODES:
             raise ConfigError(f"GKE_BOT_ENDPOINT is one of {', '.join(ENDPOINT_MODES)}; got {endpoint!r}")
@@ -164,6 +181,9 @@ class Settings:
             endpoint=endpoint,
             api_rates=_api_rates(env.get("GKE_BOT_API_RATES")),
             sweep_deadline=_int(env, "GKE_BOT_SWEEP_DEADLINE", 900, low=10),
+            recheck_tries=recheck_tries,
+            recheck_wait=recheck_wait,
+            progress_seconds=progress_seconds,
         )
 
     def require(self, *names: str) -> "Settings":

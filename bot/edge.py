@@ -85,21 +85,23 @@ class Edge:
         self.submit(later, busy=private)
 
     def start(self, client, cmd: Command, key: str, *, channel: str, user: str, thread_ts: str | None, private,
-              parent: dict | None = None, cluster: ClusterSpec | None = None) -> bool:
+              parent: dict | None = None, cluster: ClusterSpec | None = None, extra: dict | None = None) -> bool:
         """Post the status message, then queue the job. Exactly once per Slack request (retries dropped).
         `parent` ({thread_ts, status_ts}): the parent message already posted (a cluster chosen in a picker:
-        `cluster`). True when a job was queued; otherwise the asker has been told why."""
+        `cluster`). `extra`: more for the job's payload (`recheck`). True when a job was queued; otherwise the
+        asker has been told why."""
         with language(self.gate.language(client, user, channel, cmd.lang)) as lang:
             try:
                 return bool(self._start(client, cmd, key, channel=channel, user=user, thread_ts=thread_ts,
-                                        private=private, lang=lang, parent=parent, cluster=cluster))
+                                        private=private, lang=lang, parent=parent, cluster=cluster,
+                                        extra=extra))
             except Exception:  # noqa: BLE001 - runs on a pool: log, never lose the error silently
                 log.exception("could not start %s", cmd.name)
                 private(render.error_text(_(START_FAILED)))
                 return False
 
     def _start(self, client, cmd: Command, key: str, *, channel: str, user: str, thread_ts: str | None, private,
-               lang: str, parent: dict | None, cluster: ClusterSpec | None):
+               lang: str, parent: dict | None, cluster: ClusterSpec | None, extra: dict | None = None):
         coalesce = self._coalesce_key(cmd, channel, user, cluster)
         try:
             fresh, (n_user, n_channel) = self.queue.admit(key, [(f"user:{user}", self.settings.rate_user[1]),
@@ -161,6 +163,7 @@ class Edge:
                    "coalesce_key": coalesce, "lang": lang}
         if cluster is not None:
             payload["cluster"] = {"name": cluster.name, "location": cluster.location, "project": cluster.project}
+        payload.update(extra or {})
         try:
             self.queue.enqueue(payload)
         except Exception as exc:  # noqa: BLE001 - the parent must not stay "checking…"
@@ -227,6 +230,20 @@ class Edge:
             client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=blocks)
         except SlackApiError as exc:
             log.warning("cannot reply in %s: %s", channel, exc.response.get("error"))
+
+    @classmethod
+    def privately(cls, client, channel: str, user: str, text: str, response_url: str = "", blocks=None) -> None:
+        """A private answer: through the response_url Slack gave with the request when there is one (it works
+        where the bot cannot post), else an ephemeral message in the channel."""
+        if response_url:
+            try:
+                from slack_sdk.webhook import WebhookClient
+                WebhookClient(response_url, timeout=10).send(text=text, blocks=blocks, response_type="ephemeral",
+                                                             replace_original=False)
+                return
+            except Exception as exc:  # noqa: BLE001 - expired or refused: try the channel
+                log.warning("could not answer through the response_url: %s", type(exc).__name__)
+        cls._ephemeral(client, channel, user, text, blocks)
 
     @staticmethod
     def _ephemeral(client, channel, user, text, blocks=None, thread_ts=None):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import itertools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -90,10 +91,14 @@ def _seconds_left(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
-def diagnose(command: str, ctx: Context, max_workers: int = 16, deadline: float | None = None) -> Report:
+Progress = Callable[[int, int], None]  # (checks done, checks in all), called as each check finishes
+
+
+def diagnose(command: str, ctx: Context, max_workers: int = 16, deadline: float | None = None,
+             progress: Progress | None = None) -> Report:
     """Run the command's checks concurrently. With a deadline (time.monotonic()), checks still running when it
     passes are abandoned (never waited for: their threads end at their next gateway call, which refuses to
-    start past the deadline) and reported by name."""
+    start past the deadline) and reported by name. `progress(done, total)` hears of each check finished."""
     checks = registry.for_command(command)
     report = Report(command=command, cluster=ctx.ref.path)
     if not checks:
@@ -103,6 +108,16 @@ def diagnose(command: str, ctx: Context, max_workers: int = 16, deadline: float 
     pool = ThreadPoolExecutor(max_workers=min(max_workers, len(checks)), thread_name_prefix="check")
     # each check runs in a copy of this context: the reader's language (checks.i18n) goes with it
     futures = [(pool.submit(contextvars.copy_context().run, _run_one, ctx.for_check(c)), c) for c in checks]
+    if progress is not None:
+        finished = itertools.count(1)
+
+        def tell(_fut) -> None:
+            try:
+                progress(next(finished), len(checks))
+            except Exception:  # noqa: BLE001 - progress is a courtesy; the report is what matters
+                log.warning("progress callback failed")
+        for fut, _check in futures:
+            fut.add_done_callback(tell)
     try:
         wait([f for f, _check in futures], timeout=_seconds_left(deadline))
     finally:
@@ -122,18 +137,24 @@ def diagnose(command: str, ctx: Context, max_workers: int = 16, deadline: float 
     return report
 
 
+def recheck(gw: Gateway, ref: ClusterRef, command: str, check_id: str) -> list[Finding]:
+    """One check run again on a cluster (after a fix): its findings now ([] for a check that does not exist)."""
+    check = registry.CHECKS.get(check_id)
+    return [] if check is None else _run_one(Context(gw, ref, command).for_check(check))
+
+
 Admit = Callable[[ClusterRef, float | None], ContextManager[str]]  # a slot for one diagnosis of a cluster
 
 
 def run_command(gw: Gateway, command: str, spec, projects: tuple[str, ...], principal: str = "",
                 args: dict | None = None, *, strict: bool = False, deadline: float | None = None,
-                admit: Admit | None = None) -> Report:
+                admit: Admit | None = None, progress: Progress | None = None) -> Report:
     """Resolve the cluster the user named, then run the command's checks on it.
 
     strict: `projects` is an allowlist (every Slack path): a command naming another project is refused
     without a request, and suggestions stay inside it. deadline: checks past it are abandoned and reported.
     admit(ref, deadline): a context manager holding a slot for one diagnosis of that cluster; it yields ''
-    when admitted, else why not (bot.work.jobs limits diagnoses per cluster)."""
+    when admitted, else why not (bot.work.jobs limits diagnoses per cluster). progress: see `diagnose`."""
     from checks.resolve import resolve
 
     budget = _seconds_left(deadline)
@@ -154,14 +175,15 @@ def run_command(gw: Gateway, command: str, spec, projects: tuple[str, ...], prin
             return Report(command=command, cluster=str(spec), note=res.message)
         # why-404 diagnoses exactly this: run its checks on what the user typed.
         ref = ClusterRef(spec.project or (projects[0] if len(projects) == 1 else ""), spec.location, spec.name)
-        report = _admitted(command, Context(gw, ref, command, principal, args), deadline, admit)
+        report = _admitted(command, Context(gw, ref, command, principal, args), deadline, admit, progress)
         report.cluster = str(spec)
         return report
-    return _admitted(command, Context(gw, res.ref, command, principal, args), deadline, admit)
+    return _admitted(command, Context(gw, res.ref, command, principal, args), deadline, admit, progress)
 
 
-def _admitted(command: str, ctx: Context, deadline: float | None, admit: Admit | None) -> Report:
+def _admitted(command: str, ctx: Context, deadline: float | None, admit: Admit | None,
+              progress: Progress | None = None) -> Report:
     with (admit(ctx.ref, deadline) if admit else contextlib.nullcontext("")) as refused:
         if refused:
             return Report(command=command, cluster=ctx.ref.path, note=refused)
-        return diagnose(command, ctx, deadline=deadline)
+        return diagnose(command, ctx, deadline=deadline, progress=progress)

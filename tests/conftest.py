@@ -150,6 +150,7 @@ def env(google, slack, sa_key, monkeypatch) -> dict:
         "GKE_BOT_APPROVERS": "UAPPROVER,UAPPROVER2,SAPPROVERS",
         "GKE_BOT_PLAN_KEY": PLAN_KEY,
         "GKE_BOT_OPERATION_POLL_SECONDS": "0.05",
+        "GKE_BOT_RECHECK_WAIT": "0.05",  # the pause between re-checks after a fix (IAM propagation)
         "NO_PROXY": "127.0.0.1,localhost",
     }
     monkeypatch.delenv("REDIS_URL", raising=False)

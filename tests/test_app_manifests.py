@@ -31,7 +31,7 @@ def _without_urls(manifest: dict) -> dict:
 def _urls(manifest: dict) -> list[str]:
     f, s = manifest["features"], manifest["settings"]
     return ([c.get("url") for c in f.get("slash_commands") or []] + [s["event_subscriptions"].get("request_url"),
-            s["interactivity"].get("request_url")])
+            s["interactivity"].get("request_url"), s["interactivity"].get("message_menu_options_url")])
 
 
 def test_same_app_in_both_modes():

@@ -67,7 +67,7 @@ def test_worker_killed_mid_job_is_retried_and_answered(spawn, env, slack, google
     parent = slack.wait_for(lambda: [p for p in parents(slack) if "checking…" not in p["text"]], timeout=40)[0]
     reply = slack.thread("C123", parent["ts"])
     assert reply and "[FAIL]" in json.dumps(reply[-1].get("blocks"))
-    assert r.zcard(OPEN) == 0
+    wait_until(lambda: r.zcard(OPEN) == 0, 10, what="the job to be marked answered")  # right after it posted
 
 
 def test_a_job_lost_twice_is_reported_in_its_thread(env, slack, settings, redis_url, monkeypatch):

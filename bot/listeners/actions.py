@@ -9,6 +9,10 @@ The approvers are those of the binding of the channel where the plan was posted 
 in the implicit binding). Clicks are rate-limited per user; refusals go to their own audit stream so a
 click flood never pushes real events out of the trail.
 
+The same buttons on an approver's Home tab (bot.work.home) act on the plan's own conversation and message: the
+plan's channel, its message from the diagnosis record; every check is the same. Answers go to the app's
+messages tab there (a view has no response_url).
+
 Cluster pickers (`explain_pick`, a static_select posted by the worker when a pasted error names no cluster):
 only the asker may choose, only among the clusters offered, once; the diagnosis then starts in the same thread.
 """
@@ -28,6 +32,8 @@ from bot.render import blocks as render
 from bot.render import plans
 from bot.render.blocks import hhmm, replace_actions
 from bot.render.explain import PICK_ACTION
+from bot.work.history import history_for
+from bot.work.home import republish
 from bot.work.picks import picks_for
 from bot.work.queue import QueueUnavailable
 from bot.work.store import PlanTampered, Store
@@ -57,6 +63,11 @@ PICK_EXPIRED = N_("This choice has expired (pickers are kept for an hour); ask a
 PICK_NOT_YOURS = N_("Only {user}, who asked, may choose the cluster.")
 PICK_UNKNOWN = N_("That cluster was not one of those offered; nothing was started.")
 PICK_DONE = N_("Diagnosing `{cluster}` in the thread.")
+
+
+def from_home(body: dict) -> bool:
+    """Was it clicked on the Home tab (a view), rather than on a message?"""
+    return (body.get("container") or {}).get("type") == "view"
 
 
 def register(app, edge) -> None:
@@ -102,6 +113,9 @@ class Remediations:
         ack()
 
         def private(msg: str, **_extra) -> None:
+            if from_home(body):  # a view has no response_url: the app's messages tab
+                self.edge._say(client, body.get("user", {}).get("id", ""), None, msg)
+                return
             respond(text=msg, response_type="ephemeral", replace_original=False)
         self.edge.submit(self.click, client, body, action, private, busy=private)
 
@@ -161,9 +175,12 @@ class Remediations:
         container = body.get("container", {})
         channel = container.get("channel_id") or body.get("channel", {}).get("id", "")
         message_ts = container.get("message_ts") or body.get("message", {}).get("ts", "")
+        message = body.get("message", {})
         if self.store is None:
             private(render.error_text(_(NO_REDIS)))
             return
+        if from_home(body):  # the Home tab: the plan's own conversation and message (checked as any click)
+            channel, message_ts, message = self._located(plan_id)
         count, window = self.settings.rate_click
         if not self.store.click_allowed(user, self.settings.rate_click):
             private(render.error_text(_(TOO_MANY).format(count=count, window=window)))
@@ -176,13 +193,28 @@ class Remediations:
         # what the dialog's submission needs, kept server-side (signed): the dialog carries only its token
         token = self.store.save_confirmation({
             "plan_id": plan.id, "user": user, "channel": channel, "message_ts": message_ts, "lang": lang,
-            "text": body.get("message", {}).get("text", "gke-bot"), "blocks": body.get("message", {}).get("blocks", []),
-            "response_url": body.get("response_url", "")})
+            "text": message.get("text") or "gke-bot", "blocks": message.get("blocks", []),
+            "response_url": body.get("response_url", ""), "home": from_home(body)})
         try:
             client.views_open(trigger_id=body.get("trigger_id", ""), view=confirm_view(plan, token, user))
         except SlackApiError as exc:
             log.warning("could not open the confirmation: %s", exc.response.get("error"))
             private(render.error_text(_(NO_DIALOG).format(error=render.escape(str(exc.response.get("error", ""))))))
+
+    def _located(self, plan_id: str) -> tuple[str, str, dict]:
+        """Where a plan clicked on the Home tab was posted: (channel, its message's ts, the message), from the plan
+        and the diagnosis record; ("", "", {}) when unknown (the checks then refuse it as expired or tampered)."""
+        try:
+            plan = self.store.plan(plan_id)
+        except PlanTampered:
+            return "", "", {}
+        if plan is None:
+            return "", "", {}
+        history = history_for(self.settings, self.store.redis)
+        record = history.load(plan.channel, plan.thread_ts) if history else None
+        if record and plan.id in (record.get("plans") or []):
+            return plan.channel, str(record.get("reply_ts", "")), {"text": "gke-bot", "blocks": record.get("blocks")}
+        return plan.channel, "", {}
 
     # ---- the confirmation: checks again, then once-only, queued, audited --------------------------------
     def on_confirm(self, ack, body, view, client):
@@ -197,13 +229,11 @@ class Remediations:
 
     def confirmed(self, client, data: dict) -> None:
         def private(msg: str, **_extra) -> None:
-            url = data.get("response_url", "")
             try:
-                if url:
-                    from slack_sdk.webhook import WebhookClient
-                    WebhookClient(url, timeout=10).send(text=msg, response_type="ephemeral", replace_original=False)
+                if data.get("home"):  # clicked on the Home tab: the app's messages tab
+                    client.chat_postMessage(channel=data["user"], text=msg)
                 else:
-                    client.chat_postEphemeral(channel=data["channel"], user=data["user"], text=msg)
+                    self.edge.privately(client, data["channel"], data["user"], msg, data.get("response_url", ""))
             except Exception as exc:  # noqa: BLE001 - the audit trail still has it
                 log.warning("could not answer the approver: %s", type(exc).__name__)
         with language(data.get("lang", "")):
@@ -237,6 +267,7 @@ class Remediations:
             private(render.error_text(_(QUEUE_DOWN)))
             return
         self.store.audit("approved", user=user, plan=plan, result="queued")
+        republish(self.settings, client, self.gate, plan.channel)  # no longer waiting on approvers' Home tabs
         try:
             client.chat_update(channel=channel, ts=message_ts, blocks=blocks, text=text)
         except SlackApiError as exc:

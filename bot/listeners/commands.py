@@ -1,4 +1,5 @@
-"""Slash commands: `/gke …`. Parse and ack at once; everything else runs after the ack, in the asker's language."""
+"""Slash commands: `/gke …` (`/gke` alone opens the diagnosis modal, bot.listeners.views). Parse and ack at once;
+everything else runs after the ack, in the asker's language."""
 from __future__ import annotations
 
 import logging
@@ -9,6 +10,7 @@ from bot.directory import DirectoryUnavailable
 from bot.edge import BUSY
 from bot.grammar import GrammarError, lang_flag, parse
 from bot.i18n import N_, _, language
+from bot.listeners.views import open_modal
 from bot.metrics import COMMANDS, HANDLER_SECONDS
 from bot.render import blocks as render
 
@@ -52,6 +54,13 @@ class Commands:
         def private(text: str = "", **extra) -> None:
             extra.pop("response_type", None)
             respond(text=text, response_type="ephemeral", replace_original=False, **extra)
+        if not text.strip():  # `/gke` alone: the diagnosis modal, opened with the trigger id while it is valid
+            ack()
+            COMMANDS.labels("modal", "opened").inc()
+            log_command("edge", user, channel, "modal", text, "answered")
+            open_modal(self.edge, client, command.get("trigger_id", ""), user, channel, private,
+                       response_url=command.get("response_url", ""))
+            return
         try:
             cmd = parse(text)
         except GrammarError as err:

@@ -1,6 +1,9 @@
 """Shortcuts. *Diagnose this error* (message shortcut `gke_diagnose_error`, app-manifest.yaml): on any message,
 the bot reads its text, recognises the error and runs the matching diagnosis, answering in a thread under that
-message (or in the thread the message is in). Acks first; the rest runs after the ack, as `/gke explain`."""
+message (or in the thread the message is in). Acks first; the rest runs after the ack, as `/gke explain`.
+
+*New diagnosis* (global shortcut `gke_new_diagnosis`): the diagnosis modal (bot.listeners.views), which asks
+where to post since a global shortcut comes from no conversation."""
 from __future__ import annotations
 
 import logging
@@ -8,6 +11,7 @@ import logging
 from bot.access import log_command
 from bot.grammar import MAX_EXPLAIN, GrammarError, parse
 from bot.i18n import _, language
+from bot.listeners.views import open_modal
 from bot.metrics import COMMANDS
 from bot.render import blocks as render
 
@@ -59,6 +63,13 @@ class Shortcuts:
 
     def register(self, app) -> None:
         app.shortcut("gke_diagnose_error")(self.on_diagnose)
+        app.shortcut("gke_new_diagnosis")(self.on_new)
+
+    def on_new(self, ack, shortcut, client):
+        ack()
+        user = (shortcut.get("user") or {}).get("id", "")
+        log_command("edge", user, "", "modal", "new diagnosis (shortcut)", "answered")
+        open_modal(self.edge, client, shortcut.get("trigger_id", ""), user, "")
 
     def on_diagnose(self, ack, shortcut, client, respond, body):
         ack()

@@ -111,7 +111,7 @@ def summary(report: Report) -> str:
     return counts_line(report)
 
 
-def _finding_blocks(f: Finding, plan_id: str = "") -> list[dict]:
+def finding_blocks(f: Finding, plan_id: str = "") -> list[dict]:
     head = f"{EMOJI[f.status]} *[{word(f.status)}] {escape(f.title)}*"
     if f.resource:
         head += f"\n{code(f.resource)}"
@@ -136,15 +136,20 @@ def remediation_actions(f: Finding, plan_id: str) -> dict:
     """The fix button. No Block Kit `confirm` (fixed in the asker's language): a click opens a confirmation
     dialog in the approver's own language (bot.listeners.actions)."""
     rem = f.remediation
+    return fix_button(rem.kind, rem.params, rem.label, plan_id)
+
+
+def fix_button(kind: str, params: dict, label: str, plan_id: str) -> dict:
+    """The actions block of a fix button (in a thread, or on an approver's Home tab): the plan id is its value."""
     return {
         "type": "actions",
         "block_id": f"remediate:{plan_id}",
         "elements": [{
             "type": "button",
-            "action_id": f"remediate:{rem.kind}",
-            "text": {"type": "plain_text", "text": button_text(plans.label(rem.kind, rem.params, rem.label))},
+            "action_id": f"remediate:{kind}",
+            "text": {"type": "plain_text", "text": button_text(plans.label(kind, params, label))},
             "value": plan_id,
-            "style": "danger" if rem.kind.startswith("grant") else "primary",
+            "style": "danger" if kind.startswith("grant") else "primary",
         }],
     }
 
@@ -167,7 +172,7 @@ def _report_groups(report: Report, plans: dict[int, str]) -> tuple[list[dict], l
         if f.status in (Status.OK, Status.SKIP) and not f.remediation and not f.remedy:
             ok_lines.append(f"{EMOJI[f.status]} {escape(f.title)} — {escape(f.detail)}")
             continue
-        groups.append((f, [{"type": "divider"}] + _finding_blocks(f, plans.get(i, ""))))
+        groups.append((f, [{"type": "divider"}] + finding_blocks(f, plans.get(i, ""))))
     tail = ([{"type": "divider"}] + sections("\n".join(ok_lines))) if ok_lines else []
     return top, groups, tail
 
@@ -233,7 +238,9 @@ def help_blocks(topic: str = "") -> dict:
     text = (_("*gke-bot* answers \"why is my GKE cluster refusing me?\"") + "\n" + "\n".join(lines)
             + "\n" + cluster_forms() + "\n"
             + _("Mention me in a thread (`@gke-bot why-403 my-cluster`) to answer there. To diagnose an error "
-                "someone posted, use the message shortcut *Diagnose this error* on it."))
+                "someone posted, use the message shortcut *Diagnose this error* on it.")
+            + "\n" + _("`/gke` alone (or the shortcut *New diagnosis*) opens a form instead. In a diagnosis thread, "
+                        "`@gke-bot recheck` checks again and says what changed."))
     return {"response_type": "ephemeral", "text": _("gke-bot help"), "blocks": [section(text)]}
 
 

@@ -2,7 +2,7 @@
 
 A sweeper thread in every `gke-bot worker` (`Janitor`) looks at jobs still open: a job that RQ marks failed, or that started
 but stopped beating (its worker was killed), is queued once more; after that, or past its
-deadline, the thread is told what happened. Every decision about one job is taken under a short
+deadline, the thread is told what happened. It also marks fix buttons that expired (bot.work.expiry). Every decision about one job is taken under a short
 Redis lock, so several workers sweep without stepping on each other.
 """
 from __future__ import annotations
@@ -48,6 +48,11 @@ class Janitor:
                 finish_overdue(self.settings, self.redis, self.client_factory, post_report)
             except Exception:  # noqa: BLE001 - as above
                 log.warning("overdue fleet digests failed", exc_info=True)
+            try:
+                from bot.work.expiry import expire_fixes
+                expire_fixes(self.settings, self.redis, self.client_factory)
+            except Exception:  # noqa: BLE001 - as above
+                log.warning("expired-fix sweep failed", exc_info=True)
 
     def sweep(self) -> list[tuple[str, str]]:
         """Decide about every open job; returns (job id, decision) for what was done."""

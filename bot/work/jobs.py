@@ -6,6 +6,7 @@ updated parent message: a result, or what failed. Never silence.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import threading
 import time
@@ -16,6 +17,7 @@ from bot.config import Settings
 from bot.i18n import N_, _, language
 from bot.render import blocks as render
 from bot.slackclient import web_client
+from bot.work.rechecks import new_plans, post_difference
 from bot.work.store import shared_cache, store_for
 from bot.work.thread import Thread
 from checks.engine import run_command
@@ -110,14 +112,19 @@ def _diagnose(settings: Settings, client, payload: dict, redis) -> dict:
         from bot.work.ratelimit import limiter_for
         gw = gw or Gateway(settings.google_api_url, deadline=deadline, shared_cache=redis, projects=projects,
                            endpoint=settings.endpoint, limiter=limiter_for(settings, redis))
-        report = run_command(gw, cmd.name, cmd.cluster, projects, principal, args, strict=True, deadline=deadline,
-                             admit=ClusterSlots(settings, redis).admit)
+        with Progress(thread, settings.progress_seconds) as progress:
+            report = run_command(gw, cmd.name, cmd.cluster, projects, principal, args, strict=True,
+                                 deadline=deadline, admit=ClusterSlots(settings, redis).admit, progress=progress)
         report.context += context
         if principal:
             report.context.append(decision.identity.describe())
         if decision.note:
             report.context.append(decision.note)
-        post_report(thread, report, store_for(settings))
+        store = store_for(settings)
+        # `@gke-bot recheck`: what changed since the thread's previous answer (when there is one to compare with)
+        if not (payload.get("recheck") and post_difference(settings, thread, report, redis, store)):
+            post_report(thread, report, store,
+                        keep=lambda posted: remember(settings, redis, payload, thread, report, posted))
         return {"ok": True, "counts": report.counts(), "calls": len(gw.calls)}
     except Exception as exc:  # noqa: BLE001 - the user must hear about it
         log.exception("job failed")
@@ -128,6 +135,46 @@ def _diagnose(settings: Settings, client, payload: dict, redis) -> dict:
         except SlackApiError:
             log.exception("could not report the failure to Slack")
         return {"ok": False, "error": reason}
+
+
+class Progress:
+    """While the checks run: after `every` seconds, the parent shows how many are done (`checking… 3 of 9 checks
+    done`), updated at most every `every` seconds and only when it changed; silent once the block is left (the
+    parent then gets its summary)."""
+
+    def __init__(self, thread: Thread, every: float):
+        self.thread, self.every = thread, every
+        self.counts: tuple[int, int] | None = None
+        self.shown: tuple[int, int] | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        # in this job's context: the reader's language goes with it
+        self._ticker = threading.Thread(target=contextvars.copy_context().run, args=(self._run,), daemon=True,
+                                        name="progress")
+
+    def __call__(self, done: int, total: int) -> None:
+        self.counts = (done, total)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            with self._lock:
+                counts = self.counts
+                if self._stop.is_set() or counts is None or counts == self.shown or counts[0] >= counts[1]:
+                    continue
+                try:
+                    self.thread.status(_("checking…") + " " + _("{done} of {total} checks done").format(
+                        done=counts[0], total=counts[1]))
+                except Exception:  # noqa: BLE001 - progress is a courtesy
+                    log.warning("could not show progress")
+                self.shown = counts
+
+    def __enter__(self) -> "Progress":
+        self._ticker.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:  # an update under way finishes first; none starts after this
+            self._stop.set()
 
 
 class ClusterSlots:
@@ -187,41 +234,56 @@ def _attach(thread: Thread, report: Report, comment: str) -> None:
                                   initial_comment=comment)
 
 
-def post_report(thread: Thread, report: Report, store=None) -> None:
+def remember(settings: Settings, redis, payload: dict, thread: Thread, report: Report, posted: dict) -> None:
+    """Keep what this diagnosis answered (bot.work.history): for `recheck`, the re-check after a fix, Home."""
+    from bot.work.history import findings_of, history_for
+    history = history_for(settings, redis)
+    if history is None:
+        return
+    history.save({"channel": thread.channel, "thread_ts": thread.thread_ts, "status_ts": thread.status_ts,
+                  "user": thread.user, "text": str(payload.get("text", "")), "shown": thread.text,
+                  "lang": str(payload.get("lang", "")), "command": report.command, "cluster": report.cluster,
+                  "cluster_spec": payload.get("cluster"), "findings": findings_of(report),
+                  "summary": render.summary(report), **posted})
+
+
+def post_report(thread: Thread, report: Report, store=None, keep=None) -> dict:
+    """The report as one thread reply (with fix buttons when plans can be kept) and the parent's summary:
+    {"reply_ts", "blocks", "plans"} of the reply (no blocks for a file or a note), also given to `keep` before
+    the parent says the diagnosis is over."""
+    keep = keep or (lambda posted: None)
     if not report.findings:
         note = report.note or _("No findings.")
-        thread.reply(render.error_text(render.escape(note)) + "".join(
+        ts = thread.reply(render.error_text(render.escape(note)) + "".join(
             "\n" + render.escape(line) for line in report.context))
+        keep({"reply_ts": ts, "blocks": [], "plans": []})
         thread.status(":warning: " + render.escape(note.splitlines()[0][:300]))
-        return
+        return {"reply_ts": ts, "blocks": [], "plans": []}
     plans = {}
     if store is not None:
         try:
-            for i, f in enumerate(report.findings):
-                if f.remediation:
-                    rem = f.remediation
-                    # label and summary: for logs and the audit trail; what people read is written from kind and
-                    # params in each reader's language (bot.render.plans)
-                    plans[i] = store.new_plan(kind=rem.kind, label=rem.label, summary=rem.summary,
-                                              params=rem.params, channel=thread.channel, thread_ts=thread.thread_ts,
-                                              requester=thread.user, cluster=report.cluster).id
+            plans = new_plans(store, thread, report)
         except Exception as exc:  # noqa: BLE001 - buttons are optional; the report is not
             log.warning("could not save fix plans (%s); posting without buttons", type(exc).__name__)
             plans = {}
             report.note = _("Fix buttons are unavailable right now (Redis); the fixes are in each finding.")
     message, partial = render.report_message(report, plans)
+    posted = {"reply_ts": "", "blocks": message["blocks"], "plans": list(plans.values())}
     try:
-        thread.reply(message["text"], message["blocks"])
+        posted["reply_ts"] = thread.reply(message["text"], message["blocks"])
     except SlackApiError as exc:
         if exc.response.get("error") not in ("msg_too_long", "invalid_blocks"):
             raise
         # Slack refused the blocks: the whole report as a file in the thread instead, never nothing.
         log.warning("report refused by Slack (%s); uploading it as a file", exc.response.get("error"))
         partial = False
+        posted["blocks"] = []
         _attach(thread, report, _("{summary} (full report attached)").format(summary=render.summary(report)))
     if partial:  # one message shows the worst; the rest is in the attachment
         try:
             _attach(thread, report, _("The full report"))
         except SlackApiError as exc:
             log.warning("could not attach the full report: %s", exc.response.get("error"))
+    keep(posted)
     thread.status(render.summary(report))
+    return posted

@@ -123,12 +123,20 @@ def run_remediation(settings: Settings, client, payload: dict) -> dict:
                             text=f"{icon} " + _("*{fix}* (approved by {approver}) — {outcome}.").format(
                                 fix=render.escape(label), approver=render.mention(approver), outcome=word)
                                  + f" {render.escape(outcome.message)}")
-    blocks = replace_actions(payload.get("blocks", []), plan.id, f"{icon} " + _(
-        "Approved by {approver} at {time} — {outcome}").format(approver=render.mention(approver), time=hhmm(),
-                                                              outcome=render.escape(word)))
+    fix_line = f"{icon} " + _("Approved by {approver} at {time} — {outcome}").format(
+        approver=render.mention(approver), time=hhmm(), outcome=render.escape(word))
+    blocks = replace_actions(payload.get("blocks", []), plan.id, fix_line)
     if blocks and payload.get("message_ts"):
         try:
             client.chat_update(channel=channel, ts=payload["message_ts"], blocks=blocks, text=payload.get("text") or "gke-bot")
         except SlackApiError as exc:
             log.warning("could not update the fix line: %s", exc.response.get("error"))
+    from bot.work.home import republish
+    republish(settings, client, gate, plan.channel)  # approvers' Home tabs: no longer waiting
+    if ok and plan.check:  # did it work? the finding's check again (bot.work.rechecks)
+        from bot.work.rechecks import after_fix
+        try:
+            after_fix(settings, client, plan, binding.projects, payload, fix_line)
+        except Exception:  # noqa: BLE001 - the fix itself is done and reported
+            log.exception("the re-check after the fix failed")
     return {"ok": ok, "status": outcome.status}

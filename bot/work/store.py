@@ -25,6 +25,8 @@ audit_log = logging.getLogger("gke_bot.audit")
 
 PLAN_TTL = 24 * 3600
 CONFIRM_TTL = 900  # seconds a fix's confirmation dialog stays usable
+PENDING = "gke-bot:plans:pending"  # sorted set: plan id → time planned
+WHERE = "gke-bot:plans:where"  # hash: plan id → [channel, thread ts]
 AUDIT_STREAM = "gke-bot:audit"
 DENIED_STREAM = "gke-bot:audit:denied"
 AUDIT_MAX = 10000
@@ -43,6 +45,9 @@ class Plan:
     requester: str
     cluster: str
     created: float = field(default_factory=time.time)
+    check: str = ""  # the finding's check id and resource (its stable key) and the diagnosis command, so the
+    resource: str = ""  # fix can be checked again once it has run (bot.work.rechecks)
+    command: str = ""
     sig: str = ""
 
     def to_json(self) -> str:
@@ -74,7 +79,29 @@ class Store:
         return plan
 
     def new_plan(self, **kw) -> Plan:
-        return self.save_plan(Plan(id=secrets.token_urlsafe(12), **kw))
+        plan = self.save_plan(Plan(id=secrets.token_urlsafe(12), **kw))
+        try:  # the index the Home tab lists pending fixes from (each entry is checked again when read), and where
+            # each was posted (the janitor marks its button when it expires: bot.work.expiry)
+            with self.redis.pipeline(transaction=False) as p:
+                p.zadd(PENDING, {plan.id: plan.created})
+                p.hset(WHERE, plan.id, json.dumps([plan.channel, plan.thread_ts]))
+                p.execute()
+        except Exception:  # noqa: BLE001 - the button in the thread works without it
+            log.warning("could not index the fix plan")
+        return plan
+
+    def pending(self, limit: int = 100) -> list[Plan]:
+        """Plans not approved yet and not expired, newest first (tampered ones left out)."""
+        out = []
+        for raw in self.redis.zrevrangebyscore(PENDING, "+inf", time.time() - self.plan_ttl, start=0, num=limit):
+            plan_id = raw.decode() if isinstance(raw, bytes) else raw
+            try:
+                plan = self.plan(plan_id)
+            except PlanTampered:
+                continue
+            if plan is not None and not self.plan_holder(plan.id):
+                out.append(plan)
+        return out
 
     def plan(self, plan_id: str) -> Plan | None:
         """The stored plan; None when it does not exist. Raises PlanTampered when its signature is wrong."""
@@ -101,6 +128,12 @@ class Store:
         """Take the once-only lock of a plan. None when taken; else the lock holder (`who`)."""
         ok = self.redis.set(f"gke-bot:plan:{plan_id}:lock", who, nx=True, ex=self.plan_ttl + 3600)
         return who if ok else None
+
+    def drop_plan(self, plan_id: str) -> None:
+        """Forget a plan whose button no longer applies (superseded); its once-only marks stay."""
+        self.redis.delete(f"gke-bot:plan:{plan_id}")
+        self.redis.zrem(PENDING, plan_id)
+        self.redis.hdel(WHERE, plan_id)
 
     def release_plan(self, plan_id: str) -> None:
         self.redis.delete(f"gke-bot:plan:{plan_id}:lock")

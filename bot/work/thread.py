@@ -21,8 +21,10 @@ class Thread:
         self.user = payload.get("user", "")
         self.text = payload.get("shown") or payload.get("text", "")  # the command as the parent shows it
 
-    def reply(self, text: str, blocks: list | None = None) -> None:
-        self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, text=text, blocks=blocks)
+    def reply(self, text: str, blocks: list | None = None) -> str:
+        """Post in the thread; the reply's ts."""
+        return self.client.chat_postMessage(channel=self.channel, thread_ts=self.thread_ts, text=text,
+                                            blocks=blocks)["ts"]
 
     def status(self, state: str) -> None:
         try:

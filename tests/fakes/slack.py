@@ -90,6 +90,8 @@ def block_errors(blocks) -> list[str]:
         if bid is not None and (bid in block_ids or len(bid) > 255):
             errs.append(f"invalid or duplicate block_id [json-pointer:{ptr}/block_id]")
         block_ids.add(bid)
+        if btype == "input":
+            errs += input_errors(block, ptr)
         for ltype, key, limit in TEXT_LIMITS:
             text = (block.get(key) or {}).get("text") if btype == ltype else None
             if text is not None and not 0 < len(text) <= limit:
@@ -136,10 +138,42 @@ def select_errors(el: dict, ptr: str) -> list[str]:
     return errs
 
 
-def view_errors(view) -> list[str]:
-    """Slack-style validation errors for a modal view (views.open)."""
-    if not isinstance(view, dict) or view.get("type") != "modal":
-        return ["must be a modal view [json-pointer:/view/type]"]
+INPUT_ELEMENTS = {"plain_text_input", "static_select", "external_select", "users_select", "conversations_select",
+                  "channels_select", "multi_static_select", "multi_external_select", "checkboxes", "radio_buttons",
+                  "datepicker", "timepicker", "number_input", "email_text_input", "url_text_input",
+                  "multi_conversations_select", "multi_users_select", "rich_text_input"}
+
+
+def input_errors(block: dict, ptr: str) -> list[str]:
+    """An input block as Slack checks it: a plain_text label of at most 2000 characters and one input element;
+    select options as in static_select, external_select without options, text inputs' max_length at most 3000."""
+    errs = []
+    label = block.get("label")
+    if not isinstance(label, dict) or label.get("type") != "plain_text" or not 0 < len(label.get("text", "")) <= 2000:
+        errs.append(f"must be plain_text of 1 to 2000 characters [json-pointer:{ptr}/label]")
+    el = block.get("element")
+    if not isinstance(el, dict) or el.get("type") not in INPUT_ELEMENTS:
+        return errs + [f"failed to match all allowed schemas [json-pointer:{ptr}/element]"]
+    if len(el.get("action_id") or "") > 255:
+        errs.append(f"must be less than 256 characters [json-pointer:{ptr}/element/action_id]")
+    if el["type"] == "static_select":
+        errs += select_errors(el, f"{ptr}/element")
+    if el["type"] == "external_select" and "options" in el:
+        errs.append(f"options are not allowed on external_select [json-pointer:{ptr}/element/options]")
+    if el["type"] == "plain_text_input" and int(el.get("max_length") or 0) > 3000:
+        errs.append(f"must be at most 3000 [json-pointer:{ptr}/element/max_length]")
+    return errs
+
+
+def view_errors(view, kind: str = "modal") -> list[str]:
+    """Slack-style validation errors for a modal view (views.open, views.update) or a Home tab (views.publish)."""
+    if not isinstance(view, dict) or view.get("type") != kind:
+        return [f"must be a {kind} view [json-pointer:/view/type]"]
+    if kind == "home":
+        blocks = view.get("blocks")
+        if not isinstance(blocks, list) or len(blocks) > 100:
+            return ["must be at most 100 blocks [json-pointer:/view/blocks]"]
+        return [e for e in block_errors(blocks) if not e.startswith("no more than 50 items")]
     errs = []
     for key, required in (("title", True), ("submit", False), ("close", False)):
         obj = view.get(key)
@@ -174,6 +208,11 @@ def check_content(params: dict) -> None:
         raise SlackError("msg_too_long")
 
 
+def with_block_ids(blocks: list) -> list:
+    """The blocks as Slack returns them in a view: each with a block_id (Slack makes one up where none was given)."""
+    return [dict(b, block_id=b.get("block_id") or uuid.uuid4().hex[:5]) for b in blocks]
+
+
 def wait_until(predicate, timeout: float, describe) -> object:
     deadline = time.monotonic() + timeout
     while not (result := predicate()):
@@ -195,6 +234,8 @@ class FakeSlack:
         self.responses: list[dict] = []
         self.files: list[dict] = []           # completed uploads: id, filename, title, content, channel, thread_ts
         self.views: list[dict] = []           # views.open: {"trigger_id", "view" as Slack returns it}
+        self.open_views: dict[str, dict] = {}  # view id → the view as it is now (views.open, views.update)
+        self.homes: dict[str, dict] = {}       # user id → their published Home tab (views.publish)
         self.expired_triggers: set[str] = set()  # trigger ids views.open refuses (Slack's are valid 3 s)
         self.socket_acks: list[dict] = []
         self._responses_by_url: dict[str, list[dict]] = {}
@@ -524,7 +565,8 @@ class FakeSlack:
         if errs := view_errors(view):
             raise SlackError("invalid_arguments", response_metadata={"messages": [f"[ERROR] {e}" for e in errs]})
         view_id = f"V{next(self._ids):09d}"
-        shown = {"id": view_id, "team_id": self.team_id, "type": "modal", "blocks": view.get("blocks", []),
+        shown = {"id": view_id, "team_id": self.team_id, "type": "modal",
+                 "blocks": with_block_ids(view.get("blocks", [])),
                  "private_metadata": view.get("private_metadata", ""), "callback_id": view.get("callback_id", ""),
                  "state": {"values": {}}, "hash": uuid.uuid4().hex[:20], "title": view["title"],
                  "close": view.get("close"), "submit": view.get("submit"), "clear_on_close": False,
@@ -532,7 +574,58 @@ class FakeSlack:
                  "app_id": self.app_id, "external_id": "", "app_installed_team_id": self.team_id,
                  "bot_id": self.bot_id}
         self.views.append({"trigger_id": trigger, "view": shown})
+        self.open_views[view_id] = shown
         return {"view": shown}
+
+    def _api_views_update(self, params: dict) -> dict:
+        """views.update: by view_id (or external_id); a `hash` that is not the view's current one is refused
+        (hash_conflict), as Slack does to protect against racing updates."""
+        view_id = params.get("view_id") or next((i for i, v in self.open_views.items()
+                                                  if params.get("external_id") and
+                                                  v.get("external_id") == params.get("external_id")), None)
+        if not view_id and not params.get("external_id"):
+            raise SlackError("invalid_arguments")
+        current = self.open_views.get(view_id or "")
+        if current is None:
+            raise SlackError("not_found")
+        if params.get("hash") and params["hash"] != current["hash"]:
+            raise SlackError("hash_conflict")
+        view = params.get("view")
+        if errs := view_errors(view):
+            raise SlackError("invalid_arguments", response_metadata={"messages": [f"[ERROR] {e}" for e in errs]})
+        current.update(blocks=with_block_ids(view.get("blocks", [])), private_metadata=view.get("private_metadata", ""),
+                       callback_id=view.get("callback_id", ""), title=view["title"], close=view.get("close"),
+                       submit=view.get("submit"), hash=uuid.uuid4().hex[:20],
+                       external_id=view.get("external_id", current.get("external_id", "")))
+        return {"view": current}
+
+    def _api_views_publish(self, params: dict) -> dict:
+        """views.publish: a user's Home tab (type "home")."""
+        user = params.get("user_id")
+        if user not in self._users:
+            raise SlackError("user_not_found")
+        view = params.get("view")
+        if errs := view_errors(view, "home"):
+            raise SlackError("invalid_arguments", response_metadata={"messages": [f"[ERROR] {e}" for e in errs]})
+        old = self.homes.get(user)
+        if params.get("hash") and old and params["hash"] != old["hash"]:
+            raise SlackError("hash_conflict")
+        view_id = old["id"] if old else f"V{next(self._ids):09d}"
+        shown = {"id": view_id, "team_id": self.team_id, "type": "home",
+                 "blocks": with_block_ids(view.get("blocks", [])),
+                 "private_metadata": view.get("private_metadata", ""), "callback_id": view.get("callback_id", ""),
+                 "state": {"values": {}}, "hash": uuid.uuid4().hex[:20], "title": {"type": "plain_text", "text": "View"},
+                 "clear_on_close": False, "notify_on_close": False, "close": None, "submit": None,
+                 "previous_view_id": None, "root_view_id": view_id, "app_id": self.app_id, "external_id": "",
+                 "app_installed_team_id": self.team_id, "bot_id": self.bot_id}
+        self.homes[user] = shown
+        return {"view": shown}
+
+    def _api_chat_getPermalink(self, params: dict) -> dict:
+        channel = self._channel(params.get("channel"))
+        msg = self._find(channel, params.get("message_ts", ""))
+        return {"channel": channel,
+                "permalink": f"https://fake.slack.com/archives/{channel}/p{msg['ts'].replace('.', '')}"}
 
     def _api_apps_connections_open(self, params: dict) -> dict:
         ticket = uuid.uuid4().hex
@@ -687,3 +780,76 @@ def view_submission_payload(view: dict, user_id: str, team_id: str = "T1", user_
             "user": {"id": user_id, "username": user_name, "name": user_name, "team_id": team_id},
             "api_app_id": "A1", "token": "verification-token", "trigger_id": uuid.uuid4().hex,
             "view": view, "response_urls": [], "is_enterprise_install": False, "enterprise": None}
+
+
+def _user(user_id: str, team_id: str, user_name: str) -> dict:
+    return {"id": user_id, "username": user_name, "name": user_name, "team_id": team_id}
+
+
+def global_shortcut_payload(callback_id: str, user_id: str, trigger_id: str = "t1", team_id: str = "T1",
+                            user_name: str = "alice") -> dict:
+    """A global shortcut (https://api.slack.com/reference/interaction-payloads/shortcuts): no channel, no message."""
+    return {"type": "shortcut", "token": "verification-token", "action_ts": f"{time.time():.6f}",
+            "team": {"id": team_id, "domain": "fake"}, "user": _user(user_id, team_id, user_name),
+            "is_enterprise_install": False, "enterprise": None, "callback_id": callback_id, "trigger_id": trigger_id}
+
+
+def view_action_payload(view: dict, action: dict, user_id: str, trigger_id: str = "t1", team_id: str = "T1",
+                        user_name: str = "alice") -> dict:
+    """block_actions from an element in a modal or a Home tab: the container is the view, there is no message
+    and no response_url (https://api.slack.com/reference/interaction-payloads/block-actions)."""
+    action = dict(action, action_ts=f"{time.time():.6f}")
+    return {"type": "block_actions", "user": _user(user_id, team_id, user_name), "api_app_id": "A1",
+            "token": "verification-token", "container": {"type": "view", "view_id": view["id"]},
+            "trigger_id": trigger_id, "team": {"id": team_id, "domain": "fake"}, "enterprise": None,
+            "is_enterprise_install": False, "view": view, "actions": [action]}
+
+
+def block_suggestion_payload(view: dict, action_id: str, block_id: str, value: str, user_id: str,
+                             team_id: str = "T1", user_name: str = "alice") -> dict:
+    """An external_select asking for its options as the user types
+    (https://api.slack.com/reference/block-kit/block-elements#external_select)."""
+    return {"type": "block_suggestion", "user": _user(user_id, team_id, user_name),
+            "container": {"type": "view", "view_id": view["id"]}, "api_app_id": "A1", "token": "verification-token",
+            "action_id": action_id, "block_id": block_id, "value": value, "team": {"id": team_id, "domain": "fake"},
+            "enterprise": None, "is_enterprise_install": False, "view": view}
+
+
+def options_errors(answer: dict) -> list[str]:
+    """What Slack refuses in an options load answer: at most 100 options, texts of 1–75, values of 1–150."""
+    options = answer.get("options")
+    if not isinstance(options, list):
+        return ["options must be a list"]
+    return select_errors({"options": options or [{"text": {"text": "x"}, "value": "x"}]}, "/options") + (
+        ["no more than 100 options"] if len(options) > 100 else [])
+
+
+def fill(view: dict, values: dict) -> dict:
+    """The view as a submission carries it: `values` (block_id → text, or (value, label) for a select) set in
+    view.state.values in Slack's shape for each input element."""
+    view = json.loads(json.dumps(view))
+    state = {}
+    for block in view.get("blocks", []):
+        if block.get("type") != "input" or block.get("block_id") not in values:
+            continue
+        el, value = block["element"], values[block["block_id"]]
+        if el["type"] == "plain_text_input":
+            entry = {"type": "plain_text_input", "value": value}
+        elif el["type"] == "conversations_select":
+            entry = {"type": "conversations_select", "selected_conversation": value}
+        else:
+            val, label = value if isinstance(value, tuple) else (value, value)
+            entry = {"type": el["type"], "selected_option": {"text": {"type": "plain_text", "text": label},
+                                                             "value": val}}
+        state.setdefault(block["block_id"], {})[el["action_id"]] = entry
+    view["state"] = {"values": state}
+    return view
+
+
+def app_home_opened_event(user_id: str, channel: str = "", view: dict | None = None) -> dict:
+    """app_home_opened (https://api.slack.com/events/app_home_opened): the Home tab, with the published view."""
+    event = {"type": "app_home_opened", "user": user_id, "channel": channel or "D" + user_id[1:], "tab": "home",
+             "event_ts": f"{time.time():.6f}"}
+    if view is not None:
+        event["view"] = view
+    return event

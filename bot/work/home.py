@@ -1,0 +1,95 @@
+"""The Home tab's content, per user, and publishing it (views.publish; the view: bot.render.home).
+
+Fixes waiting for approval are those of the pending plans (bot.work.store) that this user may approve: checked
+as a click is, against the binding of the channel the plan was posted in (approver there, project in that
+binding, not their own request unless self-approval is allowed). Published when the user opens the tab, and
+again for the approvers who have opened it when a fix they could see is approved or has run.
+"""
+from __future__ import annotations
+
+import logging
+
+from slack_sdk.errors import SlackApiError
+
+from bot.i18n import language
+from bot.render.home import MAX_FIXES, home_view
+from bot.work.history import history_for
+from bot.work.store import store_for
+
+log = logging.getLogger(__name__)
+
+OPENED = "gke-bot:home:users"  # set: users who have opened the Home tab (re-published for them)
+
+
+def _permalink(client, channel: str, ts: str) -> str:
+    try:
+        return str(client.chat_getPermalink(channel=channel, message_ts=ts).get("permalink") or "")
+    except SlackApiError:
+        return ""
+
+
+def waiting_for(settings, client, gate, store, user: str) -> list:
+    """The pending plans `user` may approve now (newest first)."""
+    if store is None:
+        return []
+    out = []
+    for plan in store.pending():
+        try:
+            allowed, binding = gate.approver(client, plan.channel, user)
+        except Exception:  # noqa: BLE001 - group membership unknown: not shown (the click would check again)
+            continue
+        if not allowed or str((plan.params or {}).get("project", "")) not in binding.projects:
+            continue
+        if plan.requester == user and not settings.allow_self_approval:
+            continue
+        out.append(plan)
+    return out
+
+
+def publish(settings, client, gate, user: str) -> None:
+    """Build and publish `user`'s Home tab, in their language."""
+    store = store_for(settings)
+    history = history_for(settings)
+    policy = gate.policy
+    try:
+        approver = any(policy.is_approver(b, user, gate.members(client)) for b in policy.bindings)
+    except Exception:  # noqa: BLE001
+        approver = False
+    fixes = [{"plan": p, "link": _permalink(client, p.channel, p.thread_ts)}
+             for p in waiting_for(settings, client, gate, store, user)[:MAX_FIXES]] if approver else []
+    records = history.latest(user) if history else []
+    for r in records:
+        r["link"] = _permalink(client, r["channel"], r["thread_ts"])
+    try:
+        bindings = policy.bindings_of(user, gate.members(client))
+    except Exception:  # noqa: BLE001
+        bindings = []
+    with language(gate.language(client, user, "")):
+        view = home_view(approver, fixes, records, bindings)
+    try:
+        client.views_publish(user_id=user, view=view)
+    except SlackApiError as exc:
+        log.warning("could not publish the Home tab: %s", exc.response.get("error"))
+        return
+    if store is not None:
+        try:
+            store.redis.sadd(OPENED, user)
+        except Exception:  # noqa: BLE001
+            log.warning("could not remember the Home tab's user")
+
+
+def republish(settings, client, gate, channel: str) -> None:
+    """A fix posted in `channel` was approved or has run: refresh the Home tab of its approvers who have one."""
+    store = store_for(settings)
+    if store is None:
+        return
+    try:
+        users = sorted(u.decode() if isinstance(u, bytes) else u for u in store.redis.smembers(OPENED))
+    except Exception:  # noqa: BLE001
+        return
+    for user in users[:200]:
+        try:
+            if gate.approver(client, channel, user)[0]:
+                publish(settings, client, gate, user)
+        except Exception:  # noqa: BLE001 - one Home tab left as it was
+            log.warning("could not refresh a Home tab")
