@@ -94,8 +94,9 @@ def settle_explain(settings, client, payload: dict, redis, thread, cmd: Command,
         thread.status(":pencil2: " + _("more needed (see thread)"))
         return Settled(result={"ok": False, "error": "arguments missing"})
     projects = decision.binding.projects
+    from bot.work.ratelimit import limiter_for
     gw = Gateway(settings.google_api_url, deadline=deadline, shared_cache=redis, projects=projects,
-                 endpoint=settings.endpoint)
+                 endpoint=settings.endpoint, limiter=limiter_for(settings, redis))
     cluster = picked or reading.cluster
     if cluster is None:
         listed, errors = _listing(gw, projects, rec.project)

@@ -70,10 +70,13 @@ def check_again(settings, plan, projects) -> tuple[bool, list[Finding], int]:
     ref = cluster_ref(plan.cluster)
     if ref is None:
         return False, [], 0
+    from bot.work.ratelimit import limiter_for
+    from bot.work.store import shared_cache
+    limiter = limiter_for(settings, shared_cache(settings))
     found: list[Finding] = []
     for attempt in range(1, settings.recheck_tries + 1):
         gw = Gateway(settings.google_api_url, deadline=time.monotonic() + 60, projects=projects,
-                     endpoint=settings.endpoint)  # fresh: nothing remembered from the previous try
+                     endpoint=settings.endpoint, limiter=limiter)  # fresh: nothing remembered from the previous try
         found = [f for f in recheck(gw, ref, plan.command or "doctor", plan.check)
                  if not plan.resource or f.resource == plan.resource]
         if found and all(f.status in (Status.OK, Status.SKIP) for f in found):

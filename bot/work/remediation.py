@@ -93,8 +93,9 @@ def run_remediation(settings: Settings, client, payload: dict) -> dict:
             log.warning("progress update failed: %s", exc.response.get("error"))
 
     try:
+        from bot.work.ratelimit import limiter_for
         gw = Gateway(settings.google_api_url, deadline=time.monotonic() + settings.remediation_timeout - 60,
-                     projects=binding.projects)
+                     projects=binding.projects, limiter=limiter_for(settings, store.redis))
         why = validate(gw, plan.kind, plan.params, plan.cluster, binding.projects)
         if why:
             security_event("fix plan refused by validation", plan_id=plan.id, kind=plan.kind, why=why)
