@@ -125,7 +125,7 @@ def slack():
     from tests.fakes.slack import FakeSlack
     fake = FakeSlack(bot_token=BOT_TOKEN, app_token=APP_TOKEN)
     fake.start()
-    fake.add_channel("C123", member=True)
+    fake.add_channel("C123", member=True, members=["U123", "UAPPROVER", "UAPPROVER2", "UGROUPIE", "UNOBODY"])
     fake.add_user("U123", email="alice@example.com", name="alice")
     fake.add_user("UAPPROVER", email="olga@example.com", name="olga")
     fake.add_user("UAPPROVER2", email="pat@example.com", name="pat")

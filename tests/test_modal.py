@@ -154,3 +154,39 @@ def test_where_the_bot_may_not_post_the_asker_is_told_through_the_commands_respo
     assert "invite" in told[0]["text"].lower() or "/invite" in told[0]["text"]
     assert told[0]["response_type"] == "ephemeral"
     assert not slack.messages("CSECRET")
+
+
+def shortcut_form(served, slack, trigger: str, user: str = "U123") -> dict:
+    interact(served, global_shortcut_payload("gke_new_diagnosis", user, trigger_id=trigger))
+    view = slack.wait_for(lambda: next((v["view"] for v in slack.views if v["trigger_id"] == trigger), None))
+    return choose(served, slack, view, "why-404", user=user)
+
+
+def test_the_form_posts_only_where_its_user_is_a_member(served, slack, google):
+    """The bot may post in any public channel (chat:write.public): a conversation chosen in the form must be
+    one the user is in (conversations.members, read page by page), else nothing is posted or read."""
+    slack.add_channel("CPUBLIC", member=False, name="general", members=[f"U{i:05d}" for i in range(2500)])
+    view = shortcut_form(served, slack, "w-1")
+    submit(served, view, {"command": "why-404", "cluster": GKE1_PATH, "where": "CPUBLIC"})
+    told = slack.wait_for(lambda: [m for m in slack.messages("D123") if "not a member" in m["text"]])
+    assert "<#CPUBLIC>" in told[0]["text"]
+    assert slack.messages("CPUBLIC") == [] and [c for c in google.calls if c.path != "/token"] == []
+    pages = slack.calls_to("conversations.members")
+    assert len(pages) == 3  # 2,500 members in pages of 1,000: every page was read before saying no
+    # a member of that channel (on its last page) gets the diagnosis there
+    slack.add_user("U02499", email="late@example.com", name="late")
+    view = shortcut_form(served, slack, "w-2", user="U02499")
+    submit(served, view, {"command": "why-404", "cluster": GKE1_PATH, "where": "CPUBLIC"}, user="U02499")
+    parent = slack.wait_for(lambda: [m for m in slack.messages("CPUBLIC") if "checking" not in m["text"]
+                                     and not m.get("thread_ts")], timeout=30)[0]
+    assert f"/gke why-404 {GKE1_PATH}" in parent["text"]
+
+
+def test_without_the_scope_to_check_membership_nothing_is_posted(served, slack, google):
+    slack.scopes.discard("channels:read")
+    view = shortcut_form(served, slack, "w-3")
+    submit(served, view, {"command": "why-404", "cluster": GKE1_PATH, "where": "C123"})
+    told = slack.wait_for(lambda: [m for m in slack.messages("D123") if "could not check" in m["text"]])
+    assert "missing_scope" in told[0]["text"]
+    assert not [m for m in slack.messages("C123") if "asked" in m["text"]]
+    assert [c for c in google.calls if c.path != "/token"] == []

@@ -35,6 +35,25 @@ REQUIRED = N_("This is needed for this diagnosis.")
 ONE_WORD = N_("One word, without spaces, not starting with '-'.")
 CHOOSE_WHERE = N_("Choose the conversation to post the answer in.")
 NO_MODAL = N_("I could not open the diagnosis form ({error}). Type the command instead: `/gke help`.")
+NOT_A_MEMBER = N_("You are not a member of {channel}, so I did not post there. Choose a conversation you are in.")
+MEMBERS_UNKNOWN = N_("I could not check that you are a member of {channel} ({error}), so I did not post there.")
+MEMBER_PAGES = 20  # conversations.members pages of 1000 read at most (a 20,000-member channel)
+
+
+def member_of(client, channel: str, user: str) -> tuple[bool | None, str]:
+    """Is `user` in `channel`? (True/False, "") or (None, Slack's error) when it cannot be told."""
+    cursor = ""
+    try:
+        for _page in range(MEMBER_PAGES):
+            resp = client.conversations_members(channel=channel, limit=1000, cursor=cursor or None)
+            if user in (resp.get("members") or []):
+                return True, ""
+            cursor = ((resp.get("response_metadata") or {}).get("next_cursor") or "")
+            if not cursor:
+                return False, ""
+    except SlackApiError as exc:
+        return None, str(exc.response.get("error", ""))
+    return None, "too many members"
 
 
 def register(app, edge) -> None:
@@ -184,5 +203,27 @@ class Modal:
         def private(msg: str = "", blocks=None, **_extra) -> None:
             self.edge.privately(client, channel, user, msg, str(meta.get("response_url", "")), blocks)
         key = f"view:{(body.get('team') or {}).get('id', '')}:{view.get('id', '')}"
+        if not meta.get("channel"):  # a conversation chosen in the form: only one its user is in
+            self.edge.submit(self._start_where, client, cmd, key, channel, user, lang, text)
+            return
         self.edge.submit(self.edge.start, client, cmd, key, channel=channel, user=user, thread_ts=None,
                          private=private, busy=private)
+
+    def _start_where(self, client, cmd, key: str, channel: str, user: str, lang: str, text: str) -> None:
+        """The form asked where to post (a shortcut or the Home tab): the bot posts with chat:write.public, so
+        without this check anyone could make it post in any public channel. The answer goes to the app's
+        messages tab (there is no response_url, and the user may not be in that channel)."""
+        from bot.access import log_command
+
+        def direct(msg: str = "", blocks=None, **_extra) -> None:
+            self.edge._say(client, user, None, msg)
+        member, error = member_of(client, channel, user)
+        if not member:
+            log_command("edge", user, channel, cmd.name, text, "refused",
+                        "not a member of the chosen conversation" if member is False else f"membership unknown: {error}")
+            with language(lang):
+                where = f"<#{channel}>"
+                direct(render.error_text(_(NOT_A_MEMBER).format(channel=where) if member is False else
+                                         _(MEMBERS_UNKNOWN).format(channel=where, error=render.escape(error))))
+            return
+        self.edge.start(client, cmd, key, channel=channel, user=user, thread_ts=None, private=direct)

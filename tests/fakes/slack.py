@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
+import base64
 import json
 import threading
 import time
@@ -39,6 +40,7 @@ METHOD_SCOPES = {
     "chat.postMessage": ("chat:write",), "chat.update": ("chat:write",), "chat.postEphemeral": ("chat:write",),
     "users.info": ("users:read",), "usergroups.users.list": ("usergroups:read",),
     "conversations.info": ("channels:read", "groups:read", "im:read", "mpim:read"),
+    "conversations.members": ("channels:read", "groups:read", "im:read", "mpim:read"),
     "files.getUploadURLExternal": ("files:write",), "files.completeUploadExternal": ("files:write",),
 }
 
@@ -242,6 +244,7 @@ class FakeSlack:
         self._users: dict[str, dict] = {}
         self._groups: dict[str, list[str]] = {}
         self._channels: dict[str, dict] = {}
+        self._members: dict[str, list[str]] = {}  # channel id → user ids (conversations.members)
         self._messages: dict[str, list[dict]] = {}
         self._uploads: dict[str, dict] = {}
         self._failures: dict[str, list[dict]] = {}
@@ -315,11 +318,13 @@ class FakeSlack:
         self._groups[group_id] = list(user_ids)
 
     def add_channel(self, channel_id: str, member: bool = True, name: str | None = None,
-                    private: bool = False, archived: bool = False) -> None:
+                    private: bool = False, archived: bool = False, members=None) -> None:
         """A channel; `member`: the bot is in it. A private channel the bot is not in is invisible to it
-        (channel_not_found); a public one takes posts with chat:write.public (see _channel)."""
+        (channel_not_found); a public one takes posts with chat:write.public (see _channel). `members`: the
+        user ids in it (conversations.members)."""
         self._channels[channel_id] = {"id": channel_id, "name": name or channel_id.lower(), "is_member": member,
                                       "is_private": private, "is_archived": archived}
+        self._members[channel_id] = list(members or [])
 
     def new_response_url(self) -> str:
         return f"{self.url}/response/{uuid.uuid4().hex}"
@@ -554,6 +559,31 @@ class FakeSlack:
         if channel is None or (channel.get("is_private") and not channel["is_member"]):
             raise SlackError("channel_not_found")
         return {"channel": {**channel, "is_channel": True}}
+
+    def _api_conversations_members(self, params: dict) -> dict:
+        """https://api.slack.com/methods/conversations.members: cursor pagination, `limit` up to 1000
+        (default 100); a private channel the bot is not in does not exist for it."""
+        channel_id = params.get("channel", "")
+        channel = self._channels.get(channel_id)
+        if channel is None or (channel.get("is_private") and not channel["is_member"]):
+            raise SlackError("channel_not_found")
+        needed = "groups:read" if channel.get("is_private") else "channels:read"  # per conversation type
+        if needed not in self.scopes:
+            raise SlackError("missing_scope", needed=needed, provided=",".join(sorted(self.scopes)))
+        try:
+            limit = int(params.get("limit") or 100)
+        except ValueError:
+            raise SlackError("invalid_limit")
+        limit = max(1, min(limit, 1000))
+        cursor = params.get("cursor") or ""
+        try:
+            start = int(base64.b64decode(cursor).decode().split(":", 1)[1]) if cursor else 0
+        except (ValueError, IndexError, UnicodeDecodeError):
+            raise SlackError("invalid_cursor")
+        members = self._members.get(channel_id, [])
+        page, end = members[start:start + limit], start + limit
+        next_cursor = base64.b64encode(f"next:{end}".encode()).decode() if end < len(members) else ""
+        return {"members": page, "response_metadata": {"next_cursor": next_cursor}}
 
     def _api_views_open(self, params: dict) -> dict:
         trigger = params.get("trigger_id")
