@@ -291,7 +291,9 @@ def _run_checkov(tmp_path: Path, docs: list[dict], with_dockerfile: bool = True)
         shutil.copy(ROOT / "Dockerfile", tmp_path / "Dockerfile")
         frameworks.append("dockerfile")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BC_", "PRISMA_", "CKV_"))}
-    env.update(BC_SKIP_MAPPING="TRUE", PYTHONPATH=str(ROOT / "tests" / "loopback_guard"))
+    # no update check against pypi.org (checkov's banner asks at import unless told not to)
+    env.update(BC_SKIP_MAPPING="TRUE", CKV_SKIP_PACKAGE_UPDATE_CHECK="True",
+               PYTHONPATH=str(ROOT / "tests" / "loopback_guard"))
     out = subprocess.run([_checkov(), "-d", str(tmp_path), "--config-file", str(DEPLOY / ".checkov.yaml"),
                           "--framework", *frameworks, "--skip-download", "--compact", "--quiet"],
                          capture_output=True, text=True, env=env, timeout=600)
