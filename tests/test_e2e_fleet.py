@@ -128,3 +128,34 @@ def test_without_redis_the_sweep_runs_in_the_process(spawn, env, slack, fleet):
     digest = digests(slack)[0]  # posted before the process exited
     assert "2 new FAILs" in digest["text"]
     assert len(slack.thread("C123", digest["ts"])) == 2
+
+
+def test_a_signed_result_copied_to_another_cluster_is_refused(env, redis_url, google, slack, fleet, monkeypatch):
+    """Redis is untrusted: a result is signed with its sweep and its cluster, so a healthy cluster's signed
+    result copied over another cluster's (to hide its FAILs) is refused, and that cluster counts as unanswered."""
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    from bot.config import Settings
+    from bot.slackclient import web_client
+    from bot.work import fleet as fleet_mod
+    from bot.work.jobs import post_report
+    for k, v in dict(env, REDIS_URL=redis_url, GKE_BOT_PROJECTS=FLEET).items():
+        monkeypatch.setenv(k, v)
+    settings = Settings.from_env()
+    client = web_client(settings)
+    assert fleet_mod.run_job(settings, client, {"kind": "sweep", "channel": "C123", "sweep_id": "s9"},
+                             post_report, 60)["ok"]
+    conn = redis_lib.Redis.from_url(redis_url)
+    jobs = [j.args[0] for j in Queue("gke-bot", connection=conn, serializer=JSONSerializer).get_jobs()]
+    broken = next(p for p in jobs if p["cluster"].endswith(f"{GKE1}/locations/europe-west4-a/clusters/c1"))
+    healthy = [p for p in jobs if p is not broken]
+    for payload in healthy:
+        fleet_mod.run_job(settings, client, dict(payload), post_report, 60)
+    results = "gke-bot:fleet:s9:results"
+    assert conn.hlen(results) == len(healthy) and not digests(slack)
+    conn.hset(results, broken["cluster"], conn.hget(results, healthy[0]["cluster"]))  # the forged copy
+    fleet_mod.finish(settings, conn, client, "s9", post_report)
+    digest = slack.wait_for(lambda: digests(slack))[0]
+    new, missing = digest["text"].split("No answer before the deadline")
+    assert f"`{GKE1}/europe-west4-a/c1`" in missing and f"`{GKE1}/europe-west4-a/c1`" not in new

@@ -54,6 +54,36 @@ def test_sweeps_are_compared_by_check_and_resource_never_by_text():
     assert "1 new FAILs, 1 resolved, 0 unchanged" in digest_text(moved)
 
 
+def test_only_an_answer_resolves_a_fail():
+    """A check that ended in ERROR (a deadline, a 429, the bot's missing permission) or did not run says nothing
+    about its FAIL: kept, neither resolved now nor new at the next sweep."""
+    first = compare([C1, C2], {}, {C1: report(C1, ("x/one", C1, "Title")), C2: report(C2)})
+    errored = Report("doctor", C1, [Finding("gke/ok", Status.OK, "fine", resource=C1),
+                                     Finding("x/one", Status.ERROR, "Title", resource=C1)])
+    second = compare([C1, C2], first.state, {C1: errored, C2: report(C2)})
+    assert second.resolved == [] and second.new == [] and second.state == first.state
+    not_run = compare([C1, C2], first.state, {C1: report(C1), C2: report(C2)})  # x/one absent from the answer
+    assert not_run.resolved == [] and not_run.state == first.state
+    third = compare([C1, C2], second.state, {C1: report(C1, ("x/one", C1, "Title")), C2: report(C2)})
+    assert third.new == [] and third.unchanged == 1
+    # an answer that says OK resolves it
+    fixed = Report("doctor", C1, [Finding("x/one", Status.OK, "Title", resource=C1)])
+    done = compare([C1, C2], third.state, {C1: fixed, C2: report(C2)})
+    assert [e["id"] for e in done.resolved] == ["x/one"] and done.state == {}
+
+
+def test_a_project_that_could_not_be_listed_keeps_its_fails():
+    first = compare([C1, C2], {}, {C1: report(C1), C2: report(C2, ("x/two", C2, "Title"))})
+    # proj-two could not be listed this time: its cluster is not in the sweep at all
+    blind = compare([C1], first.state, {C1: report(C1)}, ["Could not list proj-two"], ["proj-two"])
+    assert blind.resolved == [] and blind.state == first.state and blind.errors
+    back = compare([C1, C2], blind.state, {C1: report(C1), C2: report(C2, ("x/two", C2, "Title"))})
+    assert back.new == [] and back.unchanged == 1
+    # a project that was listed and no longer has the cluster: its FAILs go (the cluster is gone)
+    gone = compare([C1], back.state, {C1: report(C1)})
+    assert gone.state == {}
+
+
 def test_the_digest_escapes_what_it_quotes():
     d = compare([C1], {}, {C1: report(C1, ("x/unknown", C1, "<!channel> & co"))})
     text = digest_text(d)

@@ -68,11 +68,12 @@ def _gateway(settings: Settings, binding, redis, deadline: float | None):
                    endpoint=settings.endpoint, limiter=limiter_for(settings, redis))
 
 
-def list_fleet(settings: Settings, binding, redis=None) -> tuple[list[str], list[str]]:
-    """(cluster paths of every project of the binding, one line per project that could not be listed)."""
+def list_fleet(settings: Settings, binding, redis=None) -> tuple[list[str], list[str], list[str]]:
+    """(cluster paths of every project of the binding, one line per project that could not be listed, the ids of
+    those projects)."""
     from checks.gateway import ApiError
     gw = _gateway(settings, binding, redis, time.monotonic() + 60)
-    paths, errors = [], []
+    paths, errors, failed = [], [], []
     for project in binding.projects:
         try:
             for c in gw.clusters(project):
@@ -80,7 +81,8 @@ def list_fleet(settings: Settings, binding, redis=None) -> tuple[list[str], list
         except ApiError as err:
             errors.append(_("Could not list the clusters of `{project}`: {error}").format(
                 project=project, error=err.explain()))
-    return sorted(set(paths)), errors
+            failed.append(project)
+    return sorted(set(paths)), errors, failed
 
 
 Post = Callable  # (thread, report, store) → None: bot.work.jobs.post_report
@@ -125,24 +127,41 @@ class Digest:
         return not (self.new or self.resolved or self.missing or self.errors)
 
 
-def compare(clusters: list[str], previous: dict, reports: dict[str, Report], errors: list[str] = ()) -> Digest:
-    """What changed: FAILs of the answered clusters against the previous state (key → entry). A cluster that did
-    not answer keeps its previous FAILs (neither new nor resolved)."""
+def compare(clusters: list[str], previous: dict, reports: dict[str, Report], errors: list[str] = (),
+            unlisted: list[str] = ()) -> Digest:
+    """What changed: FAILs of the answered clusters against the previous state (key → entry).
+
+    Only an answer resolves a FAIL: a cluster that did not answer, a check that ended in ERROR (a deadline, a
+    429, the bot's own missing permission) or did not run this time, and the clusters of a project that could
+    not be listed (`unlisted`) keep their previous FAILs, neither new nor resolved, so a flaky sweep never turns
+    one finding into "resolved" and then "new" again."""
     answered = {p for p, r in reports.items() if r.findings}
-    current = {}
+    current, unknown = {}, set()  # unknown: (cluster, check id) whose answer this time says nothing
     for path in answered:
+        ran = {f.id for f in reports[path].findings}
         for f in reports[path].findings:
             if f.status is Status.FAIL:
                 current[fail_key(path, f.id, f.resource)] = {"cluster": path, "id": f.id, "resource": f.resource,
                                                               "title": f.title}
-    previous = {k: v for k, v in (previous or {}).items() if isinstance(v, dict) and v.get("cluster") in clusters}
+            elif f.status is Status.ERROR:
+                unknown.add((path, f.id))
+        unknown.update((path, k["id"]) for k in (previous or {}).values()
+                       if isinstance(k, dict) and k.get("cluster") == path and k.get("id") not in ran)
+    def project(path) -> str:  # projects/P/locations/L/clusters/C → P
+        parts = str(path or "").split("/")
+        return parts[1] if len(parts) == 6 else ""
+    previous = {k: v for k, v in (previous or {}).items() if isinstance(v, dict) and (
+        v.get("cluster") in clusters or project(v.get("cluster")) in set(unlisted))}
+
+    def settled(v: dict) -> bool:  # this sweep's answer about it can be trusted
+        return v["cluster"] in answered and (v["cluster"], v.get("id")) not in unknown
     d = Digest(clusters=list(clusters), errors=list(errors))
     d.new = [current[k] for k in sorted(current) if k not in previous]
-    d.resolved = [previous[k] for k in sorted(previous) if k not in current and previous[k]["cluster"] in answered]
+    d.resolved = [previous[k] for k in sorted(previous) if k not in current and settled(previous[k])]
     d.unchanged = sum(1 for k in current if k in previous)
     d.missing = [(p, reports[p].note if p in reports else "") for p in clusters if p not in answered]
     d.state = dict(current)
-    d.state.update({k: v for k, v in previous.items() if v["cluster"] not in answered})
+    d.state.update({k: v for k, v in previous.items() if k not in current and not settled(v)})
     return d
 
 
@@ -256,7 +275,7 @@ def run_inprocess(settings: Settings, channel: str, post_report: Post, budget: f
     from bot.slackclient import web_client
     binding = binding or binding_of(settings, channel)
     with language(binding.locale):
-        clusters, errors = list_fleet(settings, binding)
+        clusters, errors, _failed = list_fleet(settings, binding)
         with ThreadPoolExecutor(max_workers=settings.inprocess_workers, thread_name_prefix="sweep") as pool:
             futures = {p: pool.submit(contextvars.copy_context().run, doctor, settings, binding, p, budget)
                        for p in clusters}
@@ -290,7 +309,8 @@ def run_job(settings: Settings, client, payload: dict, post_report: Post, budget
     path = str(payload.get("cluster", ""))
     report, calls = doctor(settings, binding, path, budget, redis)
     redis.hset(f"{_meta_key(sweep_id)}:results", path,
-               signer(settings).dumps({"report": report.to_json(), "calls": calls}))
+               signer(settings).dumps({"report": report.to_json(), "calls": calls, "sweep_id": sweep_id,
+                                       "cluster": path}))
     redis.expire(f"{_meta_key(sweep_id)}:results", KEEP)
     meta = signer(settings).loads(redis.get(_meta_key(sweep_id)))
     if meta and redis.hlen(f"{_meta_key(sweep_id)}:results") >= len(meta["clusters"]):
@@ -318,10 +338,11 @@ def notify_doctor(settings: Settings, redis, client, payload: dict, post_report:
 
 def fan_out(settings: Settings, redis, client, binding, channel: str, sweep_id: str, lang: str,
             post_report: Post) -> dict:
-    clusters, errors = list_fleet(settings, binding, redis)
+    clusters, errors, failed = list_fleet(settings, binding, redis)
     spec = binding.sweep
     seconds = (spec.deadline if spec and spec.deadline else settings.sweep_deadline)
-    meta = {"channel": channel, "clusters": clusters, "errors": errors, "lang": lang, "started": time.time()}
+    meta = {"channel": channel, "clusters": clusters, "errors": errors, "unlisted": failed, "lang": lang,
+            "started": time.time()}
     if not redis.set(_meta_key(sweep_id), signer(settings).dumps(meta), nx=True, ex=KEEP):
         return {"ok": False, "error": "this sweep was already started"}  # a replayed or re-queued job
     redis.zadd(OPEN, {sweep_id: time.time() + seconds})
@@ -349,7 +370,8 @@ def finish(settings: Settings, redis, client, sweep_id: str, post_report: Post) 
     for raw_path, raw in (redis.hgetall(f"{_meta_key(sweep_id)}:results") or {}).items():
         path = raw_path.decode() if isinstance(raw_path, bytes) else raw_path
         data = sign.loads(raw)
-        if not isinstance(data, dict) or path not in meta["clusters"]:
+        if not isinstance(data, dict) or path not in meta["clusters"] or data.get("sweep_id") != sweep_id \
+                or data.get("cluster") != path:  # signed, and for this sweep and this cluster (never a copy)
             security_event("unsigned sweep result ignored", sweep_id=sweep_id[:64])
             continue
         reports[path] = Report.from_json(data["report"])
@@ -362,7 +384,7 @@ def finish(settings: Settings, redis, client, sweep_id: str, post_report: Post) 
     state_key = f"{PREFIX}state:{channel}"
     previous = sign.loads(redis.get(state_key)) or {}
     with language(str(meta.get("lang") or "")):
-        d = compare(meta["clusters"], previous, reports, meta.get("errors") or [])
+        d = compare(meta["clusters"], previous, reports, meta.get("errors") or [], meta.get("unlisted") or [])
         ts = post_digest(client, channel, binding.sweep, d, reports, post_report, store_for(settings))
     redis.set(state_key, sign.dumps(d.state))  # after the post: a failed post reports the same news next time
     log.info("sweep %s: %d clusters, %d new, %d resolved, %d unchanged, %d missing", sweep_id, len(d.clusters),
