@@ -208,3 +208,24 @@ def test_the_digest_speaks_the_bindings_language():
         text = digest_text(d)
     assert "*フリート スイープ*（2 プロジェクトの 2 クラスタ）: 新しい FAIL 1 件" in text
     assert "*新規:*" in text and "GKE" in text  # the check's title, translated by its id
+
+
+def test_the_state_is_saved_once_the_digest_is_out_and_one_failed_reply_loses_only_itself(slack):
+    from slack_sdk import WebClient
+
+    from bot.work.fleet import post_digest
+    from tests.conftest import BOT_TOKEN
+    client = WebClient(token=BOT_TOKEN, base_url=f"{slack.url}/api/")
+    d = compare([C1, C2], {}, {C1: report(C1, ("x/one", C1, "Title")), C2: report(C2, ("x/two", C2, "Title"))})
+    events: list[str] = []
+
+    def post_report(thread, rep, store) -> None:
+        events.append(f"reply {rep.cluster}")
+        if rep.cluster == C1:
+            raise RuntimeError("Slack refused this one")
+        thread.reply("details")
+    ts = post_digest(client, "C123", None, d, {C1: report(C1, ("x/one", C1, "Title")),
+                                               C2: report(C2, ("x/two", C2, "Title"))},
+                     post_report, on_posted=lambda: events.append("saved"), sleep=lambda _s: None)
+    assert events == ["saved", f"reply {C1}", f"reply {C2}"]
+    assert [m["text"] for m in slack.thread("C123", ts)] == ["details"]

@@ -222,14 +222,18 @@ class _DigestThread:
 
 
 def post_digest(client, channel: str, spec, d: Digest, reports: dict[str, Report], post_report: Post,
-                store=None, sleep=time.sleep) -> str:
-    """Post the digest (and a thread reply per cluster with new FAILs); the digest's ts, or "" when quiet."""
+                store=None, sleep=time.sleep, on_posted=None) -> str:
+    """Post the digest (and a thread reply per cluster with new FAILs); the digest's ts, or "" when quiet.
+    `on_posted()` runs as soon as the digest itself is out (the news is told: a reply that fails later, or a job
+    killed while pacing the replies, must not make the next sweep tell it again)."""
     from bot.render.blocks import sections
     if d.quiet and spec is not None and spec.quiet:
         return ""
     text = digest_text(d)
     blocks = sections(text)[:50]
     ts = client.chat_postMessage(channel=channel, text=text[:3000], blocks=blocks, unfurl_links=False)["ts"]
+    if on_posted is not None:
+        on_posted()
     keys = {fail_key(e["cluster"], e["id"], e["resource"]) for e in d.new}
     for i, path in enumerate(sorted({e["cluster"] for e in d.new})):
         report = reports[path]
@@ -237,7 +241,10 @@ def post_digest(client, channel: str, spec, d: Digest, reports: dict[str, Report
                                          and fail_key(path, f.id, f.resource) in keys])
         if i >= 3:
             sleep(PACE)
-        post_report(_DigestThread(client, channel, ts), report, store)
+        try:
+            post_report(_DigestThread(client, channel, ts), report, store)
+        except Exception:  # noqa: BLE001 - one cluster's reply lost, not the others'
+            log.exception("sweep digest: the reply for %s failed", path)
     return ts
 
 
@@ -385,8 +392,15 @@ def finish(settings: Settings, redis, client, sweep_id: str, post_report: Post) 
     previous = sign.loads(redis.get(state_key)) or {}
     with language(str(meta.get("lang") or "")):
         d = compare(meta["clusters"], previous, reports, meta.get("errors") or [], meta.get("unlisted") or [])
-        ts = post_digest(client, channel, binding.sweep, d, reports, post_report, store_for(settings))
-    redis.set(state_key, sign.dumps(d.state))  # after the post: a failed post reports the same news next time
+        saved: list[bool] = []
+
+        def save() -> None:  # once the digest is out: a failed digest post reports the same news next time
+            redis.set(state_key, sign.dumps(d.state))
+            saved.append(True)
+        ts = post_digest(client, channel, binding.sweep, d, reports, post_report, store_for(settings),
+                         on_posted=save)
+    if not saved:
+        save()  # quiet: nothing posted, the state still moves on
     log.info("sweep %s: %d clusters, %d new, %d resolved, %d unchanged, %d missing", sweep_id, len(d.clusters),
              len(d.new), len(d.resolved), d.unchanged, len(d.missing))
     return ts or "quiet"
