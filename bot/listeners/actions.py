@@ -32,7 +32,7 @@ from bot.render import blocks as render
 from bot.render import plans
 from bot.render.blocks import hhmm, replace_actions
 from bot.render.explain import PICK_ACTION
-from bot.work.history import history_for
+from bot.work.history import current_blocks, history_for, keep_blocks
 from bot.work.home import republish
 from bot.work.picks import picks_for
 from bot.work.queue import QueueUnavailable
@@ -255,7 +255,9 @@ class Remediations:
             private(render.error_text(_(ALREADY).format(who=render.mention(holder))))
             return
         text = data.get("text") or "gke-bot"
-        blocks = replace_actions(data.get("blocks") or [], plan.id, ":hourglass_flowing_sand: " + _(
+        history = history_for(self.settings, self.store.redis)
+        blocks = replace_actions(current_blocks(history, plan.channel, plan.thread_ts, message_ts,
+                                                data.get("blocks") or []), plan.id, ":hourglass_flowing_sand: " + _(
             "Approved by {approver} at {time} — running…").format(approver=render.mention(user), time=hhmm()))
         try:
             self.queue.enqueue({"kind": "remediate", "plan_id": plan.id, "approver": user, "channel": channel,
@@ -267,11 +269,13 @@ class Remediations:
             private(render.error_text(_(QUEUE_DOWN)))
             return
         self.store.audit("approved", user=user, plan=plan, result="queued")
-        republish(self.settings, client, self.gate, plan.channel)  # no longer waiting on approvers' Home tabs
         try:
             client.chat_update(channel=channel, ts=message_ts, blocks=blocks, text=text)
+            keep_blocks(history, plan.channel, plan.thread_ts, message_ts, blocks)
         except SlackApiError as exc:
             log.warning("could not replace the button: %s", exc.response.get("error"))
+        # approvers' Home tabs: no longer waiting (after the button, in the background: many Slack calls)
+        self.edge.submit(republish, self.settings, client, self.gate, plan.channel)
 
 
 class Pickers:

@@ -96,6 +96,24 @@ def history_for(settings, redis=None) -> History | None:
     return None if redis is None else History(redis, settings.plan_keys)
 
 
+def current_blocks(history: History | None, channel: str, thread_ts: str, message_ts: str, fallback: list) -> list:
+    """The report message's blocks as the bot last wrote them (the diagnosis record), else `fallback` (what Slack
+    sent with the click). A message with several fixes is rebuilt from this, so finishing one fix never brings
+    back another fix's button or drops its outcome line."""
+    record = history.load(channel, thread_ts) if history and thread_ts else None
+    if record and message_ts and record.get("reply_ts") == message_ts and record.get("blocks"):
+        return record["blocks"]
+    return fallback
+
+
+def keep_blocks(history: History | None, channel: str, thread_ts: str, message_ts: str, blocks: list) -> None:
+    """The bot rewrote the report message: remember its blocks in the diagnosis record."""
+    record = history.load(channel, thread_ts) if history and thread_ts else None
+    if record and message_ts and record.get("reply_ts") == message_ts and blocks:
+        record["blocks"] = blocks
+        history.update(record)
+
+
 def diff(previous: list[dict], findings) -> tuple[list[dict], list, list]:
     """(fixed, new, unchanged) between a previous answer's findings and a new report's: fixed are problems
     before that pass (or are gone) now; new are problems now that were not before; unchanged are problems in

@@ -126,10 +126,15 @@ def run_remediation(settings: Settings, client, payload: dict) -> dict:
                                  + f" {render.escape(outcome.message)}")
     fix_line = f"{icon} " + _("Approved by {approver} at {time} — {outcome}").format(
         approver=render.mention(approver), time=hhmm(), outcome=render.escape(word))
-    blocks = replace_actions(payload.get("blocks", []), plan.id, fix_line)
-    if blocks and payload.get("message_ts"):
+    from bot.work.history import current_blocks, history_for, keep_blocks
+    history = history_for(settings, store.redis)
+    message_ts = str(payload.get("message_ts") or "")
+    blocks = replace_actions(current_blocks(history, plan.channel, plan.thread_ts, message_ts,
+                                            payload.get("blocks", [])), plan.id, fix_line)
+    if blocks and message_ts:
         try:
-            client.chat_update(channel=channel, ts=payload["message_ts"], blocks=blocks, text=payload.get("text") or "gke-bot")
+            client.chat_update(channel=channel, ts=message_ts, blocks=blocks, text=payload.get("text") or "gke-bot")
+            keep_blocks(history, plan.channel, plan.thread_ts, message_ts, blocks)
         except SlackApiError as exc:
             log.warning("could not update the fix line: %s", exc.response.get("error"))
     from bot.work.home import republish
