@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.grammar import GrammarError, parse
 from bot.i18n import N_, _, language
+from bot.policy import DIRECT
 from bot.render import blocks as render
 from bot.render.home import HOME_NEW
 from bot.render.modal import (CHOICES, CLUSTER, COMMAND, FIELDS, VIEW, WHERE, cluster_option, diagnose_view,
@@ -147,16 +148,19 @@ class Modal:
             log.info("diagnosis modal not updated: %s", exc.response.get("error"))
 
     def projects(self, client, user: str, channel: str) -> tuple[str, ...]:
-        """The projects `user` may ask about in `channel` (in any of their bindings when no channel is known)."""
+        """The projects `user` may ask about in `channel`, decided about the person as the Gate decides a
+        command. With no conversation known yet (the shortcut, the Home tab), only those of bindings the user
+        may use wherever they are (every conversation, direct messages) or that name them in `users:`: a
+        binding of channels they may not be in would tell them its projects."""
         policy = self.edge.gate.policy
         try:
-            mine = policy.bindings_of(user, self.edge.gate.members(client))
-        except Exception:  # noqa: BLE001 - group membership unknown: offer nothing
+            mine = self.edge.gate.bindings_of(client, user)
+        except Exception:  # noqa: BLE001 - the person or group membership unknown: offer nothing
             return ()
         if channel:
             binding = policy.binding_for(channel)
             return binding.projects if binding in mine else ()
-        return tuple(sorted({p for b in mine for p in b.projects}))
+        return tuple(sorted({p for b in mine if b.users or {"*", DIRECT} & set(b.channels) for p in b.projects}))
 
     def on_cluster_options(self, ack, body, client):
         user = (body.get("user") or {}).get("id", "")

@@ -6,6 +6,7 @@ for everyone, their last diagnoses and where they may ask about what; a button o
 from __future__ import annotations
 
 from bot.i18n import _
+from bot.policy import DIRECT
 from bot.render import plans as plan_texts
 from bot.render.blocks import code, context, escape, fix_button, mention, section
 
@@ -58,7 +59,7 @@ def where_blocks(bindings: list) -> list[dict]:
                                    "access policy)."))]
     lines = []
     for b in bindings[:20]:
-        places = [_("every channel") if c == "*" else _("direct messages") if c == "DIRECT" else f"<#{c}>"
+        places = [_("every channel") if c == "*" else _("direct messages") if c == DIRECT else f"<#{c}>"
                   for c in b.channels[:10]]
         lines.append(_("{channels}: {projects}").format(channels=", ".join(places),
                                                         projects=", ".join(code(p) for p in b.projects[:10])))
