@@ -88,6 +88,12 @@ class Binding:
         return "*" in self.channels or channel in self.channels or (channel[:1] == "D" and DIRECT in self.channels)
 
     @property
+    def without_channel(self) -> bool:
+        """May its askers ask without being in one of its channels (every conversation, direct messages, or
+        askers named in `users:`)? Else only members of its channels are shown its projects."""
+        return bool(self.users) or "*" in self.channels or DIRECT in self.channels
+
+    @property
     def approver_users(self) -> set[str]:
         return {a for a in self.approvers if USER_RE.match(a)}
 

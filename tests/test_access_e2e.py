@@ -265,9 +265,15 @@ def test_the_forms_cluster_list_follows_the_gates_decision(locked, slack, google
 
 
 def test_the_home_tab_lists_only_where_the_person_may_ask(locked, slack, google):
+    """The person checks of a command (a guest: only where guests may ask), and a binding of channels only for
+    their members (conversations.members): its projects are not told to others."""
     from tests.test_home import open_home
     slack.add_user("UGUEST", email="guest@example.com", name="guest", guest="single")
+    slack.add_channel("CPLAT", members=["UPLAT", "UGUEST"])
+    slack.add_channel("C123", members=["U123", "UGUEST"])
     shown = json.dumps(open_home(locked, slack, "UGUEST")["blocks"])
-    assert "<#CPLAT>" in shown and "<#C123>" not in shown and "direct messages" not in shown and GKE1 not in shown
+    assert "<#CPLAT>" in shown and GKE4 in shown
+    assert "<#C123>" not in shown and "direct messages" not in shown and GKE1 not in shown
     shown = json.dumps(open_home(locked, slack, "U123")["blocks"])
     assert "<#C123>" in shown and "direct messages" in shown and "<#direct>" not in shown
+    assert "<#CPLAT>" not in shown and GKE4 not in shown

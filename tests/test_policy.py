@@ -123,6 +123,8 @@ bindings:
     for outsider in (Asker("U1DEV", team_id="T2OTHER"), member("U1DEV", is_stranger=True),
                      member("U1DEV", deleted=True), member("U1DEV", is_bot=True)):
         assert p.bindings_of(outsider, members, "T1") == []
+    # askable without being in one of its channels: direct messages, or askers named in `users:`
+    assert p.binding_for("C1DEV").without_channel and not p.binding_for("C1INC").without_channel
     assert p.is_approver(p.binding_for("C1INC"), "U1GUS", members)
     assert not p.is_approver(p.binding_for("C1DEV"), "U1OLGA", members)
     assert not p.is_approver(None, "U1OLGA", members)

@@ -11,8 +11,9 @@ import logging
 
 from slack_sdk.errors import SlackApiError
 
+from bot.directory import member_of
 from bot.i18n import language
-from bot.render.home import MAX_FIXES, home_view
+from bot.render.home import MAX_BINDINGS, MAX_CHANNELS, MAX_FIXES, home_view
 from bot.work.history import history_for
 from bot.work.store import store_for
 
@@ -47,6 +48,12 @@ def waiting_for(settings, client, gate, store, user: str, limit: int = PENDING_S
     return store.pending(limit=limit, keep=approvable, scan=PENDING_SCAN)
 
 
+def shown(client, binding, user: str) -> bool:
+    """Is `binding` shown on `user`'s Home tab? Only if they may ask there without being in one of its channels,
+    or are in one (conversations.members): its projects are not told to others."""
+    return binding.without_channel or any(member_of(client, c, user)[0] for c in binding.channels[:MAX_CHANNELS])
+
+
 def publish(settings, client, gate, user: str) -> None:
     """Build and publish `user`'s Home tab, in their language."""
     store = store_for(settings)
@@ -63,7 +70,7 @@ def publish(settings, client, gate, user: str) -> None:
     for r in records:
         r["link"] = _permalink(client, r["channel"], r["thread_ts"])
     try:
-        bindings = gate.bindings_of(client, user)
+        bindings = [b for b in gate.bindings_of(client, user)[:MAX_BINDINGS] if shown(client, b, user)]
     except Exception:  # noqa: BLE001
         bindings = []
     with language(gate.language(client, user, "")):
