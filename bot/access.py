@@ -64,6 +64,14 @@ class Gate:
         except DirectoryUnavailable as exc:
             return Decision(False, "slack_unavailable", _(UNAVAILABLE).format(why=exc))
 
+    def bindings_of(self, client, user: str) -> list[Binding]:
+        """The bindings where `user` may ask, decided about the person as for a command (users.info, cached).
+        Raises DirectoryUnavailable."""
+        asker = self.directory.asker(client, user)
+        if asker is None:
+            return []
+        return self.policy.bindings_of(asker, self.members(client), self.directory.team_id(client))
+
     def language(self, client, user: str, channel: str, flag: str = "") -> str:
         """The language `user` reads answers in, in `channel`: `--lang`, else the binding's `locale:`, else
         the user's Slack locale (users.info, cached), else English."""

@@ -135,3 +135,22 @@ class Directory:
         with _lock:
             _team["team"] = (now + TEAM_TTL, team)
         return team
+
+
+MEMBER_PAGES = 20  # conversations.members pages of 1000 read at most (a 20,000-member channel)
+
+
+def member_of(client, channel: str, user: str) -> tuple[bool | None, str]:
+    """Is `user` in `channel`? (True/False, "") or (None, Slack's error) when it cannot be told."""
+    cursor = ""
+    try:
+        for _page in range(MEMBER_PAGES):
+            resp = client.conversations_members(channel=channel, limit=1000, cursor=cursor or None)
+            if user in (resp.get("members") or []):
+                return True, ""
+            cursor = ((resp.get("response_metadata") or {}).get("next_cursor") or "")
+            if not cursor:
+                return False, ""
+    except SlackApiError as exc:
+        return None, str(exc.response.get("error", ""))
+    return None, "too many members"

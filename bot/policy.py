@@ -88,6 +88,12 @@ class Binding:
         return "*" in self.channels or channel in self.channels or (channel[:1] == "D" and DIRECT in self.channels)
 
     @property
+    def without_channel(self) -> bool:
+        """May its askers ask without being in one of its channels (every conversation, direct messages, or
+        askers named in `users:`)? Else only members of its channels are shown its projects."""
+        return bool(self.users) or "*" in self.channels or DIRECT in self.channels
+
+    @property
     def approver_users(self) -> set[str]:
         return {a for a in self.approvers if USER_RE.match(a)}
 
@@ -209,9 +215,11 @@ class Policy:
             return False
         return user in binding.approver_users or any(user in members(g) for g in binding.approver_groups)
 
-    def bindings_of(self, user: str, members: Members) -> list[Binding]:
-        """The bindings where `user` may ask (App Home: the channels and projects a user may ask about)."""
-        return [b for b in self.bindings if not b.users or self._listed(b.users, user, members)]
+    def bindings_of(self, asker: Asker, members: Members, team_id: str = "") -> list[Binding]:
+        """The bindings where `asker` may ask, by the checks `may_ask` applies to the person (guests, other
+        workspaces, bots, deactivated accounts; the binding's `users:`): the Home tab, the form's clusters."""
+        return [b for b in self.bindings if not self._person(b, asker, team_id)
+                and (not b.users or self._listed(b.users, asker.id, members))]
 
     def identity(self, asker: Asker) -> Identity:
         """The asker's Google identity: identities[USER] when given, else the Slack profile email."""

@@ -230,3 +230,50 @@ def test_every_command_is_logged_as_one_json_line(locked, slack, google):
     assert any(x.get("command_log", {}).get("where") == "worker" for x in worker)
     for out in (locked["server"].output(), locked["worker"].output()):
         assert SIGNING_SECRET not in out and "xoxb-test" not in out
+
+
+def cluster_options(served, view: dict, user: str, typed: str = "") -> list[str]:
+    from tests.fakes.slack import block_suggestion_payload
+    from tests.test_modal import interact
+    return [o["value"] for o in interact(served, block_suggestion_payload(view, "cluster", "cluster", typed, user)
+                                         ).json()["options"]]
+
+
+def test_the_forms_cluster_list_follows_the_gates_decision(locked, slack, google):
+    """The cluster select offers only what a command would be allowed: a guest gets nothing in a channel whose
+    binding refuses guests; with no conversation chosen yet (the shortcut), no binding of channels the user may
+    not be in is offered; once one is chosen, its binding's, if the person may ask there."""
+    from tests.fakes.slack import fill
+    from tests.test_modal import choose, open_by_command, shortcut_form
+    slack.add_user("UGUEST", email="guest@example.com", name="guest", guest="single")
+    mine = cluster_options(locked, choose(locked, slack, open_by_command(locked, slack, trigger="f-1"), "why-404"),
+                           "U123")
+    assert f"{GKE1}/europe-west4-a/gke1" in mine and not [c for c in mine if GKE4 in c]
+    view = choose(locked, slack, open_by_command(locked, slack, user="UGUEST", trigger="f-2"), "why-404",
+                  user="UGUEST")
+    assert cluster_options(locked, view, "UGUEST") == []
+    # the shortcut: U123 may ask in direct messages (GKE1), not in #CPLAT's binding (GKE4)
+    view = shortcut_form(locked, slack, "f-3")
+    anywhere = cluster_options(locked, view, "U123")
+    assert f"{GKE1}/europe-west4-a/gke1" in anywhere and not [c for c in anywhere if GKE4 in c]
+    # a guest: direct messages refuse guests; #CPLAT lets them ask, once chosen
+    view = shortcut_form(locked, slack, "f-4", user="UGUEST")
+    assert cluster_options(locked, view, "UGUEST") == []
+    there = cluster_options(locked, fill(view, {"where": "CPLAT"}), "UGUEST")
+    assert f"{GKE4}/europe-west4-a/gke1" in there and not [c for c in there if GKE1 in c]
+    assert cluster_options(locked, fill(view, {"where": "C123"}), "UGUEST") == []
+
+
+def test_the_home_tab_lists_only_where_the_person_may_ask(locked, slack, google):
+    """The person checks of a command (a guest: only where guests may ask), and a binding of channels only for
+    their members (conversations.members): its projects are not told to others."""
+    from tests.test_home import open_home
+    slack.add_user("UGUEST", email="guest@example.com", name="guest", guest="single")
+    slack.add_channel("CPLAT", members=["UPLAT", "UGUEST"])
+    slack.add_channel("C123", members=["U123", "UGUEST"])
+    shown = json.dumps(open_home(locked, slack, "UGUEST")["blocks"])
+    assert "<#CPLAT>" in shown and GKE4 in shown
+    assert "<#C123>" not in shown and "direct messages" not in shown and GKE1 not in shown
+    shown = json.dumps(open_home(locked, slack, "U123")["blocks"])
+    assert "<#C123>" in shown and "direct messages" in shown and "<#direct>" not in shown
+    assert "<#CPLAT>" not in shown and GKE4 not in shown

@@ -117,3 +117,20 @@ def test_an_expired_fix_is_marked_in_its_thread_and_leaves_the_home_tab(spawn, e
                                       and "This fix expired" in json.dumps(m["blocks"])], timeout=30)
     assert not buttons(expired[0])
     slack.wait_for(lambda: "remediate:" not in json.dumps(slack.homes["UAPPROVER"]["blocks"]))
+
+
+def test_plans_the_approver_cannot_approve_do_not_push_theirs_off_the_home_tab(served, slack, google, broken,
+                                                                               redis_url):  # noqa: F811
+    """A large sweep elsewhere: the newest pending plans are not this approver's; theirs is still listed."""
+    from tests.test_remediation import signed_store
+    diagnose(served, slack)
+    store = signed_store(redis_url)
+    for i in range(120):  # newer, in a project outside the binding: no approver here may approve them
+        store.new_plan(kind="regrant_service_agent", label="x", summary="x", params={"project": "other-project-1"},
+                       channel="C123", thread_ts=f"1.{i}", requester="U123",
+                       cluster=f"projects/other-project-1/locations/europe-west4-a/clusters/c{i}")
+    home = open_home(served, slack, "UAPPROVER")
+    shown = json.dumps(home["blocks"])
+    assert f"projects/{GKE1}/locations/europe-west4-a/clusters/gke1" in shown
+    assert len([e for _, e in home_buttons(home) if e["action_id"].startswith("remediate:")]) == 1
+    assert "other-project-1" not in shown

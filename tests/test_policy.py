@@ -115,8 +115,16 @@ bindings:
     assert ask("C1DEV", member("U1GUEST", is_restricted=True)).allowed
     assert ask("D0ANYDM", member("U1DEV")).binding.name == "dev"
     assert p.binding_for("D0ANYDM").channels == ("C1DEV", DIRECT)
-    assert [b.name for b in p.bindings_of("U1DEV", members)] == ["incidents", "dev"]
-    assert [b.name for b in p.bindings_of("U1ANY", members)] == ["incidents"]
+    assert [b.name for b in p.bindings_of(member("U1DEV"), members, "T1")] == ["incidents", "dev"]
+    assert [b.name for b in p.bindings_of(member("U1ANY"), members, "T1")] == ["incidents"]
+    # where one may ask is decided about the person as a command is: guests only where guests may ask, …
+    assert [b.name for b in p.bindings_of(member("U1GUEST", is_restricted=True), members, "T1")] == ["dev"]
+    assert p.bindings_of(member("U1ANY", is_ultra_restricted=True), members, "T1") == []
+    for outsider in (Asker("U1DEV", team_id="T2OTHER"), member("U1DEV", is_stranger=True),
+                     member("U1DEV", deleted=True), member("U1DEV", is_bot=True)):
+        assert p.bindings_of(outsider, members, "T1") == []
+    # askable without being in one of its channels: direct messages, or askers named in `users:`
+    assert p.binding_for("C1DEV").without_channel and not p.binding_for("C1INC").without_channel
     assert p.is_approver(p.binding_for("C1INC"), "U1GUS", members)
     assert not p.is_approver(p.binding_for("C1DEV"), "U1OLGA", members)
     assert not p.is_approver(None, "U1OLGA", members)

@@ -17,6 +17,7 @@ import re
 from slack_sdk.errors import SlackApiError
 
 from bot.grammar import GrammarError, parse
+from bot.directory import member_of
 from bot.i18n import N_, _, language
 from bot.render import blocks as render
 from bot.render.home import HOME_NEW
@@ -37,23 +38,6 @@ CHOOSE_WHERE = N_("Choose the conversation to post the answer in.")
 NO_MODAL = N_("I could not open the diagnosis form ({error}). Type the command instead: `/gke help`.")
 NOT_A_MEMBER = N_("You are not a member of {channel}, so I did not post there. Choose a conversation you are in.")
 MEMBERS_UNKNOWN = N_("I could not check that you are a member of {channel} ({error}), so I did not post there.")
-MEMBER_PAGES = 20  # conversations.members pages of 1000 read at most (a 20,000-member channel)
-
-
-def member_of(client, channel: str, user: str) -> tuple[bool | None, str]:
-    """Is `user` in `channel`? (True/False, "") or (None, Slack's error) when it cannot be told."""
-    cursor = ""
-    try:
-        for _page in range(MEMBER_PAGES):
-            resp = client.conversations_members(channel=channel, limit=1000, cursor=cursor or None)
-            if user in (resp.get("members") or []):
-                return True, ""
-            cursor = ((resp.get("response_metadata") or {}).get("next_cursor") or "")
-            if not cursor:
-                return False, ""
-    except SlackApiError as exc:
-        return None, str(exc.response.get("error", ""))
-    return None, "too many members"
 
 
 def register(app, edge) -> None:
@@ -147,16 +131,19 @@ class Modal:
             log.info("diagnosis modal not updated: %s", exc.response.get("error"))
 
     def projects(self, client, user: str, channel: str) -> tuple[str, ...]:
-        """The projects `user` may ask about in `channel` (in any of their bindings when no channel is known)."""
+        """The projects `user` may ask about in `channel`, decided about the person as the Gate decides a
+        command. With no conversation known yet (the shortcut, the Home tab), only those of bindings the user
+        may use wherever they are (every conversation, direct messages) or that name them in `users:`: a
+        binding of channels they may not be in would tell them its projects."""
         policy = self.edge.gate.policy
         try:
-            mine = policy.bindings_of(user, self.edge.gate.members(client))
-        except Exception:  # noqa: BLE001 - group membership unknown: offer nothing
+            mine = self.edge.gate.bindings_of(client, user)
+        except Exception:  # noqa: BLE001 - the person or group membership unknown: offer nothing
             return ()
         if channel:
             binding = policy.binding_for(channel)
             return binding.projects if binding in mine else ()
-        return tuple(sorted({p for b in mine for p in b.projects}))
+        return tuple(sorted({p for b in mine if b.without_channel for p in b.projects}))
 
     def on_cluster_options(self, ack, body, client):
         user = (body.get("user") or {}).get("id", "")

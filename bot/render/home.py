@@ -6,12 +6,15 @@ for everyone, their last diagnoses and where they may ask about what; a button o
 from __future__ import annotations
 
 from bot.i18n import _
+from bot.policy import DIRECT
 from bot.render import plans as plan_texts
 from bot.render.blocks import code, context, escape, fix_button, mention, section
 
 HOME_NEW = "home_new_diagnosis"  # the "New diagnosis" button (bot.listeners.views opens the modal)
 MAX_FIXES = 15
 MAX_DIAGNOSES = 5
+MAX_BINDINGS = 20  # bindings listed under "Where you may ask"
+MAX_CHANNELS = 10  # channels listed per binding
 
 
 def _link(url: str, label: str) -> str:
@@ -57,9 +60,9 @@ def where_blocks(bindings: list) -> list[dict]:
         return blocks + [context(_("No conversation may ask about any project for you yet; ask an admin (the "
                                    "access policy)."))]
     lines = []
-    for b in bindings[:20]:
-        places = [_("every channel") if c == "*" else _("direct messages") if c == "DIRECT" else f"<#{c}>"
-                  for c in b.channels[:10]]
+    for b in bindings[:MAX_BINDINGS]:
+        places = [_("every channel") if c == "*" else _("direct messages") if c == DIRECT else f"<#{c}>"
+                  for c in b.channels[:MAX_CHANNELS]]
         lines.append(_("{channels}: {projects}").format(channels=", ".join(places),
                                                         projects=", ".join(code(p) for p in b.projects[:10])))
     return blocks + [section("\n".join(lines)[:3000])]

@@ -11,14 +11,16 @@ import logging
 
 from slack_sdk.errors import SlackApiError
 
+from bot.directory import member_of
 from bot.i18n import language
-from bot.render.home import MAX_FIXES, home_view
+from bot.render.home import MAX_BINDINGS, MAX_CHANNELS, MAX_FIXES, home_view
 from bot.work.history import history_for
 from bot.work.store import store_for
 
 log = logging.getLogger(__name__)
 
 OPENED = "gke-bot:home:users"  # set: users who have opened the Home tab (re-published for them)
+PENDING_SCAN = 1000  # pending plans looked at, at most, for one Home tab
 
 
 def _permalink(client, channel: str, ts: str) -> str:
@@ -28,22 +30,28 @@ def _permalink(client, channel: str, ts: str) -> str:
         return ""
 
 
-def waiting_for(settings, client, gate, store, user: str) -> list:
-    """The pending plans `user` may approve now (newest first)."""
+def waiting_for(settings, client, gate, store, user: str, limit: int = PENDING_SCAN) -> list:
+    """The pending plans `user` may approve now (newest first; among the newest PENDING_SCAN, at most `limit`):
+    filtered before counting, so the plans of others never push theirs out."""
     if store is None:
         return []
-    out = []
-    for plan in store.pending():
+
+    def approvable(plan) -> bool:
         try:
             allowed, binding = gate.approver(client, plan.channel, user)
         except Exception:  # noqa: BLE001 - group membership unknown: not shown (the click would check again)
-            continue
+            return False
         if not allowed or str((plan.params or {}).get("project", "")) not in binding.projects:
-            continue
-        if plan.requester == user and not settings.allow_self_approval:
-            continue
-        out.append(plan)
-    return out
+            return False
+        return plan.requester != user or settings.allow_self_approval
+
+    return store.pending(limit=limit, keep=approvable, scan=PENDING_SCAN)
+
+
+def shown(client, binding, user: str) -> bool:
+    """Is `binding` shown on `user`'s Home tab? Only if they may ask there without being in one of its channels,
+    or are in one (conversations.members): its projects are not told to others."""
+    return binding.without_channel or any(member_of(client, c, user)[0] for c in binding.channels[:MAX_CHANNELS])
 
 
 def publish(settings, client, gate, user: str) -> None:
@@ -55,13 +63,14 @@ def publish(settings, client, gate, user: str) -> None:
         approver = any(policy.is_approver(b, user, gate.members(client)) for b in policy.bindings)
     except Exception:  # noqa: BLE001
         approver = False
-    fixes = [{"plan": p, "link": _permalink(client, p.channel, p.thread_ts)}
-             for p in waiting_for(settings, client, gate, store, user)[:MAX_FIXES]] if approver else []
+    # links for those shown; the others are counted ("n more are waiting")
+    fixes = [{"plan": p, "link": _permalink(client, p.channel, p.thread_ts) if i < MAX_FIXES else ""}
+             for i, p in enumerate(waiting_for(settings, client, gate, store, user))] if approver else []
     records = history.latest(user) if history else []
     for r in records:
         r["link"] = _permalink(client, r["channel"], r["thread_ts"])
     try:
-        bindings = policy.bindings_of(user, gate.members(client))
+        bindings = [b for b in gate.bindings_of(client, user)[:MAX_BINDINGS] if shown(client, b, user)]
     except Exception:  # noqa: BLE001
         bindings = []
     with language(gate.language(client, user, "")):

@@ -90,17 +90,21 @@ class Store:
             log.warning("could not index the fix plan")
         return plan
 
-    def pending(self, limit: int = 100) -> list[Plan]:
-        """Plans not approved yet and not expired, newest first (tampered ones left out)."""
-        out = []
-        for raw in self.redis.zrevrangebyscore(PENDING, "+inf", time.time() - self.plan_ttl, start=0, num=limit):
+    def pending(self, limit: int = 100, keep=None, scan: int = 1000) -> list[Plan]:
+        """Plans not approved yet and not expired, newest first (tampered ones left out): the first `limit` of
+        those `keep(plan)` accepts (all when None), among the newest `scan` (bounded work)."""
+        out: list[Plan] = []
+        for raw in self.redis.zrevrangebyscore(PENDING, "+inf", time.time() - self.plan_ttl, start=0,
+                                               num=max(limit, scan) if keep else limit):
             plan_id = raw.decode() if isinstance(raw, bytes) else raw
             try:
                 plan = self.plan(plan_id)
             except PlanTampered:
                 continue
-            if plan is not None and not self.plan_holder(plan.id):
+            if plan is not None and not self.plan_holder(plan.id) and (keep is None or keep(plan)):
                 out.append(plan)
+                if len(out) >= limit:
+                    break
         return out
 
     def plan(self, plan_id: str) -> Plan | None:
