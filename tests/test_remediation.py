@@ -335,3 +335,23 @@ def test_self_approval_when_allowed(spawn, env, slack, google, broken, redis_url
     parent, reply = diagnose(served, slack, user="UAPPROVER")
     click(served, slack, reply, "UAPPROVER")
     outcome(slack, parent, "— done")
+
+
+def test_two_fixes_of_one_report_keep_each_others_outcome(served, slack, google, broken, redis_url):
+    """`doctor` on gke1 offers two fixes (the service agent's role and HTTP load balancing). Both are approved from
+    the same view of the message (the second click carries the message as it was before the first update): each
+    fix's result is written over the bot's own latest version of the message, so neither brings the other's button
+    back nor drops its outcome."""
+    parent, reply = diagnose(served, slack, text="doctor gke1", trigger="two-1")
+    first, second = buttons(reply)[:2]
+    assert {first["text"]["text"], second["text"]["text"]} >= {f"Re-grant {ROLE}", "Enable HTTP load balancing"}
+    click(served, slack, reply, "UAPPROVER", button=first)
+    click(served, slack, reply, "UAPPROVER", button=second)  # the same (older) view of the message
+    slack.wait_for(lambda: len([m for m in slack.thread("C123", parent["ts"]) if "— done" in m["text"]]) == 2,
+                   timeout=40)
+
+    def line() -> str:
+        return json.dumps(next(m for m in slack.messages("C123") if m["ts"] == reply["ts"])["blocks"], ensure_ascii=False)
+    slack.wait_for(lambda: line().count("— done") == 2, timeout=20)
+    msg = next(m for m in slack.messages("C123") if m["ts"] == reply["ts"])
+    assert buttons(msg) == [] and "running" not in line()
