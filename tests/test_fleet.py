@@ -178,3 +178,31 @@ def test_the_digest_speaks_the_bindings_language():
         text = digest_text(d)
     assert "*フリート スイープ*（2 プロジェクトの 2 クラスタ）: 新しい FAIL 1 件" in text
     assert "*新規:*" in text and "GKE" in text  # the check's title, translated by its id
+
+
+def test_a_sweep_that_cannot_be_queued_does_not_drop_the_other_ticks(redis_url, tmp_path, monkeypatch):
+    """Queueing one binding's sweep fails (e.g. Redis refused the job): the other bindings' claimed ticks are still
+    queued, and the failed one is released so the next look (or another scheduler) claims it again."""
+    from bot.config import Settings
+    from bot.work import fleet
+    from bot.work.scheduler import Scheduler
+    path = tmp_path / "policy.yaml"
+    path.write_text('bindings:\n'
+                    '  - name: broken\n    channels: [C111]\n    projects: [proj-one]\n    sweep: {cron: "*/5 * * * *"}\n'
+                    '  - name: fine\n    channels: [C123]\n    projects: [proj-one]\n    sweep: {cron: "*/5 * * * *"}\n')
+    from tests.conftest import PLAN_KEY
+    settings = Settings.from_env({"GKE_BOT_PROJECTS": "proj-one", "GKE_BOT_POLICY": str(path), "REDIS_URL": redis_url,
+                                  "GKE_BOT_PLAN_KEY": PLAN_KEY})
+    queued, real = [], fleet.enqueue
+
+    def enqueue(settings, redis, payload):
+        if payload["channel"] == "C111":
+            raise redis_lib.exceptions.ResponseError("OOM command not allowed when used memory > 'maxmemory'")
+        queued.append(payload["channel"])
+        return real(settings, redis, payload)
+    monkeypatch.setattr(fleet, "enqueue", enqueue)
+    at = time.mktime((2026, 3, 2, 9, 5, 30, 0, 0, 0)) - time.timezone  # 09:05:30 UTC: tick 09:05
+    scheduler = Scheduler(settings, redis_lib.Redis.from_url(redis_url), clock=lambda: at)
+    assert len(scheduler.tick()) == 1 and queued == ["C123"]
+    # the broken binding's tick was released: claimed again at the next look; the queued one is not
+    assert scheduler.due() == [("broken", "C111")]
