@@ -206,3 +206,26 @@ def test_a_sweep_that_cannot_be_queued_does_not_drop_the_other_ticks(redis_url, 
     assert len(scheduler.tick()) == 1 and queued == ["C123"]
     # the broken binding's tick was released: claimed again at the next look; the queued one is not
     assert scheduler.due() == [("broken", "C111")]
+
+
+def test_a_token_after_the_deadline_is_not_waited_for_nor_sent_without(google, settings, redis_url):
+    """The shared bucket's next token comes after the job's deadline: the gateway does not send the request (it
+    reports its deadline); only an unreachable limiter (Redis down) lets a request go without a token."""
+    from checks.gateway import ApiError, Gateway
+    from checks.model import ClusterRef
+    from bot.work.ratelimit import RedisLimiter
+    ref = ClusterRef("gcpdiag-gke1-aaaa", "europe-west4-a", "gke1")
+    rates = {"container.googleapis.com": (1, 60)}  # one a minute: the next token a minute away
+    limiter = RedisLimiter(redis_lib.Redis.from_url(redis_url), rates)
+    assert limiter.acquire("container.googleapis.com")  # the bucket's one token
+    with pytest.raises(TimeoutError):  # the limiter itself says why it gives no token (not False: Redis is up)
+        limiter.acquire("container.googleapis.com", time.monotonic() + 5)
+    sent = lambda: sum(c.path.endswith("/clusters/gke1") for c in google.calls)  # noqa: E731
+    late = Gateway(settings.google_api_url, deadline=time.monotonic() + 5, limiter=limiter)
+    with pytest.raises(ApiError) as err:
+        late.cluster(ref)
+    assert (err.value.code, err.value.status) == (504, "DEADLINE_EXCEEDED") and sent() == 0
+    # Redis unreachable: the limiter cannot count, and the request goes (an outage must not stop diagnoses)
+    dead = RedisLimiter(redis_lib.Redis(port=1, socket_connect_timeout=0.2), rates)
+    assert Gateway(settings.google_api_url, deadline=time.monotonic() + 5, limiter=dead).cluster(ref).name == "gke1"
+    assert sent() == 1
