@@ -218,3 +218,28 @@ def test_a_redis_outage_does_not_stop_the_notifications(spawn, env, slack, topic
         assert len(texts) == 2 and sum("1.31.5-gke.1000" in t for t in texts) == 1, texts
     finally:
         own.stop()
+
+
+def test_the_done_mark_is_retried_after_the_post(settings, redis_url, slack):
+    """Slack accepted the post but Redis refused the "done" mark once: it is written again, so a redelivery (after
+    the "posting" lock expired) is acknowledged without posting twice."""
+    import redis as redis_lib
+
+    from bot.notifications import Event, Handler
+    from bot.slackclient import web_client
+
+    class Flaky(redis_lib.Redis):  # the real client; the first "done" write meets a dropped connection
+        failed = 0
+
+        def set(self, name, value, *args, **kwargs):
+            if value == "done" and not self.failed:
+                self.failed += 1
+                raise redis_lib.exceptions.ConnectionError("Connection reset by peer")
+            return super().set(name, value, *args, **kwargs)
+    conn = Flaky.from_url(redis_url)
+    handler = Handler(settings, conn, web_client(settings), "C123")
+    event = Event.parse("m-5", {"cluster_name": "c1", "type_url": UPGRADE_URL + "UpgradeInfoEvent"}, b"info")
+    assert handler.handle(event) is True and conn.failed == 1
+    assert conn.get("gke-bot:notify:msg:C123:m-5") == b"done"
+    assert handler.handle(event) is True
+    assert len([m for m in slack.messages("C123") if m.get("thread_ts")]) == 1
