@@ -10,7 +10,8 @@ project number), `type_url` (`type.googleapis.com/google.container.v1beta1.Upgra
 (the event as JSON). UpgradeAvailableEvent, UpgradeEvent, SecurityBulletinEvent and UpgradeInfoEvent are
 written out; other types are posted with GKE's text.
 
-Pub/Sub delivers at least once: a message id already posted (kept in Redis for a week) is acknowledged without
+Pub/Sub delivers at least once: a message id already posted by this subscription (kept in Redis for a week;
+ids are unique per topic only, so the key names the subscription too) is acknowledged without
 posting again, and a message is acknowledged only after Slack accepted the post (else it is nacked and comes
 back). For a security bulletin and an upgrade event a `doctor` run on the cluster is queued (a worker answers in
 the thread).
@@ -103,15 +104,19 @@ def describe(event: Event) -> str:
 class Handler:
     """Posts one event (once) and says whether the message may be acknowledged."""
 
-    def __init__(self, settings: Settings, redis, client, channel: str, lang: str = "", enqueue=None):
+    def __init__(self, settings: Settings, redis, client, channel: str, lang: str = "", enqueue=None,
+                 subscription: str = ""):
         self.settings, self.redis, self.client = settings, redis, client
         self.channel, self.lang, self.enqueue = channel, lang, enqueue
+        # Pub/Sub message ids are unique per topic only: two bindings subscribed to one topic see the same id, so
+        # the de-dup key names the subscription (each binding's own) or, without one, the channel.
+        self.scope = subscription or channel
         self._lock = threading.Lock()  # one thread root per cluster, even for events that arrive together
 
     def handle(self, event: Event) -> bool | None:
         """True: acknowledge (posted now or before). False: nack (Slack refused; it comes back). None: another
         delivery of it is being posted right now: let it come back a little later."""
-        key = f"{PREFIX}msg:{event.message_id}"
+        key = f"{PREFIX}msg:{self.scope}:{event.message_id}"
         if not event.message_id:
             return True  # nothing to tell it by: GKE always sets one
         if not self.redis.set(key, "posting", nx=True, ex=POSTING_TTL):
@@ -124,7 +129,7 @@ class Handler:
                         type(exc).__name__)
             self.redis.delete(key)
             return False
-        self.redis.set(key, "done", ex=KEEP)
+        self._remember(key, event.message_id)
         if event.kind in DOCTOR_EVENTS and self.enqueue is not None and event.cluster:
             try:
                 self.enqueue({"kind": "notify-doctor", "channel": self.channel, "thread_ts": ts,
@@ -132,6 +137,20 @@ class Handler:
             except Exception:  # noqa: BLE001 - the event is posted; the doctor run is a bonus
                 log.warning("could not queue a doctor run for %s", event.where, exc_info=True)
         return True
+
+    def _remember(self, key: str, message_id: str, attempts: int = 4) -> None:
+        """Mark the message posted. Slack already has it, so a failed write is retried: a key left "posting"
+        expires and the redelivery would post it again."""
+        for attempt in range(attempts):
+            try:
+                self.redis.set(key, "done", ex=KEEP)
+                return
+            except Exception as exc:  # noqa: BLE001 - Redis hiccup: try again shortly
+                if attempt + 1 == attempts:
+                    log.error("notification %s posted but not marked done (%s); a redelivery may post it again",
+                              message_id, type(exc).__name__)
+                    return
+                time.sleep(0.2 * 2 ** attempt)
 
     def _post(self, event: Event) -> str:
         thread_key = f"{PREFIX}thread:{self.channel}:{event.project}/{event.location}/{event.cluster}"
@@ -173,11 +192,20 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
     client = web_client(settings)
     futures = []
     for subscription, channel, lang in subs:
-        handler = Handler(settings, redis, client, channel, lang, lambda p: enqueue(settings, redis, p))
+        handler = Handler(settings, redis, client, channel, lang, lambda p: enqueue(settings, redis, p),
+                          subscription=subscription)
 
         def callback(message, handler=handler):
-            event = Event.parse(message.message_id, dict(message.attributes), message.data)
-            outcome = handler.handle(event)
+            # Never raise: the client library would stop this subscription's stream, and run() every one.
+            try:
+                event = Event.parse(message.message_id, dict(message.attributes), message.data)
+                outcome = handler.handle(event)
+            except Exception as exc:  # noqa: BLE001 - e.g. Redis down: the message comes back later
+                log.warning("notification %s not handled (%s); it will be delivered again", message.message_id,
+                            type(exc).__name__)
+                time.sleep(1)  # not straight back into the same failure
+                message.nack()
+                return
             if outcome is None:
                 time.sleep(1)  # the other delivery is being posted: not at once again
             (message.ack if outcome else message.nack)()

@@ -127,8 +127,119 @@ def test_a_delivery_of_a_message_being_posted_elsewhere_waits(settings, redis_ur
     from bot.slackclient import web_client
     conn = redis_lib.Redis.from_url(redis_url)
     handler = Handler(settings, conn, web_client(settings), "C123")
-    conn.set("gke-bot:notify:msg:m-9", "posting", ex=60)  # another process is posting it
+    conn.set("gke-bot:notify:msg:C123:m-9", "posting", ex=60)  # another process is posting it
     event = Event.parse("m-9", {"cluster_name": "c1", "type_url": UPGRADE_URL + "UpgradeInfoEvent"}, b"info")
     assert handler.handle(event) is None and slack.messages("C123") == []
-    conn.set("gke-bot:notify:msg:m-9", "done", ex=60)
+    conn.set("gke-bot:notify:msg:C123:m-9", "done", ex=60)
     assert handler.handle(event) is True and slack.messages("C123") == []
+
+
+def _publish(publisher, topic, msg):
+    msg = dict(msg)
+    publisher.publish(topic, msg.pop("data"), **msg).result(timeout=30)
+
+
+def _event_replies(slack, channel):
+    return [m for m in slack.messages(channel) if m.get("thread_ts") and m["thread_ts"] != m["ts"]]
+
+
+def test_one_event_on_a_topic_reaches_every_binding_subscribed_to_it(spawn, env, redis_url, slack, topics,
+                                                                     pubsub_emulator, tmp_path):
+    """Pub/Sub message ids are per topic: two bindings with their own subscriptions to one topic see the same
+    id, and each still posts it (once) in its own channel."""
+    from google.cloud import pubsub_v1
+    publisher, made = topics
+    topic = made["gke-a"][0]
+    subscriber = pubsub_v1.SubscriberClient()
+    second = subscriber.subscription_path(EMU_PROJECT, f"gke-a-second-{id(made)}")
+    subscriber.create_subscription(name=second, topic=topic, ack_deadline_seconds=10)
+    try:
+        slack.add_channel("C456", member=True)
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(
+            f"bindings:\n"
+            f"  - channels: [C123]\n    projects: [{GKE1}]\n    notifications: {{subscription: {made['gke-a'][1]}}}\n"
+            f"  - channels: [C456]\n    projects: [{GKE1}]\n    notifications: {{subscription: {second}}}\n")
+        full = dict(env, REDIS_URL=redis_url, GKE_BOT_PROJECTS=GKE1, GKE_BOT_POLICY=str(policy),
+                    PUBSUB_EMULATOR_HOST=pubsub_emulator.host)
+        notifier = spawn(["notifications"], full, "notifications")
+        _publish(publisher, topic, gke_message("UpgradeAvailableEvent", "c0", "12340002", {
+            "version": "1.31.5-gke.1000", "resourceType": "MASTER"}, "New master version is available."))
+        try:
+            slack.wait_for(lambda: len(_event_replies(slack, "C123")) >= 1 and len(_event_replies(slack, "C456")) >= 1,
+                           timeout=60)
+        except AssertionError:
+            raise AssertionError(notifier.output())
+        # a later event on the same topic: still once per channel (nothing posted twice meanwhile)
+        _publish(publisher, topic, gke_message("UpgradeInfoEvent", "c0", "12340002", {
+            "description": "Maintenance done", "state": "SUCCEEDED"}, "info"))
+        slack.wait_for(lambda: len(_event_replies(slack, "C123")) >= 2 and len(_event_replies(slack, "C456")) >= 2,
+                       timeout=60)
+        for channel in ("C123", "C456"):
+            texts = [m["text"] for m in _event_replies(slack, channel)]
+            assert len(texts) == 2 and sum("1.31.5-gke.1000" in t for t in texts) == 1, (channel, texts)
+    finally:
+        subscriber.delete_subscription(subscription=second)
+        subscriber.close()
+
+
+def test_a_redis_outage_does_not_stop_the_notifications(spawn, env, slack, topics, pubsub_emulator, tmp_path):
+    """Redis down while a message is handled: the message is nacked (not lost) and the subscriber keeps going;
+    when Redis is back it is posted once, and so is a later message."""
+    from tests.conftest import RedisServer, wait_until
+    publisher, made = topics
+    own = RedisServer().start()  # this test's own redis-server, stopped and started again
+    try:
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(f"bindings:\n  - channels: [C123]\n    projects: [{GKE1}]\n"
+                          f"    notifications: {{subscription: {made['gke-a'][1]}}}\n")
+        full = dict(env, REDIS_URL=own.url, GKE_BOT_PROJECTS=GKE1, GKE_BOT_POLICY=str(policy),
+                    PUBSUB_EMULATOR_HOST=pubsub_emulator.host)
+        notifier = spawn(["notifications"], full, "notifications")
+        wait_until(lambda: "listening to" in notifier.output(), 30, what="the subscriber")
+        own.stop()
+        _publish(publisher, made["gke-a"][0], gke_message("UpgradeAvailableEvent", "c0", "12340002", {
+            "version": "1.31.5-gke.1000", "resourceType": "MASTER"}, "New master version is available."))
+        # several deliveries meet the outage (nacked, delivered again) and the process stays up through them (a
+        # callback that raised ended the subscription, and run() then the process, within its 1 s look)
+        wait_until(lambda: notifier.output().count("not handled (ConnectionError)") >= 3 or not notifier.alive(), 60,
+                   what="deliveries during the outage")
+        assert notifier.alive(), notifier.output()
+        own.start()  # the same port again
+        try:
+            slack.wait_for(lambda: len(_event_replies(slack, "C123")) >= 1, timeout=60)
+        except AssertionError:
+            raise AssertionError(notifier.output())
+        _publish(publisher, made["gke-a"][0], gke_message("UpgradeInfoEvent", "c0", "12340002", {
+            "description": "Maintenance done", "state": "SUCCEEDED"}, "info"))
+        slack.wait_for(lambda: len(_event_replies(slack, "C123")) >= 2, timeout=60)
+        assert notifier.alive()
+        texts = [m["text"] for m in _event_replies(slack, "C123")]
+        assert len(texts) == 2 and sum("1.31.5-gke.1000" in t for t in texts) == 1, texts
+    finally:
+        own.stop()
+
+
+def test_the_done_mark_is_retried_after_the_post(settings, redis_url, slack):
+    """Slack accepted the post but Redis refused the "done" mark once: it is written again, so a redelivery (after
+    the "posting" lock expired) is acknowledged without posting twice."""
+    import redis as redis_lib
+
+    from bot.notifications import Event, Handler
+    from bot.slackclient import web_client
+
+    class Flaky(redis_lib.Redis):  # the real client; the first "done" write meets a dropped connection
+        failed = 0
+
+        def set(self, name, value, *args, **kwargs):
+            if value == "done" and not self.failed:
+                self.failed += 1
+                raise redis_lib.exceptions.ConnectionError("Connection reset by peer")
+            return super().set(name, value, *args, **kwargs)
+    conn = Flaky.from_url(redis_url)
+    handler = Handler(settings, conn, web_client(settings), "C123")
+    event = Event.parse("m-5", {"cluster_name": "c1", "type_url": UPGRADE_URL + "UpgradeInfoEvent"}, b"info")
+    assert handler.handle(event) is True and conn.failed == 1
+    assert conn.get("gke-bot:notify:msg:C123:m-5") == b"done"
+    assert handler.handle(event) is True
+    assert len([m for m in slack.messages("C123") if m.get("thread_ts")]) == 1

@@ -229,3 +229,54 @@ def test_the_state_is_saved_once_the_digest_is_out_and_one_failed_reply_loses_on
                      post_report, on_posted=lambda: events.append("saved"), sleep=lambda _s: None)
     assert events == ["saved", f"reply {C1}", f"reply {C2}"]
     assert [m["text"] for m in slack.thread("C123", ts)] == ["details"]
+
+
+def test_a_sweep_that_cannot_be_queued_does_not_drop_the_other_ticks(redis_url, tmp_path, monkeypatch):
+    """Queueing one binding's sweep fails (e.g. Redis refused the job): the other bindings' claimed ticks are still
+    queued, and the failed one is released so the next look (or another scheduler) claims it again."""
+    from bot.config import Settings
+    from bot.work import fleet
+    from bot.work.scheduler import Scheduler
+    path = tmp_path / "policy.yaml"
+    path.write_text('bindings:\n'
+                    '  - name: broken\n    channels: [C111]\n    projects: [proj-one]\n    sweep: {cron: "*/5 * * * *"}\n'
+                    '  - name: fine\n    channels: [C123]\n    projects: [proj-one]\n    sweep: {cron: "*/5 * * * *"}\n')
+    from tests.conftest import PLAN_KEY
+    settings = Settings.from_env({"GKE_BOT_PROJECTS": "proj-one", "GKE_BOT_POLICY": str(path), "REDIS_URL": redis_url,
+                                  "GKE_BOT_PLAN_KEY": PLAN_KEY})
+    queued, real = [], fleet.enqueue
+
+    def enqueue(settings, redis, payload):
+        if payload["channel"] == "C111":
+            raise redis_lib.exceptions.ResponseError("OOM command not allowed when used memory > 'maxmemory'")
+        queued.append(payload["channel"])
+        return real(settings, redis, payload)
+    monkeypatch.setattr(fleet, "enqueue", enqueue)
+    at = time.mktime((2026, 3, 2, 9, 5, 30, 0, 0, 0)) - time.timezone  # 09:05:30 UTC: tick 09:05
+    scheduler = Scheduler(settings, redis_lib.Redis.from_url(redis_url), clock=lambda: at)
+    assert len(scheduler.tick()) == 1 and queued == ["C123"]
+    # the broken binding's tick was released: claimed again at the next look; the queued one is not
+    assert scheduler.due() == [("broken", "C111")]
+
+
+def test_a_token_after_the_deadline_is_not_waited_for_nor_sent_without(google, settings, redis_url):
+    """The shared bucket's next token comes after the job's deadline: the gateway does not send the request (it
+    reports its deadline); only an unreachable limiter (Redis down) lets a request go without a token."""
+    from checks.gateway import ApiError, Gateway
+    from checks.model import ClusterRef
+    from bot.work.ratelimit import RedisLimiter
+    ref = ClusterRef("gcpdiag-gke1-aaaa", "europe-west4-a", "gke1")
+    rates = {"container.googleapis.com": (1, 60)}  # one a minute: the next token a minute away
+    limiter = RedisLimiter(redis_lib.Redis.from_url(redis_url), rates)
+    assert limiter.acquire("container.googleapis.com")  # the bucket's one token
+    with pytest.raises(TimeoutError):  # the limiter itself says why it gives no token (not False: Redis is up)
+        limiter.acquire("container.googleapis.com", time.monotonic() + 5)
+    sent = lambda: sum(c.path.endswith("/clusters/gke1") for c in google.calls)  # noqa: E731
+    late = Gateway(settings.google_api_url, deadline=time.monotonic() + 5, limiter=limiter)
+    with pytest.raises(ApiError) as err:
+        late.cluster(ref)
+    assert (err.value.code, err.value.status) == (504, "DEADLINE_EXCEEDED") and sent() == 0
+    # Redis unreachable: the limiter cannot count, and the request goes (an outage must not stop diagnoses)
+    dead = RedisLimiter(redis_lib.Redis(port=1, socket_connect_timeout=0.2), rates)
+    assert Gateway(settings.google_api_url, deadline=time.monotonic() + 5, limiter=dead).cluster(ref).name == "gke1"
+    assert sent() == 1

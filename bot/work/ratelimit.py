@@ -46,9 +46,9 @@ class RedisLimiter:
         self.clock, self.sleep = clock, sleep
 
     def acquire(self, api: str, deadline: float | None = None) -> bool:
-        """Wait for a token of `api` (no limit configured: at once). False when the wait would pass `deadline`
-        (time.monotonic()) or Redis is unreachable; the caller then sends the request anyway (the deadline
-        guard refuses it if it is too late) – a Redis outage must not stop diagnoses."""
+        """Wait for a token of `api` (no limit configured: at once): True. False when Redis is unreachable: the
+        caller sends the request anyway – a Redis outage must not stop diagnoses. TimeoutError when the wait would
+        pass `deadline` (time.monotonic()): the caller does not send it (the gateway reports its deadline)."""
         rate = self.rates.get(api)
         if rate is None:
             return True
@@ -65,7 +65,7 @@ class RedisLimiter:
             if wait <= 0:
                 return True
             if deadline is not None and time.monotonic() + wait / 1000.0 > deadline:
-                return False
+                raise TimeoutError(f"the next {api} token comes after the deadline")
             self.sleep(min(wait, 5000) / 1000.0)
 
     def backoff(self, api: str, seconds: float) -> None:

@@ -47,6 +47,10 @@ class Scheduler:
 
     def due(self) -> list[tuple[str, str]]:
         """Claim every schedule's current tick; (binding name, channel) of the sweeps this process must queue."""
+        return [(name, channel) for name, channel, _key in self._claim()]
+
+    def _claim(self) -> list[tuple[str, str, str]]:
+        """due(), with the claim key of each."""
         from bot.policy import load
         now = self.clock()
         out = []
@@ -57,21 +61,29 @@ class Scheduler:
             tick = latest_tick(spec.cron, now)
             if now - tick > GRACE:
                 continue
-            if self.redis.set(claim_key(b.name, spec.cron, tick), "1", nx=True, ex=GRACE + 24 * 3600):
+            key = claim_key(b.name, spec.cron, tick)
+            if self.redis.set(key, "1", nx=True, ex=GRACE + 24 * 3600):
                 channel = spec.channel or next(c for c in b.channels if c not in ("*", "direct"))
-                out.append((b.name, channel))
+                out.append((b.name, channel, key))
         return out
 
     def tick(self) -> list[str]:
         from bot.work.fleet import start
         from bot.work.jobs import check_budget, post_report
         started = []
-        for name, channel in self.due():
+        for name, channel, key in self._claim():
             try:
                 started.append(start(self.settings, channel, post_report, check_budget(self.settings)))
                 log.info("scheduled sweep of %s queued (%s)", name, channel)
             except ConfigError as err:
                 log.warning("scheduled sweep of %s not queued: %s", name, err)
+            except Exception:  # noqa: BLE001 - one binding's failure must not drop the other claimed ticks
+                log.warning("scheduled sweep of %s not queued; the tick is released for the next look", name,
+                            exc_info=True)
+                try:  # unclaimed, the tick is taken again (here or by another scheduler) within its grace
+                    self.redis.delete(key)
+                except Exception:  # noqa: BLE001 - Redis down: the tick is lost, the next one sweeps
+                    log.warning("could not release the tick of %s", name, exc_info=True)
         return started
 
     def run(self, once: bool = False) -> None:

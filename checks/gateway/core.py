@@ -65,7 +65,9 @@ class GatewayCore:
         self.truncated: list[tuple[str, int]] = []  # (list label, cap) of Kubernetes lists the cap cut
         self.shared_cache = shared_cache  # a redis.Redis for cross-job caches, or None
         # A rate limit shared per Google API (the bot's workers inject one: bot.work.ratelimit): anything with
-        # acquire(api, deadline) before each request and backoff(api, seconds) after a 429. None: no limit.
+        # acquire(api, deadline) before each request (True: token taken; False: the limiter is unreachable, send
+        # anyway; raises TimeoutError when waiting would pass the deadline: not sent) and backoff(api, seconds)
+        # after a 429. None: no limit.
         self.limiter = limiter
         if self.google_api_url:
             keep_auth_on_endpoint()
@@ -116,8 +118,7 @@ class GatewayCore:
         """Refuse (ApiError, nothing sent) a call past the job's deadline or about a project outside the
         allowlist. Project numbers (digits) are what Google itself returns and pass."""
         if self.deadline is not None and time.monotonic() > self.deadline:
-            raise ApiError(api, call, 504, "DEADLINE_EXCEEDED",
-                           _("the diagnosis deadline passed, so this request was not sent"))
+            raise self._deadline_error(api, call)
         if self.allowed_projects is not None:
             owner = _SA_TARGET.match(target)
             for project in _PROJECT_IN.findall(target or call) + ([owner.group(1)] if owner else []):
@@ -125,6 +126,11 @@ class GatewayCore:
                     raise ApiError(api, call, 403, "OUTSIDE_ALLOWLIST",
                                    _("project `{project}` is not one this conversation may ask about, so the bot "
                                      "did not send this request").format(project=project))
+
+    @staticmethod
+    def _deadline_error(api: str, call: str) -> ApiError:
+        return ApiError(api, call, 504, "DEADLINE_EXCEEDED",
+                        _("the diagnosis deadline passed, so this request was not sent"))
 
     # ---- Google calls -------------------------------------------------------------------------
     def _retrying(self, decl: GoogleCall, target: str, fn: Callable[[], Any], attempts: int = 4) -> Any:
@@ -139,7 +145,10 @@ class GatewayCore:
         while True:
             attempt += 1
             if self.limiter is not None:
-                self.limiter.acquire(decl.api, self.deadline)
+                try:  # False (the limiter is unreachable): sent without a token – an outage must not stop a job
+                    self.limiter.acquire(decl.api, self.deadline)
+                except TimeoutError:  # the token would come after the deadline: not sent
+                    raise self._deadline_error(decl.api, call) from None
             self.calls.append(call)
             try:
                 return fn()
