@@ -34,6 +34,8 @@ def clear() -> None:
         _users.clear()
         _groups.clear()
         _team.clear()
+    with _memberships_lock:
+        _memberships.clear()
 
 
 class Directory:
@@ -140,17 +142,39 @@ class Directory:
 MEMBER_PAGES = 20  # conversations.members pages of 1000 read at most (a 20,000-member channel)
 
 
-def member_of(client, channel: str, user: str) -> tuple[bool | None, str]:
-    """Is `user` in `channel`? (True/False, "") or (None, Slack's error) when it cannot be told."""
-    cursor = ""
+MEMBERSHIP_CACHE_MAX = 10000
+_memberships: dict[tuple[str, str], tuple[float, bool]] = {}  # (channel, user) → (when told, member)
+_memberships_lock = threading.Lock()
+
+
+def member_of(client, channel: str, user: str, cache_seconds: float = 0) -> tuple[bool | None, str]:
+    """Is `user` in `channel`? (True/False, "") or (None, Slack's error) when it cannot be told.
+
+    `cache_seconds`: an answer this recent is reused (the Home tab, opened often, reads many channels;
+    conversations.members is rate-limited). Posting somewhere always asks afresh (0). Errors are never cached."""
+    now = time.monotonic()
+    if cache_seconds > 0:
+        with _memberships_lock:
+            hit = _memberships.get((channel, user))
+        if hit and now - hit[0] < cache_seconds:
+            return hit[1], ""
+    cursor, answer = "", None
     try:
         for _page in range(MEMBER_PAGES):
             resp = client.conversations_members(channel=channel, limit=1000, cursor=cursor or None)
             if user in (resp.get("members") or []):
-                return True, ""
+                answer = True
+                break
             cursor = ((resp.get("response_metadata") or {}).get("next_cursor") or "")
             if not cursor:
-                return False, ""
+                answer = False
+                break
     except SlackApiError as exc:
         return None, str(exc.response.get("error", ""))
-    return None, "too many members"
+    if answer is None:
+        return None, "too many members"
+    with _memberships_lock:
+        if len(_memberships) >= MEMBERSHIP_CACHE_MAX:
+            _memberships.clear()
+        _memberships[(channel, user)] = (now, answer)
+    return answer, ""

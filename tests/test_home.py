@@ -134,3 +134,22 @@ def test_plans_the_approver_cannot_approve_do_not_push_theirs_off_the_home_tab(s
     assert f"projects/{GKE1}/locations/europe-west4-a/clusters/gke1" in shown
     assert len([e for _, e in home_buttons(home) if e["action_id"].startswith("remediate:")]) == 1
     assert "other-project-1" not in shown
+
+
+def test_home_reuses_a_recent_membership_answer_and_posting_always_asks_afresh(slack):
+    """conversations.members is rate-limited and the Home tab is opened often: a membership answer is reused for
+    a minute there; the form's check before posting somewhere always asks Slack again."""
+    from slack_sdk import WebClient
+
+    from bot import directory
+    from tests.conftest import BOT_TOKEN
+    client = WebClient(token=BOT_TOKEN, base_url=slack.api_url)
+    assert directory.member_of(client, "C123", "U123", cache_seconds=60) == (True, "")
+    assert directory.member_of(client, "C123", "U123", cache_seconds=60) == (True, "")
+    assert len(slack.calls_to("conversations.members")) == 1
+    assert directory.member_of(client, "C123", "U123") == (True, "")  # fresh
+    assert len(slack.calls_to("conversations.members")) == 2
+    # an error is never remembered
+    assert directory.member_of(client, "CNOPE", "U123", cache_seconds=60) == (None, "channel_not_found")
+    assert directory.member_of(client, "CNOPE", "U123", cache_seconds=60) == (None, "channel_not_found")
+    assert len(slack.calls_to("conversations.members")) == 4

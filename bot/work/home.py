@@ -51,7 +51,8 @@ def waiting_for(settings, client, gate, store, user: str, limit: int = PENDING_S
 def shown(client, binding, user: str) -> bool:
     """Is `binding` shown on `user`'s Home tab? Only if they may ask there without being in one of its channels,
     or are in one (conversations.members): its projects are not told to others."""
-    return binding.without_channel or any(member_of(client, c, user)[0] for c in binding.channels[:MAX_CHANNELS])
+    return binding.without_channel or any(member_of(client, c, user, cache_seconds=60)[0]
+                                          for c in binding.channels[:MAX_CHANNELS])
 
 
 def publish(settings, client, gate, user: str) -> None:
