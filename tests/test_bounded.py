@@ -78,6 +78,9 @@ def test_a_full_in_process_queue_tells_the_asker_at_once(edge_with, slack, googl
     finally:
         google.latency = 0.0
     assert len([m for m in slack.messages("C123") if not m.get("thread_ts")]) == 2
+    # the two queued diagnoses are answered before the test (and its fakes) end
+    slack.wait_for(lambda: all("checking…" not in m["text"] for m in slack.messages("C123") if not m.get("thread_ts")),
+                   timeout=30)
 
 
 # ---- diagnoses per cluster ------------------------------------------------------------------------------------

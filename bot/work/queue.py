@@ -43,7 +43,7 @@ class InProcessQueue:
 
         def run():
             try:
-                run_trusted(payload)
+                run_trusted(payload, self.settings)  # this process's settings, not the environment read again
             finally:
                 if payload.get("coalesce_key"):
                     self.release(payload["coalesce_key"])
