@@ -39,17 +39,21 @@ def topics(pubsub_emulator, monkeypatch):
     subscriber.close()
 
 
+
+def two_bindings(tmp_path, c123: tuple[str, str], c456: tuple[str, str]):
+    """A policy file: C123 and C456, each bound to (project, Pub/Sub subscription)."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("bindings:\n" + "".join(
+        f"  - channels: [{channel}]\n    projects: [{project}]\n    notifications: {{subscription: {subscription}}}\n"
+        for channel, (project, subscription) in (("C123", c123), ("C456", c456))))
+    return policy
 def test_notifications_reach_the_right_channel_once_each(spawn, env, redis_url, google, kube, slack, topics,
                                                           pubsub_emulator, tmp_path):
     publisher, made = topics
     make_fleet(google, [GKE1, OTHER], 2, {(GKE1, "c1"), (OTHER, "c0")}, kube)
     other_number = google.projects[OTHER].number
     slack.add_channel("C456", member=True)
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(
-        f"bindings:\n"
-        f"  - channels: [C123]\n    projects: [{GKE1}]\n    notifications: {{subscription: {made['gke-a'][1]}}}\n"
-        f"  - channels: [C456]\n    projects: [{OTHER}]\n    notifications: {{subscription: {made['gke-b'][1]}}}\n")
+    policy = two_bindings(tmp_path, (GKE1, made["gke-a"][1]), (OTHER, made["gke-b"][1]))
     full = dict(env, REDIS_URL=redis_url, GKE_BOT_PROJECTS=f"{GKE1},{OTHER}", GKE_BOT_POLICY=str(policy),
                 PUBSUB_EMULATOR_HOST=pubsub_emulator.host)
     spawn(["worker"], full, "worker")
@@ -155,11 +159,7 @@ def test_one_event_on_a_topic_reaches_every_binding_subscribed_to_it(spawn, env,
     subscriber.create_subscription(name=second, topic=topic, ack_deadline_seconds=10)
     try:
         slack.add_channel("C456", member=True)
-        policy = tmp_path / "policy.yaml"
-        policy.write_text(
-            f"bindings:\n"
-            f"  - channels: [C123]\n    projects: [{GKE1}]\n    notifications: {{subscription: {made['gke-a'][1]}}}\n"
-            f"  - channels: [C456]\n    projects: [{GKE1}]\n    notifications: {{subscription: {second}}}\n")
+        policy = two_bindings(tmp_path, (GKE1, made["gke-a"][1]), (GKE1, second))
         full = dict(env, REDIS_URL=redis_url, GKE_BOT_PROJECTS=GKE1, GKE_BOT_POLICY=str(policy),
                     PUBSUB_EMULATOR_HOST=pubsub_emulator.host)
         notifier = spawn(["notifications"], full, "notifications")

@@ -100,7 +100,11 @@ def current_blocks(history: History | None, channel: str, thread_ts: str, messag
     """The report message's blocks as the bot last wrote them (the diagnosis record), else `fallback` (what Slack
     sent with the click). A message with several fixes is rebuilt from this, so finishing one fix never brings
     back another fix's button or drops its outcome line."""
-    record = history.load(channel, thread_ts) if history and thread_ts else None
+    return blocks_of(history.load(channel, thread_ts) if history and thread_ts else None, message_ts, fallback)
+
+
+def blocks_of(record: dict | None, message_ts: str, fallback: list) -> list:
+    """The blocks a diagnosis record keeps for its report message `message_ts`, else `fallback`."""
     if record and message_ts and record.get("reply_ts") == message_ts and record.get("blocks"):
         return record["blocks"]
     return fallback

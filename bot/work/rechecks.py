@@ -106,9 +106,9 @@ def after_fix(settings, client, plan, projects, payload: dict, fix_line: str) ->
         log.warning("could not post the re-check: %s", exc.response.get("error"))
     history = history_for(settings)
     record = history.load(plan.channel, plan.thread_ts) if history else None
-    from bot.work.history import current_blocks
-    new_blocks = replace_actions(current_blocks(history, plan.channel, plan.thread_ts, str(payload.get("message_ts") or ""),
-                                                payload.get("blocks", [])), plan.id, f"{fix_line} · {verdict}")
+    from bot.work.history import blocks_of
+    new_blocks = replace_actions(blocks_of(record, str(payload.get("message_ts") or ""), payload.get("blocks", [])),
+                                 plan.id, f"{fix_line} · {verdict}")
     if new_blocks and payload.get("message_ts"):
         try:
             client.chat_update(channel=plan.channel, ts=payload["message_ts"], blocks=new_blocks,
